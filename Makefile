@@ -1,0 +1,38 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+export PORT
+
+.PHONY: run test test-sqlite test-postgresql lint bench clean
+
+$(BIN)/flask: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $(BIN)/flask
+
+run: $(BIN)/flask
+	$(BIN)/flask --app plugin db upgrade
+	@echo ""
+	@echo "OpenCSAT on http://127.0.0.1:$(PORT)  (jobs run in-process; emails go to instance/outbox/)"
+	@echo "Create an account:  $(BIN)/flask --app plugin accounts create --platform generic --name Acme --webhook-secret S --api-url http://127.0.0.1:9000/hook --delay-minutes 0"
+	@echo "Or play a ticket through the whole loop:  $(BIN)/flask --app plugin demo"
+	@echo ""
+	$(BIN)/flask --app plugin run --host 127.0.0.1 --port $(PORT) --without-threads --no-reload
+
+# The whole suite, on SQLite and then on PostgreSQL (both with real Redis and SMTP on loopback).
+test: $(BIN)/flask
+	$(BIN)/ruff check plugin tests bench migrations
+	OPENCSAT_TEST_DATABASE=sqlite $(BIN)/python -m pytest -q
+	OPENCSAT_TEST_DATABASE=postgresql $(BIN)/python -m pytest -q
+
+lint: $(BIN)/flask
+	$(BIN)/ruff check plugin tests bench migrations
+
+bench: $(BIN)/flask
+	$(BIN)/python bench/http_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,28 @@
+"""OpenCSAT: customer-satisfaction surveys for helpdesks. `create_app` is the only entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+from flask import Flask
+
+from plugin import cli, services, web
+from plugin.settings import load
+from plugin.templating import TEMPLATES_DIR
+
+
+def create_app(config: Mapping[str, object] | None = None) -> Flask:
+    """The Flask app. `config` overrides environment variables (tests); INSTANCE_PATH moves instance/."""
+    config = dict(config or {})
+    instance_path = config.pop("INSTANCE_PATH", None)
+    app = Flask(__name__, template_folder=str(TEMPLATES_DIR), instance_path=str(instance_path) if instance_path else None)
+    app.config["START_JOBS_THREAD"] = config.pop("START_JOBS_THREAD", True)
+    settings = load(config, Path(app.instance_path))
+    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes)
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_null_translations(newstyle=True)
+    services.init_app(app, settings)
+    web.init_app(app)
+    cli.init_app(app)
+    return app

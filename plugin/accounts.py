@@ -1,0 +1,108 @@
+"""Accounts: creating one (secrets encrypted, API key hashed), finding one, and its decrypted credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from plugin.adapters import PLATFORMS, AccountCredentials, supported_platforms
+from plugin.models import Account
+from plugin.security import SecretBox, hash_api_key, new_account_key, new_api_key
+from plugin.surveys.scales import get_scale
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    account: Account
+    api_key: str  # shown once; only its hash is stored
+
+
+def create_account(
+    session: Session,
+    box: SecretBox,
+    *,
+    platform: str,
+    name: str,
+    webhook_secret: str | None = None,
+    api_url: str | None = None,
+    api_user: str | None = None,
+    api_token: str | None = None,
+    locale: str = "en",
+    scale: str = "csat5",
+    delay_minutes: int = 60,
+    throttle_days: int = 7,
+    settle_minutes: int = 10,
+    edit_days: int = 7,
+) -> NewAccount:
+    """A new account; ValueError with a sentence for any setting that cannot work."""
+    if platform not in PLATFORMS:
+        raise ValueError(f"unknown platform {platform!r}; choose one of {', '.join(PLATFORMS)}")
+    if platform not in supported_platforms():
+        raise ValueError(f"platform {platform!r} is not supported yet; available: {', '.join(supported_platforms())}")
+    if not name.strip():
+        raise ValueError("the account needs a name")
+    get_scale(scale)
+    for label, value in (("delay-minutes", delay_minutes), ("throttle-days", throttle_days),
+                         ("settle-minutes", settle_minutes), ("edit-days", edit_days)):
+        if value < 0:
+            raise ValueError(f"--{label} cannot be negative")
+    api_key = new_api_key()
+    account = Account(
+        key=new_account_key(),
+        name=name.strip(),
+        platform=platform,
+        api_key_hash=hash_api_key(api_key),
+        webhook_secret_encrypted=box.encrypt(webhook_secret),
+        api_url=api_url,
+        api_user=api_user,
+        api_token_encrypted=box.encrypt(api_token),
+        locale=locale,
+        scale=scale,
+        delay_minutes=delay_minutes,
+        throttle_days=throttle_days,
+        settle_minutes=settle_minutes,
+        edit_days=edit_days,
+        options={},
+    )
+    session.add(account)
+    session.flush()
+    return NewAccount(account, api_key)
+
+
+def by_key(session: Session, key: str) -> Account | None:
+    return session.scalar(select(Account).where(Account.key == key))
+
+
+def by_api_key(session: Session, api_key: str) -> Account | None:
+    return session.scalar(select(Account).where(Account.api_key_hash == hash_api_key(api_key)))
+
+
+def credentials(account: Account, box: SecretBox) -> AccountCredentials:
+    """The account's secrets decrypted, for an adapter."""
+    return AccountCredentials(
+        account_key=account.key,
+        webhook_secret=box.decrypt(account.webhook_secret_encrypted),
+        api_url=account.api_url,
+        api_user=account.api_user,
+        api_token=box.decrypt(account.api_token_encrypted),
+        options=dict(account.options or {}),
+    )
+
+
+def describe(account: Account, public_url: str) -> dict:
+    """The account as the CLI prints it (no secrets)."""
+    return {
+        "account_key": account.key,
+        "name": account.name,
+        "platform": account.platform,
+        "webhook_url": f"{public_url}/webhooks/{account.platform}/{account.key}",
+        "api_url": account.api_url,
+        "locale": account.locale,
+        "scale": account.scale,
+        "delay_minutes": account.delay_minutes,
+        "throttle_days": account.throttle_days,
+        "settle_minutes": account.settle_minutes,
+        "edit_days": account.edit_days,
+    }

@@ -1,0 +1,44 @@
+"""Helpdesk adapters: one module per platform, each the same small shape (see `Adapter`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Mapping, Protocol
+
+from plugin.adapters.base import AccountCredentials, RatingReport, WriteBackError
+from plugin.events import TicketEvent
+
+__all__ = ["Adapter", "AccountCredentials", "RatingReport", "WriteBackError", "get_adapter", "PLATFORMS"]
+
+
+class Adapter(Protocol):
+    """What every platform provides: verify a request, parse it, write a rating back."""
+
+    name: str
+
+    def verify(self, credentials: AccountCredentials, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+        """Raise SignatureError unless the request really comes from the account's helpdesk."""
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> TicketEvent:
+        """The normalized event, or PayloadError naming what is missing."""
+
+    def write_back(self, credentials: AccountCredentials, report: RatingReport) -> None:
+        """Put the rating on the ticket; raise WriteBackError (retryable or not) when the helpdesk refuses."""
+
+
+def _registry() -> dict[str, Adapter]:
+    from plugin.adapters import generic
+
+    return {adapter.name: adapter for adapter in (generic.GenericAdapter(),)}
+
+
+PLATFORMS = ("zendesk", "freshdesk", "helpscout", "zammad", "liveagent", "chatwoot", "generic")
+
+
+def get_adapter(platform: str) -> Adapter:
+    """The adapter for `platform`; KeyError when it is not (yet) supported."""
+    return _registry()[platform]
+
+
+def supported_platforms() -> list[str]:
+    return sorted(_registry())

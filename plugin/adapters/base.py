@@ -1,0 +1,76 @@
+"""Shapes shared by every adapter: credentials in, rating report out, write-back errors and HTTP helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import requests
+
+HTTP_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class AccountCredentials:
+    """An account's decrypted secrets and endpoints, as an adapter needs them."""
+
+    account_key: str
+    webhook_secret: str | None
+    api_url: str | None
+    api_user: str | None
+    api_token: str | None
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RatingReport:
+    """What a write-back tells the helpdesk about one rating."""
+
+    ticket_id: str
+    ticket_url: str | None
+    agent_id: str | None
+    agent_email: str | None
+    agent_name: str | None
+    scale: str
+    score: int
+    max_score: int
+    score_label: str
+    comment: str
+    status: str
+    version: int
+    rated_at: datetime
+    agent_responses_30d: int
+    agent_csat_30d: float | None
+
+
+class WriteBackError(Exception):
+    """The helpdesk did not take the write-back. `retryable` false means it never will: park it."""
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+def check_response(response: requests.Response) -> requests.Response:
+    """Map a helpdesk's answer to success or a WriteBackError: 429/5xx retry (honouring Retry-After), other 4xx park."""
+    if response.status_code < 400:
+        return response
+    detail = f"HTTP {response.status_code} from {response.request.method} {response.url}: {response.text[:500]}"
+    if response.status_code == 429 or response.status_code >= 500 or response.status_code == 408:
+        raise WriteBackError(detail, retryable=True, retry_after=_retry_after(response))
+    raise WriteBackError(detail, retryable=False)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
+    return float(value) if value.replace(".", "", 1).isdigit() else None
+
+
+def send(method: str, url: str, **kwargs) -> requests.Response:
+    """One HTTP call to a helpdesk; network failures become retryable WriteBackErrors."""
+    try:
+        response = requests.request(method, url, timeout=HTTP_TIMEOUT_SECONDS, **kwargs)
+    except requests.RequestException as exc:
+        raise WriteBackError(f"{method} {url} failed: {exc}", retryable=True) from exc
+    return check_response(response)

@@ -1,0 +1,169 @@
+"""`flask --app plugin ...` commands: db upgrade, accounts, demo, worker, sweep, write-backs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from plugin import accounts as account_service
+from plugin import reports, writebacks
+from plugin.db import utcnow
+from plugin.jobs import LocalQueue, RQQueue
+from plugin.jobs.sweep import sweep
+from plugin.models import Account
+from plugin.services import services
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+db_cli = AppGroup("db", help="Database schema.")
+accounts_cli = AppGroup("accounts", help="Helpdesk accounts.")
+write_backs_cli = AppGroup("write-backs", help="Ratings on their way to the helpdesk.")
+
+
+def alembic_config(database_url: str):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade_database(database_url: str) -> None:
+    """Apply every migration (SQLite and PostgreSQL alike)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(database_url), "head")
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations to DATABASE_URL."""
+    upgrade_database(services().settings.database_url)
+    click.echo("database is up to date")
+
+
+@accounts_cli.command("create")
+@click.option("--platform", required=True, help="zendesk, freshdesk, helpscout, zammad, liveagent, chatwoot or generic")
+@click.option("--name", required=True)
+@click.option("--webhook-secret", default=None, help="Secret the helpdesk signs its webhooks with.")
+@click.option("--api-url", default=None, help="Helpdesk API base (or callback URL for generic).")
+@click.option("--api-token", default=None)
+@click.option("--api-user", default=None)
+@click.option("--locale", default="en", show_default=True)
+@click.option("--scale", default="csat5", show_default=True)
+@click.option("--delay-minutes", type=int, default=60, show_default=True)
+@click.option("--throttle-days", type=int, default=7, show_default=True)
+@click.option("--settle-minutes", type=int, default=10, show_default=True)
+@click.option("--edit-days", type=int, default=7, show_default=True)
+def accounts_create(**options) -> None:
+    """Create an account and print it as JSON, with its API key (shown only this once)."""
+    s = services()
+    try:
+        with s.db.session() as session:
+            created = account_service.create_account(session, s.box, **options)
+            described = account_service.describe(created.account, s.settings.public_url)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(json.dumps({**described, "api_key": created.api_key}, indent=2))
+
+
+@accounts_cli.command("list")
+def accounts_list() -> None:
+    """Print every account as JSON (no secrets)."""
+    s = services()
+    with s.db.session() as session:
+        rows = [account_service.describe(a, s.settings.public_url) for a in session.query(Account).order_by(Account.id)]
+    click.echo(json.dumps(rows, indent=2))
+
+
+def _account(session, key: str) -> Account:
+    account = account_service.by_key(session, key)
+    if account is None:
+        raise click.UsageError(f"no account with key {key!r} (see 'accounts list')")
+    return account
+
+
+@write_backs_cli.command("list")
+@click.option("--account", "account_key", required=True)
+@click.option("--status", type=click.Choice(["pending", "delivered", "parked", "superseded"]), default=None)
+def write_backs_list(account_key: str, status: str | None) -> None:
+    """Print the account's write-backs (use --status parked for the ones that gave up)."""
+    with services().db.session() as session:
+        rows = reports.write_backs(session, _account(session, account_key).id, status)
+    click.echo(json.dumps(rows, indent=2))
+
+
+@write_backs_cli.command("replay")
+@click.option("--account", "account_key", required=True)
+@click.argument("write_back_id", type=int)
+def write_backs_replay(account_key: str, write_back_id: int) -> None:
+    """Put a parked write-back back in line."""
+    s = services()
+    with s.db.session() as session:
+        replayed = writebacks.replay(session, write_back_id, _account(session, account_key).id, utcnow())
+    if replayed is None:
+        raise click.UsageError(f"no parked write-back {write_back_id} for this account")
+    s.jobs.enqueue("deliver_write_back", write_back_id)
+    _drain_if_local()
+    click.echo(f"write-back {write_back_id} queued again")
+
+
+@click.command("sweep")
+def sweep_command() -> None:
+    """Enqueue all work the database says is due (run by the worker and the web process on a timer)."""
+    s = services()
+    with s.db.session() as session:
+        count = sweep(session, s.jobs, utcnow())
+    ran = _drain_if_local()
+    click.echo(f"{count} due job(s) offered" + (f", {ran} run" if ran is not None else ""))
+
+
+def _drain_if_local() -> int | None:
+    jobs = services().jobs
+    return jobs.drain() if isinstance(jobs, LocalQueue) else None
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Run what is queued, then exit.")
+def worker_command(burst: bool) -> None:
+    """Run the RQ worker (needs REDIS_URL) with the periodic sweep beside it."""
+    from rq import SimpleWorker
+
+    s = services()
+    if not isinstance(s.jobs, RQQueue):
+        raise click.UsageError("the worker needs REDIS_URL; without it jobs run inside the web process")
+    logging.basicConfig(level=logging.INFO)
+    if not burst:
+        from flask import current_app
+
+        app = current_app._get_current_object()
+        threading.Thread(target=_sweep_forever, args=(app,), name="opencsat-sweep", daemon=True).start()
+    # SimpleWorker runs jobs in this process, inside this app context: jobs are short I/O calls (docs/decisions.md).
+    SimpleWorker([s.jobs.queue], connection=s.jobs.redis).work(burst=burst)
+
+
+def _sweep_forever(app: Flask) -> None:
+    with app.app_context():
+        s = services()
+        while True:
+            try:
+                with s.db.session() as session:
+                    sweep(session, s.jobs, utcnow())
+            except Exception:  # the database or Redis is away for a moment: try again next round
+                logging.getLogger(__name__).exception("sweep failed")
+            time.sleep(s.settings.sweep_seconds)
+
+
+def init_app(app: Flask) -> None:
+    from plugin.demo import demo_command
+
+    for command in (db_cli, accounts_cli, write_backs_cli, sweep_command, worker_command, demo_command):
+        app.cli.add_command(command)

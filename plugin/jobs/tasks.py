@@ -1,0 +1,74 @@
+"""The jobs. Each takes a row id, re-reads and re-checks the row, and is safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+
+from plugin import accounts
+from plugin.adapters import WriteBackError, get_adapter
+from plugin.channels.email import MailError, build_survey_email, survey_links
+from plugin.db import utcnow
+from plugin.models import Account
+from plugin.services import services
+from plugin.surveys import counting, sending
+from plugin import writebacks
+
+log = logging.getLogger(__name__)
+
+
+def send_survey(survey_id: int) -> str:
+    """Send a due survey email once; a transient SMTP failure reschedules it, a permanent one fails it."""
+    s = services()
+    with s.db.session() as session:
+        survey = sending.claim(session, survey_id, utcnow())
+        if survey is None:
+            return "not due"
+        message = build_survey_email(
+            survey, survey.account, survey_links(survey, s.tokens, s.settings.public_url), s.settings.mail_from
+        )
+    try:
+        s.mailer.send(message)
+    except MailError as exc:
+        with s.db.session() as session:
+            status = sending.mark_send_failed(session, survey_id, str(exc), permanent=exc.permanent, now=utcnow())
+        log.warning("survey %s not sent (%s): %s", survey_id, status, exc)
+        return status
+    with s.db.session() as session:
+        sending.mark_sent(session, survey_id, message["Message-ID"], utcnow())
+    return "sent"
+
+
+def settle_rating(rating_id: int) -> str:
+    """Count a pending click whose settle window has passed, then deliver it."""
+    s = services()
+    with s.db.session() as session:
+        write_back = counting.settle(session, rating_id, utcnow())
+    if write_back is None:
+        return "not due"
+    s.jobs.enqueue("deliver_write_back", write_back.id)
+    return "counted"
+
+
+def deliver_write_back(write_back_id: int) -> str:
+    """Write one rating back to the helpdesk; failures are retried by the sweep or parked."""
+    s = services()
+    with s.db.session() as session:
+        write_back = writebacks.claim(session, write_back_id, utcnow())
+        if write_back is None:
+            return "not due"
+        account = session.get(Account, write_back.account_id)
+        report = writebacks.report_for(session, write_back.rating, utcnow())
+        credentials = accounts.credentials(account, s.box)
+        adapter = get_adapter(account.platform)
+    try:
+        adapter.write_back(credentials, report)
+    except WriteBackError as exc:
+        with s.db.session() as session:
+            status = writebacks.mark_failed(
+                session, write_back_id, str(exc), retryable=exc.retryable, retry_after=exc.retry_after, now=utcnow()
+            )
+        log.warning("write-back %s %s: %s", write_back_id, status, exc)
+        return status
+    with s.db.session() as session:
+        writebacks.mark_delivered(session, write_back_id, utcnow())
+    return "delivered"

@@ -1,0 +1,163 @@
+"""Tables. The database is the source of truth for all work due: surveys, ratings to settle, write-backs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from plugin.db import Base, UTCDateTime, utcnow
+
+
+class Account(Base):
+    """One helpdesk installation: its platform, secrets (encrypted) and survey settings."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    platform: Mapped[str] = mapped_column(String(20))
+    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    webhook_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    api_url: Mapped[str | None] = mapped_column(String(500))
+    api_user: Mapped[str | None] = mapped_column(String(200))
+    api_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    locale: Mapped[str] = mapped_column(String(20), default="en")
+    scale: Mapped[str] = mapped_column(String(10), default="csat5")
+    delay_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    throttle_days: Mapped[int] = mapped_column(Integer, default=7)
+    settle_minutes: Mapped[int] = mapped_column(Integer, default=10)
+    edit_days: Mapped[int] = mapped_column(Integer, default=7)
+    options: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEvent(Base):
+    """Every accepted helpdesk event, kept raw; (account, dedupe_key) makes retries harmless."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("account_id", "dedupe_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    ticket_id: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Survey(Base):
+    """One survey for one ticket closing, with the requester and assignee frozen at solve time."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (
+        Index("ix_surveys_due", "status", "scheduled_at"),
+        Index("ix_surveys_ticket", "account_id", "ticket_id"),
+        Index("ix_surveys_requester", "account_id", "requester_email", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_events.id"))
+    ticket_id: Mapped[str] = mapped_column(String(100))
+    ticket_subject: Mapped[str] = mapped_column(String(500), default="")
+    ticket_url: Mapped[str | None] = mapped_column(String(1000))
+    requester_email: Mapped[str] = mapped_column(String(320))
+    requester_name: Mapped[str] = mapped_column(String(200), default="")
+    locale: Mapped[str] = mapped_column(String(20))
+    agent_id: Mapped[str | None] = mapped_column(String(100))
+    agent_email: Mapped[str | None] = mapped_column(String(320))
+    agent_name: Mapped[str | None] = mapped_column(String(200))
+    brand: Mapped[str | None] = mapped_column(String(200))
+    scale: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(12))  # scheduled, sent, skipped, cancelled, failed
+    reason: Mapped[str | None] = mapped_column(Text)
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    account: Mapped[Account] = relationship(lazy="joined")
+
+
+class Click(Base):
+    """An append-only record of every action on a rating link: clicks, confirmations, comments."""
+
+    __tablename__ = "clicks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # click, confirm
+    score: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(8))
+    user_agent: Mapped[str] = mapped_column(String(500), default="")
+    client_ip: Mapped[str] = mapped_column(String(64), default="")
+    reasons: Mapped[str] = mapped_column(String(500), default="")  # why it looks like a scanner, comma-separated
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Rating(Base):
+    """The customer's current answer to one survey, and where it stands in counting."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        Index("ix_ratings_settle", "status", "settles_at"),
+        Index("ix_ratings_agent", "account_id", "agent_email", "counted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    agent_email: Mapped[str | None] = mapped_column(String(320))
+    scale: Mapped[str] = mapped_column(String(10))
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(10))  # pending, counted, flagged
+    reasons: Mapped[str] = mapped_column(String(500), default="")
+    settles_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    survey: Mapped[Survey] = relationship(lazy="joined")
+
+
+class WriteBack(Base):
+    """One version of a rating to deliver to the helpdesk; retried by the sweep, parked after the last try."""
+
+    __tablename__ = "write_backs"
+    __table_args__ = (
+        UniqueConstraint("rating_id", "version"),
+        Index("ix_write_backs_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))  # pending, delivered, parked, superseded
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    rating: Mapped[Rating] = relationship(lazy="joined")
+
+
+class Unsubscribe(Base):
+    """An address that asked this account never to survey it again."""
+
+    __tablename__ = "unsubscribes"
+    __table_args__ = (UniqueConstraint("account_id", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,111 @@
+"""Settings from the environment (12-factor), parsed strictly: junk fails start-up with a sentence."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A setting is present but cannot be used; the message says which and why."""
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return None
+    scheme = urlsplit(value).scheme
+    if scheme not in schemes and not any(scheme.startswith(s + "+") for s in schemes):
+        raise SettingsError(f"{name} must start with one of {', '.join(s + '://' for s in schemes)}; got {value!r}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number; got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}; got {value}")
+    return value
+
+
+def _secret_key(env: Mapping[str, str], instance_path: Path) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept under instance/."""
+    value = (env.get("SECRET_KEY") or "").strip()
+    if value:
+        if len(value) < 16:
+            raise SettingsError("SECRET_KEY must be at least 16 characters long")
+        return value
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment; see the README's configuration table."""
+
+    instance_path: Path
+    secret_key: str
+    database_url: str
+    redis_url: str | None = None
+    smtp_url: str | None = None
+    port: int = 5000
+    public_url: str = "http://127.0.0.1:5000"
+    mail_from: str = "OpenCSAT <surveys@localhost>"
+    max_body_bytes: int = 256 * 1024
+    sweep_seconds: int = 5
+    outbox_path: Path = field(default=Path("instance/outbox"))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], instance_path: Path) -> "Settings":
+        instance_path = Path(instance_path)
+        port = _int(env, "PORT", 5000, minimum=1)
+        public_url = _url(env, "PUBLIC_URL", ("http", "https")) or f"http://127.0.0.1:{port}"
+        database_url = _url(env, "DATABASE_URL", ("sqlite", "postgresql", "postgres"))
+        if database_url is None:
+            instance_path.mkdir(parents=True, exist_ok=True)
+            database_url = f"sqlite:///{instance_path / 'opencsat.sqlite3'}"
+        return cls(
+            instance_path=instance_path,
+            secret_key=_secret_key(env, instance_path),
+            database_url=_normalise_database_url(database_url),
+            redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
+            smtp_url=_url(env, "SMTP_URL", ("smtp", "smtps")),
+            port=port,
+            public_url=public_url.rstrip("/"),
+            mail_from=(env.get("MAIL_FROM") or "").strip() or cls.mail_from,
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
+            sweep_seconds=_int(env, "SWEEP_SECONDS", cls.sweep_seconds, minimum=1),
+            outbox_path=instance_path / "outbox",
+        )
+
+
+def _normalise_database_url(url: str) -> str:
+    """postgres:// and postgresql:// both mean psycopg 3 here."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def load(overrides: Mapping[str, object] | None, instance_path: Path) -> Settings:
+    """Settings from os.environ with test or caller overrides on top (None removes a variable)."""
+    env = dict(os.environ)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = str(value)
+    return Settings.from_env(env, instance_path)

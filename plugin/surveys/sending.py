@@ -1,0 +1,50 @@
+"""A survey's way out: claim it when due, then record it sent, retried, failed or skipped."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from plugin.models import Survey, Unsubscribe
+from plugin.surveys.scheduling import FAILED, SCHEDULED, SENT, SKIPPED
+
+MAX_ATTEMPTS = 6
+LEASE = timedelta(minutes=5)  # a claimed survey is not re-claimed while its SMTP call may be in flight
+
+
+def claim(session: Session, survey_id: int, now: datetime) -> Survey | None:
+    """Take a due survey for one sending attempt; None when it is not due, not scheduled, or already taken."""
+    result = session.execute(
+        update(Survey)
+        .where(Survey.id == survey_id, Survey.status == SCHEDULED, Survey.scheduled_at <= now)
+        .values(scheduled_at=now + LEASE, attempts=Survey.attempts + 1)
+    )
+    if not result.rowcount:
+        return None
+    survey = session.get(Survey, survey_id, populate_existing=True)
+    if session.scalar(
+        select(Unsubscribe.id).where(Unsubscribe.account_id == survey.account_id, Unsubscribe.email == survey.requester_email)
+    ):
+        survey.status, survey.reason = SKIPPED, "unsubscribed"
+        return None
+    return survey
+
+
+def mark_sent(session: Session, survey_id: int, message_id: str, now: datetime) -> None:
+    session.execute(
+        update(Survey).where(Survey.id == survey_id).values(status=SENT, sent_at=now, message_id=message_id, reason=None)
+    )
+
+
+def mark_send_failed(session: Session, survey_id: int, error: str, *, permanent: bool, now: datetime) -> str:
+    """Retry later with backoff, or mark failed with the server's text; returns the new status."""
+    survey = session.get(Survey, survey_id, populate_existing=True)
+    if permanent or survey.attempts >= MAX_ATTEMPTS:
+        survey.status = FAILED
+    else:
+        survey.scheduled_at = now + timedelta(minutes=2 ** survey.attempts)
+    survey.reason = error[:2000]
+    session.flush()
+    return survey.status

@@ -1,0 +1,69 @@
+"""Signed tokens in links: rating links bound to (survey, score), unsubscribe links, form nonces.
+
+A token is a signed payload (itsdangerous, HMAC-SHA1 keyed from SECRET_KEY with a per-purpose salt);
+nobody can make one for another survey or score without the key, and any change to it fails the check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+
+
+class InvalidToken(Exception):
+    """The token was not made by us, was altered, or is for another purpose."""
+
+
+@dataclass(frozen=True)
+class RatingLink:
+    survey_id: int
+    score: int
+
+
+class Tokens:
+    """Makes and reads every token the service puts in a URL or a form."""
+
+    FORM_MAX_AGE_SECONDS = 24 * 3600
+
+    def __init__(self, secret_key: str) -> None:
+        self._rating = URLSafeSerializer(secret_key, salt="rating-link")
+        self._unsubscribe = URLSafeSerializer(secret_key, salt="unsubscribe")
+        self._form = URLSafeTimedSerializer(secret_key, salt="rating-form")
+
+    def rating(self, survey_id: int, score: int) -> str:
+        return self._rating.dumps([survey_id, score])
+
+    def read_rating(self, token: str) -> RatingLink:
+        payload = _loads(self._rating, token)
+        if not (isinstance(payload, list) and len(payload) == 2 and all(type(x) is int for x in payload)):
+            raise InvalidToken("malformed rating token")
+        return RatingLink(*payload)
+
+    def unsubscribe(self, account_id: int, email: str) -> str:
+        return self._unsubscribe.dumps([account_id, email.lower()])
+
+    def read_unsubscribe(self, token: str) -> tuple[int, str]:
+        payload = _loads(self._unsubscribe, token)
+        if not (isinstance(payload, list) and len(payload) == 2):
+            raise InvalidToken("malformed unsubscribe token")
+        return int(payload[0]), str(payload[1])
+
+    def form_nonce(self, survey_id: int) -> str:
+        """The CSRF nonce of a rating page: proves a POST comes from a page we rendered for this survey."""
+        return self._form.dumps(survey_id)
+
+    def check_form_nonce(self, nonce: str, survey_id: int) -> None:
+        try:
+            value = self._form.loads(nonce, max_age=self.FORM_MAX_AGE_SECONDS)
+        except BadSignature:
+            raise InvalidToken("the form has expired or was not made by us") from None
+        if value != survey_id:
+            raise InvalidToken("the form belongs to another survey")
+
+
+def _loads(serializer: URLSafeSerializer, token: str) -> object:
+    try:
+        return serializer.loads(token)
+    except BadSignature:
+        raise InvalidToken("bad signature") from None

@@ -1,0 +1,151 @@
+"""JSON API under /api/v1, authenticated with the account's API key as a Bearer token."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timezone
+from functools import wraps
+
+from flask import Blueprint, Response, g, jsonify, request, url_for
+
+from plugin import accounts, reports, writebacks
+from plugin.db import utcnow
+from plugin.services import services
+from plugin.web.errors import json_error
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+CSV_COLUMNS = ("ticket_id", "agent_email", "scale", "score", "comment", "status", "created_at", "updated_at")
+
+
+class BadQuery(ValueError):
+    """A query parameter that cannot be used; the message names it."""
+
+
+@bp.errorhandler(BadQuery)
+def bad_query(exc: BadQuery):
+    return json_error(400, str(exc))
+
+
+def api_key_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            response = json_error(401, "send the account's API key as 'Authorization: Bearer <api_key>'")
+        else:
+            with services().db.session() as session:
+                g.account = accounts.by_api_key(session, key.strip())
+            if g.account is not None:
+                return view(*args, **kwargs)
+            response = json_error(401, "unknown API key")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="opencsat"'
+        return response
+
+    return wrapper
+
+
+def _time(name: str) -> datetime | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadQuery(f"{name} must be an ISO-8601 date or time, e.g. 2026-01-31 or 2026-01-31T12:00:00Z") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.args.get(name) or None
+    if value is not None and value not in allowed:
+        raise BadQuery(f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
+def _int(name: str, default: int, maximum: int) -> int:
+    raw = request.args.get(name, "")
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise BadQuery(f"{name} must be a whole number")
+    return min(int(raw), maximum)
+
+
+def _filters() -> reports.RatingFilters:
+    return reports.RatingFilters(
+        ticket_id=request.args.get("ticket_id") or None,
+        agent=request.args.get("agent") or None,
+        since=_time("since"),
+        until=_time("until"),
+        status=_choice("status", reports.RATING_STATUSES),
+    )
+
+
+@bp.get("/ratings")
+@api_key_required
+def list_ratings():
+    limit = _int("limit", 100, 500)
+    filters = _filters()
+    with services().db.session() as session:
+        rows = reports.ratings(session, g.account.id, filters, after_id=_int("cursor", 0, 2**62), limit=limit)
+    next_url = None
+    if len(rows) == limit:
+        next_url = url_for("api.list_ratings", **{**request.args, "cursor": rows[-1]["id"]}, _external=False)
+    return jsonify({"ratings": rows, "next": next_url})
+
+
+@bp.get("/ratings.csv")
+@api_key_required
+def ratings_csv():
+    filters = _filters()
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    after = 0
+    with services().db.session() as session:
+        while rows := reports.ratings(session, g.account.id, filters, after_id=after, limit=1000):
+            writer.writerows(rows)
+            after = rows[-1]["id"]
+    return Response(buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=ratings.csv"})
+
+
+@bp.get("/surveys")
+@api_key_required
+def list_surveys():
+    status = _choice("status", reports.SURVEY_STATUSES)
+    with services().db.session() as session:
+        rows = reports.surveys(session, g.account.id, request.args.get("ticket_id") or None, status)
+    return jsonify({"surveys": rows})
+
+
+@bp.get("/agents")
+@api_key_required
+def list_agents():
+    since, until = _time("since"), _time("until")
+    with services().db.session() as session:
+        rows = reports.agents(session, g.account.id, since, until)
+    return jsonify({"agents": rows})
+
+
+@bp.get("/write-backs")
+@api_key_required
+def list_write_backs():
+    status = _choice("status", ("pending", "delivered", "parked", "superseded"))
+    with services().db.session() as session:
+        rows = reports.write_backs(session, g.account.id, status)
+    return jsonify({"write_backs": rows})
+
+
+@bp.post("/write-backs/<int:write_back_id>/replay")
+@api_key_required
+def replay_write_back(write_back_id: int):
+    s = services()
+    with s.db.session() as session:
+        write_back = writebacks.replay(session, write_back_id, g.account.id, utcnow())
+    if write_back is None:
+        return json_error(404, "no parked write-back with this id")
+    s.jobs.enqueue("deliver_write_back", write_back_id)
+    return jsonify({"id": write_back_id, "status": "pending"}), 202

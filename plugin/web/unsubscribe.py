@@ -1,0 +1,34 @@
+"""GET/POST /unsubscribe/<token>: GET asks (scanners follow links), POST opts out (RFC 8058 one-click too)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template
+
+from plugin.db import utcnow
+from plugin.services import services
+from plugin.surveys.unsubscribing import unsubscribe
+from plugin.tokens import InvalidToken
+
+bp = Blueprint("unsubscribe", __name__)
+
+
+def _read(token: str) -> tuple[int, str]:
+    try:
+        return services().tokens.read_unsubscribe(token)
+    except InvalidToken:
+        abort(404, "This unsubscribe link is not valid.")
+
+
+@bp.get("/unsubscribe/<token>")
+def ask(token: str):
+    _, email = _read(token)
+    return render_template("pages/unsubscribe.html", email=email, token=token, done=False)
+
+
+@bp.post("/unsubscribe/<token>")
+def confirm(token: str):
+    account_id, email = _read(token)
+    with services().db.session() as session:
+        if not unsubscribe(session, account_id, email, utcnow()):
+            abort(404, "This unsubscribe link is not valid.")
+    return render_template("pages/unsubscribe.html", email=email, token=token, done=True)

@@ -1,0 +1,55 @@
+"""POST /webhooks/<platform>/<account_key>: verify, parse, store once, answer fast; the job does the rest."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from plugin import accounts
+from plugin.adapters import PLATFORMS, get_adapter
+from plugin.db import utcnow
+from plugin.events import PayloadError
+from plugin.intake import take_in
+from plugin.services import services
+from plugin.signing import SignatureError
+from plugin.web.errors import json_error
+
+bp = Blueprint("webhooks", __name__)
+
+
+@bp.post("/webhooks/<platform>/<account_key>")
+def receive(platform: str, account_key: str):
+    s = services()
+    if platform not in PLATFORMS:
+        return json_error(404, f"unknown platform {platform!r}; one of {', '.join(PLATFORMS)}")
+    if request.content_length is not None and request.content_length > s.settings.max_body_bytes:
+        return json_error(413, f"body is larger than {s.settings.max_body_bytes} bytes")
+    if not request.is_json:
+        return json_error(415, "Content-Type must be application/json")
+    with s.db.session() as session:
+        account = accounts.by_key(session, account_key)
+        if account is None or account.platform != platform:
+            return json_error(404, f"no {platform} account with this key")
+        adapter = get_adapter(platform)
+        body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH even without Content-Length
+        now = utcnow()
+        try:
+            adapter.verify(accounts.credentials(account, s.box), request.headers, body, now)
+            event = adapter.parse(request.headers, body)
+        except SignatureError as exc:
+            return json_error(401, str(exc))
+        except PayloadError as exc:
+            return json_error(400, str(exc))
+        intake = take_in(session, account, event, body, now)
+        survey = intake.survey
+        answer = {
+            "status": "duplicate" if intake.duplicate else "accepted",
+            "event": intake.event.kind,
+            "ticket_id": intake.event.ticket_id,
+        }
+        if survey is not None:
+            answer["survey"] = {"status": survey.status, "reason": survey.reason,
+                                "scheduled_at": survey.scheduled_at.isoformat()}
+    # Committed above; only now may a worker see the survey.
+    if survey is not None and survey.status == "scheduled" and survey.scheduled_at <= utcnow():
+        s.jobs.enqueue("send_survey", survey.id)
+    return jsonify(answer), 200 if intake.duplicate else 202
