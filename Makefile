@@ -20,7 +20,7 @@ run: $(BIN)/flask
 	@echo "Create an account:  $(BIN)/flask --app plugin accounts create --platform generic --name Acme --webhook-secret S --api-url http://127.0.0.1:9000/hook --delay-minutes 0"
 	@echo "Or play a ticket through the whole loop:  $(BIN)/flask --app plugin demo"
 	@echo ""
-	$(BIN)/flask --app plugin run --host 127.0.0.1 --port $(PORT) --without-threads --no-reload
+	$(BIN)/flask --app plugin run --host 127.0.0.1 --port $(PORT) --no-reload
 
 # The whole suite, on SQLite and then on PostgreSQL (both with real Redis and SMTP on loopback).
 test: $(BIN)/flask

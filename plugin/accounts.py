@@ -35,6 +35,7 @@ def create_account(
     throttle_days: int = 7,
     settle_minutes: int = 10,
     edit_days: int = 7,
+    options: dict | None = None,
 ) -> NewAccount:
     """A new account; ValueError with a sentence for any setting that cannot work."""
     if platform not in PLATFORMS:
@@ -64,7 +65,7 @@ def create_account(
         throttle_days=throttle_days,
         settle_minutes=settle_minutes,
         edit_days=edit_days,
-        options={},
+        options=dict(options or {}),
     )
     session.add(account)
     session.flush()
@@ -105,4 +106,5 @@ def describe(account: Account, public_url: str) -> dict:
         "throttle_days": account.throttle_days,
         "settle_minutes": account.settle_minutes,
         "edit_days": account.edit_days,
+        "options": dict(account.options or {}),
     }

@@ -63,16 +63,26 @@ def db_upgrade() -> None:
 @click.option("--throttle-days", type=int, default=7, show_default=True)
 @click.option("--settle-minutes", type=int, default=10, show_default=True)
 @click.option("--edit-days", type=int, default=7, show_default=True)
-def accounts_create(**options) -> None:
+@click.option("--option", "extra", multiple=True, metavar="KEY=VALUE",
+              help="A platform setting, e.g. custom_field_id=123 (see docs/platforms/).")
+def accounts_create(extra: tuple[str, ...], **settings) -> None:
     """Create an account and print it as JSON, with its API key (shown only this once)."""
     s = services()
     try:
+        options = dict(_key_value(item) for item in extra)
         with s.db.session() as session:
-            created = account_service.create_account(session, s.box, **options)
+            created = account_service.create_account(session, s.box, options=options, **settings)
             described = account_service.describe(created.account, s.settings.public_url)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(json.dumps({**described, "api_key": created.api_key}, indent=2))
+
+
+def _key_value(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--option takes KEY=VALUE; got {item!r}")
+    return key.strip(), value.strip()
 
 
 @accounts_cli.command("list")

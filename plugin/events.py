@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
 SOLVED = "solved"
@@ -36,3 +37,27 @@ class TicketEvent:
     assignee: Person = field(default_factory=Person)
     brand: str | None = None
     tags: tuple[str, ...] = ()
+    # True when the platform sent ids only: a job asks the helpdesk API for the rest (Adapter.lookup).
+    needs_lookup: bool = False
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["occurred_at"] = self.occurred_at.isoformat() if self.occurred_at else None
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TicketEvent":
+        data = json.loads(text)
+        return cls(
+            **{
+                **data,
+                "occurred_at": datetime.fromisoformat(data["occurred_at"]) if data["occurred_at"] else None,
+                "requester": Person(**data["requester"]),
+                "assignee": Person(**data["assignee"]),
+                "tags": tuple(data["tags"]),
+            }
+        )
+
+    def completed(self, requester: Person, assignee: Person) -> "TicketEvent":
+        """This event with the people a lookup found."""
+        return replace(self, requester=requester, assignee=assignee, needs_lookup=False)

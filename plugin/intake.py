@@ -19,6 +19,7 @@ class Intake:
     duplicate: bool
     event: WebhookEvent
     survey: Survey | None = None
+    needs_lookup: bool = False  # enqueue complete_event: the platform sent ids only
 
 
 def take_in(session: Session, account: Account, event: TicketEvent, body: bytes, now: datetime) -> Intake:
@@ -34,6 +35,7 @@ def take_in(session: Session, account: Account, event: TicketEvent, body: bytes,
         kind=event.kind,
         ticket_id=event.ticket_id[:100],
         body=body.decode("utf-8", errors="replace"),
+        event_json=event.to_json() if event.needs_lookup else None,
         received_at=now,
     )
     try:
@@ -45,4 +47,14 @@ def take_in(session: Session, account: Account, event: TicketEvent, body: bytes,
             select(WebhookEvent).where(WebhookEvent.account_id == account.id, WebhookEvent.dedupe_key == event.dedupe_key)
         )
         return Intake(duplicate=True, event=seen)
+    if event.needs_lookup:
+        return Intake(duplicate=False, event=row, needs_lookup=True)
     return Intake(duplicate=False, event=row, survey=apply_event(session, account, event, row, now))
+
+
+def complete(session: Session, account: Account, row: WebhookEvent, event: TicketEvent, now: datetime) -> Survey | None:
+    """Apply an event whose people a lookup has filled in; a second run finds nothing left to do."""
+    if row.event_json is None:
+        return None
+    row.event_json = None
+    return apply_event(session, account, event, row, now)

@@ -46,6 +46,7 @@ class WebhookEvent(Base):
     kind: Mapped[str] = mapped_column(String(20))
     ticket_id: Mapped[str] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text)
+    event_json: Mapped[str | None] = mapped_column(Text)  # the normalized event, while a lookup completes it
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -61,6 +61,7 @@ def report_for(session: Session, rating: Rating, now: datetime) -> RatingReport:
         rated_at=rating.updated_at,
         agent_responses_30d=len(scores),
         agent_csat_30d=None if not scores else round(csat_percent(scores, scale), 1),
+        tag=scale.tag(rating.score),
     )
 
 

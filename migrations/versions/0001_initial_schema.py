@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:18:04.501297
 """
 from alembic import op
 import sqlalchemy as sa
@@ -54,6 +53,7 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('ticket_id', sa.String(length=100), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('event_json', sa.Text(), nullable=True),
     sa.Column('received_at', plugin.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ),
     sa.PrimaryKeyConstraint('id'),

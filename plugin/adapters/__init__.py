@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime
+from functools import lru_cache
 from typing import Mapping, Protocol
 
 from plugin.adapters.base import AccountCredentials, RatingReport, WriteBackError
@@ -25,14 +27,26 @@ class Adapter(Protocol):
     def write_back(self, credentials: AccountCredentials, report: RatingReport) -> None:
         """Put the rating on the ticket; raise WriteBackError (retryable or not) when the helpdesk refuses."""
 
-
-def _registry() -> dict[str, Adapter]:
-    from plugin.adapters import generic
-
-    return {adapter.name: adapter for adapter in (generic.GenericAdapter(),)}
+    # Optional, for platforms whose events carry ids only (TicketEvent.needs_lookup):
+    # def lookup(self, credentials, event: TicketEvent) -> TicketEvent  -- runs in a job, never in a request.
 
 
 PLATFORMS = ("zendesk", "freshdesk", "helpscout", "zammad", "liveagent", "chatwoot", "generic")
+
+
+@lru_cache(maxsize=1)
+def _registry() -> dict[str, Adapter]:
+    """Each platform's module `plugin.adapters.<platform>` exposes ADAPTER; a platform without one is not offered."""
+    found = {}
+    for platform in PLATFORMS:
+        try:
+            module = importlib.import_module(f"plugin.adapters.{platform}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"plugin.adapters.{platform}":
+                raise
+            continue
+        found[platform] = module.ADAPTER
+    return found
 
 
 def get_adapter(platform: str) -> Adapter:

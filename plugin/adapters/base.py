@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -41,6 +42,32 @@ class RatingReport:
     rated_at: datetime
     agent_responses_30d: int
     agent_csat_30d: float | None
+    tag: str  # e.g. csat_4_of_5; see is_our_tag
+
+
+OUR_TAG = re.compile(r"^(csat|nps|ces)_\d+_of_\d+$")
+
+
+def is_our_tag(tag: str) -> bool:
+    """True for a tag OpenCSAT put on a ticket (so a new rating replaces it and leaves the others alone)."""
+    return bool(OUR_TAG.match(tag))
+
+
+def note_text(report: RatingReport) -> str:
+    """The internal note every platform gets, in plain text."""
+    lines = [f"Customer rating: {report.score}/{report.max_score} ({report.score_label}) on the {report.scale} scale"]
+    if report.comment:
+        lines.append(f"Comment: {report.comment}")
+    if report.version > 1:
+        lines.append(f"(The customer changed their rating; this is version {report.version}.)")
+    who = report.agent_name or report.agent_email or "the assignee"
+    if report.agent_csat_30d is None:
+        lines.append(f"{who}: no counted ratings in the last 30 days yet.")
+    else:
+        lines.append(
+            f"{who}: CSAT {report.agent_csat_30d:.1f}% over {report.agent_responses_30d} rating(s) in the last 30 days."
+        )
+    return "\n".join(lines)
 
 
 class WriteBackError(Exception):

@@ -70,3 +70,6 @@ class GenericAdapter:
                 signing.HEADER: signing.sign(credentials.webhook_secret, body),
             },
         )
+
+
+ADAPTER = GenericAdapter()

@@ -13,7 +13,7 @@ from typing import Callable, Protocol
 
 log = logging.getLogger(__name__)
 
-TASKS = ("send_survey", "settle_rating", "deliver_write_back")
+TASKS = ("complete_event", "send_survey", "settle_rating", "deliver_write_back")
 
 
 def job_id(task: str, object_id: int) -> str:

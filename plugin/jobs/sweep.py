@@ -8,13 +8,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.jobs import JobQueue
-from plugin.models import Rating, Survey, WriteBack
+from plugin.models import Rating, Survey, WebhookEvent, WriteBack
 
 BATCH = 500
 
 
 def due_work(session: Session, now: datetime) -> list[tuple[str, int]]:
     """Every (task, id) whose row says it is due now."""
+    lookups = session.scalars(select(WebhookEvent.id).where(WebhookEvent.event_json.is_not(None)).limit(BATCH))
     surveys = session.scalars(
         select(Survey.id).where(Survey.status == "scheduled", Survey.scheduled_at <= now).order_by(Survey.scheduled_at).limit(BATCH)
     )
@@ -28,7 +29,8 @@ def due_work(session: Session, now: datetime) -> list[tuple[str, int]]:
         .limit(BATCH)
     )
     return (
-        [("send_survey", i) for i in surveys]
+        [("complete_event", i) for i in lookups]
+        + [("send_survey", i) for i in surveys]
         + [("settle_rating", i) for i in ratings]
         + [("deliver_write_back", i) for i in write_backs]
     )

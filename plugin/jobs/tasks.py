@@ -8,12 +8,34 @@ from plugin import accounts
 from plugin.adapters import WriteBackError, get_adapter
 from plugin.channels.email import MailError, build_survey_email, survey_links
 from plugin.db import utcnow
-from plugin.models import Account
+from plugin.events import TicketEvent
+from plugin.intake import complete
+from plugin.models import Account, WebhookEvent
 from plugin.services import services
 from plugin.surveys import counting, sending
 from plugin import writebacks
 
 log = logging.getLogger(__name__)
+
+
+def complete_event(event_id: int) -> str:
+    """Ask the helpdesk for what an ids-only event left out, then schedule or cancel as usual."""
+    s = services()
+    with s.db.session() as session:
+        row = session.get(WebhookEvent, event_id)
+        if row is None or row.event_json is None:
+            return "nothing to do"
+        account = session.get(Account, row.account_id)
+        credentials = accounts.credentials(account, s.box)
+        event = TicketEvent.from_json(row.event_json)
+    # A WriteBackError here fails the job; the row stays pending and the next sweep tries again.
+    event = get_adapter(account.platform).lookup(credentials, event)
+    with s.db.session() as session:
+        row = session.get(WebhookEvent, event_id, populate_existing=True)
+        survey = complete(session, session.get(Account, row.account_id), row, event, utcnow())
+    if survey is not None and survey.status == "scheduled" and survey.scheduled_at <= utcnow():
+        s.jobs.enqueue("send_survey", survey.id)
+    return survey.status if survey else "applied"
 
 
 def send_survey(survey_id: int) -> str:

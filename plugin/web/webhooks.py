@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify, request
 from plugin import accounts
 from plugin.adapters import PLATFORMS, get_adapter
 from plugin.db import utcnow
-from plugin.events import PayloadError
+from plugin.events import IGNORED, PayloadError
 from plugin.intake import take_in
 from plugin.services import services
 from plugin.signing import SignatureError
@@ -49,7 +49,10 @@ def receive(platform: str, account_key: str):
         if survey is not None:
             answer["survey"] = {"status": survey.status, "reason": survey.reason,
                                 "scheduled_at": survey.scheduled_at.isoformat()}
-    # Committed above; only now may a worker see the survey.
+    # Committed above; only now may a worker see the rows.
+    if intake.needs_lookup:
+        s.jobs.enqueue("complete_event", intake.event.id)
     if survey is not None and survey.status == "scheduled" and survey.scheduled_at <= utcnow():
         s.jobs.enqueue("send_survey", survey.id)
-    return jsonify(answer), 200 if intake.duplicate else 202
+    # 202 when we took work on; 200 for a repeat or an event we have nothing to do with (a test ping).
+    return jsonify(answer), 202 if not intake.duplicate and intake.event.kind != IGNORED else 200
