@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from flask import Flask
 
@@ -16,7 +16,9 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
     """The Flask app. `config` overrides environment variables (tests); INSTANCE_PATH moves instance/."""
     config = dict(config or {})
     instance_path = config.pop("INSTANCE_PATH", None)
-    app = Flask(__name__, template_folder=str(TEMPLATES_DIR), instance_path=str(instance_path) if instance_path else None)
+    app = Flask(
+        __name__, template_folder=str(TEMPLATES_DIR), instance_path=str(instance_path) if instance_path else None
+    )
     app.config["START_JOBS_THREAD"] = config.pop("START_JOBS_THREAD", True)
     settings = load(config, Path(app.instance_path))
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes)

@@ -45,8 +45,12 @@ def create_account(
     if not name.strip():
         raise ValueError("the account needs a name")
     get_scale(scale)
-    for label, value in (("delay-minutes", delay_minutes), ("throttle-days", throttle_days),
-                         ("settle-minutes", settle_minutes), ("edit-days", edit_days)):
+    for label, value in (
+        ("delay-minutes", delay_minutes),
+        ("throttle-days", throttle_days),
+        ("settle-minutes", settle_minutes),
+        ("edit-days", edit_days),
+    ):
         if value < 0:
             raise ValueError(f"--{label} cannot be negative")
     api_key = new_api_key()

@@ -63,8 +63,13 @@ def db_upgrade() -> None:
 @click.option("--throttle-days", type=int, default=7, show_default=True)
 @click.option("--settle-minutes", type=int, default=10, show_default=True)
 @click.option("--edit-days", type=int, default=7, show_default=True)
-@click.option("--option", "extra", multiple=True, metavar="KEY=VALUE",
-              help="A platform setting, e.g. custom_field_id=123 (see docs/platforms/).")
+@click.option(
+    "--option",
+    "extra",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A platform setting, e.g. custom_field_id=123 (see docs/platforms/).",
+)
 def accounts_create(extra: tuple[str, ...], **settings) -> None:
     """Create an account and print it as JSON, with its API key (shown only this once)."""
     s = services()

@@ -58,22 +58,37 @@ def demo_command(email: str, do_click: bool) -> None:
     secret = secrets.token_urlsafe(24)
     with s.db.session() as session:
         created = accounts.create_account(
-            session, s.box, platform="generic", name="Demo Helpdesk", webhook_secret=secret,
-            api_url=callback_url, delay_minutes=0, throttle_days=0,
+            session,
+            s.box,
+            platform="generic",
+            name="Demo Helpdesk",
+            webhook_secret=secret,
+            api_url=callback_url,
+            delay_minutes=0,
+            throttle_days=0,
         )
         account_key = created.account.key
     click.echo(f"1. account {account_key} created (generic platform, write-back to {callback_url})")
 
     ticket_id = f"DEMO-{secrets.randbelow(10**6)}"
-    body = json.dumps({
-        "event_id": f"demo-{secrets.token_hex(6)}", "event": "ticket.solved", "occurred_at": None,
-        "ticket": {"id": ticket_id, "subject": "Printer on floor 3 is jammed", "url": f"https://helpdesk.example/t/{ticket_id}"},
-        "requester": {"email": email, "name": "Casey Customer", "locale": "en"},
-        "assignee": {"id": "42", "email": "agent@example.com", "name": "Alex Agent"},
-    }).encode()
+    body = json.dumps(
+        {
+            "event_id": f"demo-{secrets.token_hex(6)}",
+            "event": "ticket.solved",
+            "occurred_at": None,
+            "ticket": {
+                "id": ticket_id,
+                "subject": "Printer on floor 3 is jammed",
+                "url": f"https://helpdesk.example/t/{ticket_id}",
+            },
+            "requester": {"email": email, "name": "Casey Customer", "locale": "en"},
+            "assignee": {"id": "42", "email": "agent@example.com", "name": "Alex Agent"},
+        }
+    ).encode()
     client = current_app.test_client()
     response = client.post(
-        f"/webhooks/generic/{account_key}", data=body,
+        f"/webhooks/generic/{account_key}",
+        data=body,
         headers={"Content-Type": "application/json", signing.HEADER: signing.sign(secret, body)},
     )
     click.echo(f"2. POST /webhooks/generic/{account_key} -> {response.status_code} {response.get_json()}")
@@ -83,7 +98,11 @@ def demo_command(email: str, do_click: bool) -> None:
         survey = session.query(Survey).filter_by(ticket_id=ticket_id).one()
         status, message_id = survey.status, survey.message_id
         links = survey_links(survey, s.tokens, s.settings.public_url)
-    where = "via SMTP" if s.settings.smtp_url else f"to {s.settings.outbox_path}/{re.sub(r'[^A-Za-z0-9._-]', '_', (message_id or '').strip('<>'))}.eml"
+    where = (
+        "via SMTP"
+        if s.settings.smtp_url
+        else f"to {s.settings.outbox_path}/{re.sub(r'[^A-Za-z0-9._-]', '_', (message_id or '').strip('<>'))}.eml"
+    )
     click.echo(f"3. survey email {status} {where}")
     click.echo("   rating links (open one in a browser while the server runs):")
     for point, url in links.ratings:
@@ -92,17 +111,22 @@ def demo_command(email: str, do_click: bool) -> None:
         return
 
     best = links.ratings[-1][1]
-    path = best[len(s.settings.public_url):]
+    path = best[len(s.settings.public_url) :]
     page = client.get(path, headers={"User-Agent": "Mozilla/5.0 (demo customer)"})
     nonce = re.search(r'name="nonce" value="([^"]+)"', page.get_data(as_text=True)).group(1)
     click.echo(f"4. customer clicks {links.ratings[-1][0].label!r}: GET -> {page.status_code} (thank-you page)")
-    confirmed = client.post(path, data={"nonce": nonce, "score": links.ratings[-1][0].score, "comment": "Quick and friendly, thanks!"})
+    confirmed = client.post(
+        path, data={"nonce": nonce, "score": links.ratings[-1][0].score, "comment": "Quick and friendly, thanks!"}
+    )
     click.echo(f"5. customer confirms with a comment: POST -> {confirmed.status_code}")
     _run_jobs()
     server.shutdown()
     if _CallbackReceiver.received:
         rating = _CallbackReceiver.received[-1]["body"]["rating"]
-        click.echo(f"6. helpdesk received the write-back: ticket {rating['ticket_id']} scored {rating['score']}/{rating['max_score']} "
-                   f"({rating['score_label']}), agent CSAT {rating['agent_csat_30d']}% over {rating['agent_responses_30d']} response(s)")
+        click.echo(
+            f"6. helpdesk received the write-back: ticket {rating['ticket_id']} scored "
+            f"{rating['score']}/{rating['max_score']} ({rating['score_label']}), "
+            f"agent CSAT {rating['agent_csat_30d']}% over {rating['agent_responses_30d']} response(s)"
+        )
     else:
         click.echo("6. no write-back arrived; see 'flask --app plugin write-backs list --account " + account_key + "'")

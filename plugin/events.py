@@ -46,7 +46,7 @@ class TicketEvent:
         return json.dumps(data)
 
     @classmethod
-    def from_json(cls, text: str) -> "TicketEvent":
+    def from_json(cls, text: str) -> TicketEvent:
         data = json.loads(text)
         return cls(
             **{
@@ -58,6 +58,6 @@ class TicketEvent:
             }
         )
 
-    def completed(self, requester: Person, assignee: Person) -> "TicketEvent":
+    def completed(self, requester: Person, assignee: Person) -> TicketEvent:
         """This event with the people a lookup found."""
         return replace(self, requester=requester, assignee=assignee, needs_lookup=False)

@@ -44,7 +44,9 @@ def take_in(session: Session, account: Account, event: TicketEvent, body: bytes,
             session.flush()
     except IntegrityError:  # the same delivery, racing in on another connection
         seen = session.scalar(
-            select(WebhookEvent).where(WebhookEvent.account_id == account.id, WebhookEvent.dedupe_key == event.dedupe_key)
+            select(WebhookEvent).where(
+                WebhookEvent.account_id == account.id, WebhookEvent.dedupe_key == event.dedupe_key
+            )
         )
         return Intake(duplicate=True, event=seen)
     if event.needs_lookup:

@@ -26,7 +26,9 @@ class RatingFilters:
     status: str | None = None
 
 
-def ratings(session: Session, account_id: int, filters: RatingFilters, after_id: int = 0, limit: int = 100) -> list[dict]:
+def ratings(
+    session: Session, account_id: int, filters: RatingFilters, after_id: int = 0, limit: int = 100
+) -> list[dict]:
     """Ratings oldest first, from after `after_id` (the paging cursor)."""
     query = (
         select(Rating, Survey.ticket_id)
@@ -62,8 +64,9 @@ def ratings(session: Session, account_id: int, filters: RatingFilters, after_id:
     ]
 
 
-def surveys(session: Session, account_id: int, ticket_id: str | None = None, status: str | None = None,
-            limit: int = 500) -> list[dict]:
+def surveys(
+    session: Session, account_id: int, ticket_id: str | None = None, status: str | None = None, limit: int = 500
+) -> list[dict]:
     query = select(Survey).where(Survey.account_id == account_id).order_by(Survey.id.desc()).limit(limit)
     if ticket_id:
         query = query.where(Survey.ticket_id == ticket_id)
@@ -85,7 +88,9 @@ def surveys(session: Session, account_id: int, ticket_id: str | None = None, sta
     ]
 
 
-def agents(session: Session, account_id: int, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+def agents(
+    session: Session, account_id: int, since: datetime | None = None, until: datetime | None = None
+) -> list[dict]:
     """Per agent over surveys sent in the period: responses, response rate, score, and its Wilson lower bound."""
     sent = select(Survey.id, Survey.agent_email).where(Survey.account_id == account_id, Survey.status == "sent")
     if since:
@@ -93,9 +98,7 @@ def agents(session: Session, account_id: int, since: datetime | None = None, unt
     if until:
         sent = sent.where(Survey.sent_at < until)
     sent = sent.subquery()
-    sent_counts = dict(
-        session.execute(select(sent.c.agent_email, func.count()).group_by(sent.c.agent_email)).all()
-    )
+    sent_counts = dict(session.execute(select(sent.c.agent_email, func.count()).group_by(sent.c.agent_email)).all())
     scores: dict[str | None, list[tuple[str, int, int]]] = defaultdict(list)
     grouped = (
         select(sent.c.agent_email, Rating.scale, Rating.score, func.count())

@@ -38,8 +38,11 @@ def init_app(app, settings: Settings) -> Services:
     if settings.redis_url:
         jobs: JobQueue = RQQueue(settings.redis_url)
     else:
-        jobs = LocalQueue(run=lambda task, object_id: _run_in_app(app, task, object_id),
-                          sweep=lambda: _sweep_in_app(app), sweep_seconds=settings.sweep_seconds)
+        jobs = LocalQueue(
+            run=lambda task, object_id: _run_in_app(app, task, object_id),
+            sweep=lambda: _sweep_in_app(app),
+            sweep_seconds=settings.sweep_seconds,
+        )
         if app.config.get("START_JOBS_THREAD", True):
             app.before_request(jobs.start)
     app.extensions["opencsat"] = Services(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 
@@ -69,7 +69,7 @@ class Settings:
     outbox_path: Path = field(default=Path("instance/outbox"))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], instance_path: Path) -> "Settings":
+    def from_env(cls, env: Mapping[str, str], instance_path: Path) -> Settings:
         instance_path = Path(instance_path)
         port = _int(env, "PORT", 5000, minimum=1)
         public_url = _url(env, "PUBLIC_URL", ("http", "https")) or f"http://127.0.0.1:{port}"
@@ -96,7 +96,7 @@ def _normalise_database_url(url: str) -> str:
     """postgres:// and postgresql:// both mean psycopg 3 here."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

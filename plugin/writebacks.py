@@ -36,15 +36,19 @@ def report_for(session: Session, rating: Rating, now: datetime) -> RatingReport:
     """What the helpdesk is told: the rating as it is now and its agent's rolling 30-day score."""
     survey = rating.survey
     scale = get_scale(rating.scale)
-    scores = session.scalars(
-        select(Rating.score).where(
-            Rating.account_id == rating.account_id,
-            Rating.agent_email == rating.agent_email,
-            Rating.scale == rating.scale,
-            Rating.status == "counted",
-            Rating.counted_at > now - timedelta(days=30),
-        )
-    ).all() if rating.agent_email else []
+    scores = (
+        session.scalars(
+            select(Rating.score).where(
+                Rating.account_id == rating.account_id,
+                Rating.agent_email == rating.agent_email,
+                Rating.scale == rating.scale,
+                Rating.status == "counted",
+                Rating.counted_at > now - timedelta(days=30),
+            )
+        ).all()
+        if rating.agent_email
+        else []
+    )
     return RatingReport(
         ticket_id=survey.ticket_id,
         ticket_url=survey.ticket_url,
@@ -67,7 +71,9 @@ def report_for(session: Session, rating: Rating, now: datetime) -> RatingReport:
 
 def mark_delivered(session: Session, write_back_id: int, now: datetime) -> None:
     session.execute(
-        update(WriteBack).where(WriteBack.id == write_back_id).values(status=DELIVERED, delivered_at=now, last_error=None)
+        update(WriteBack)
+        .where(WriteBack.id == write_back_id)
+        .values(status=DELIVERED, delivered_at=now, last_error=None)
     )
 
 
@@ -97,7 +103,9 @@ def backoff(attempts: int, retry_after: float | None = None, rng: random.Random 
 def replay(session: Session, write_back_id: int, account_id: int, now: datetime) -> WriteBack | None:
     """Put a parked write-back back in line with a fresh set of attempts; None if there is no such parked one."""
     write_back = session.scalar(
-        select(WriteBack).where(WriteBack.id == write_back_id, WriteBack.account_id == account_id, WriteBack.status == PARKED)
+        select(WriteBack).where(
+            WriteBack.id == write_back_id, WriteBack.account_id == account_id, WriteBack.status == PARKED
+        )
     )
     if write_back is None:
         return None

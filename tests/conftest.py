@@ -121,13 +121,20 @@ class Helpdesk:
         s = services()
         with s.db.session() as session:
             created = create_account(
-                session, s.box, platform="generic", name="Acme Support", webhook_secret=self.secret,
-                api_url=callback_url, **{"delay_minutes": 0, **settings},
+                session,
+                s.box,
+                platform="generic",
+                name="Acme Support",
+                webhook_secret=self.secret,
+                api_url=callback_url,
+                **{"delay_minutes": 0, **settings},
             )
         self.account, self.api_key = created.account, created.api_key
         self.url = f"/webhooks/generic/{self.account.key}"
 
-    def event(self, event: str = "ticket.solved", ticket_id: str = "T-1", email: str = "casey@customer.test", **extra) -> dict:
+    def event(
+        self, event: str = "ticket.solved", ticket_id: str = "T-1", email: str = "casey@customer.test", **extra
+    ) -> dict:
         return {
             "event_id": extra.pop("event_id", uuid.uuid4().hex),
             "event": event,
@@ -142,7 +149,8 @@ class Helpdesk:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         signature = signing.sign(secret or self.secret, body, timestamp)
         return self.client.post(
-            self.url, data=body,
+            self.url,
+            data=body,
             headers={"Content-Type": "application/json", signing.HEADER: signature, **(headers or {})},
         )
 

@@ -86,8 +86,9 @@ def test_body_changed_after_signing_is_401(helpdesk):
 
     header = signing.sign(helpdesk.secret, body)
     tampered = body.replace(b"casey@customer.test", b"mallory@evil.test")
-    response = helpdesk.client.post(helpdesk.url, data=tampered,
-                                    headers={"Content-Type": "application/json", signing.HEADER: header})
+    response = helpdesk.client.post(
+        helpdesk.url, data=tampered, headers={"Content-Type": "application/json", signing.HEADER: header}
+    )
     assert response.status_code == 401
 
 
@@ -153,7 +154,8 @@ def test_second_solve_inside_the_throttle_is_skipped_with_reason(helpdesk):
     helpdesk.post(helpdesk.event(ticket_id="T-8"))
     surveys = helpdesk.api("/api/v1/surveys").get_json()["surveys"]
     assert {s["ticket_id"]: (s["status"], s["reason"]) for s in surveys} == {
-        "T-7": ("sent", None), "T-8": ("skipped", "throttled"),
+        "T-7": ("sent", None),
+        "T-8": ("skipped", "throttled"),
     }
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
-from typing import Mapping, Protocol
+from typing import Protocol
 
 from plugin.adapters.base import AccountCredentials, RatingReport, WriteBackError
 from plugin.events import TicketEvent

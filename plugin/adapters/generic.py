@@ -7,9 +7,9 @@ the write-back is a signed JSON callback POSTed to the account's api_url.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime
-from typing import Mapping
 
 from plugin import signing
 from plugin.adapters.base import AccountCredentials, RatingReport, WriteBackError, send
@@ -24,7 +24,9 @@ class GenericAdapter:
 
     def verify(self, credentials: AccountCredentials, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
         if not credentials.webhook_secret:
-            raise signing.SignatureError("this account has no webhook secret; set one with accounts create --webhook-secret")
+            raise signing.SignatureError(
+                "this account has no webhook secret; set one with accounts create --webhook-secret"
+            )
         signing.verify(credentials.webhook_secret, headers.get(signing.HEADER), body, now=now.timestamp())
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> TicketEvent:
@@ -43,9 +45,7 @@ class GenericAdapter:
             occurred_at=parse_datetime(data.get("occurred_at"), "occurred_at"),
             subject=str(ticket.get("subject") or ""),
             url=ticket.get("url"),
-            requester=Person(
-                email=requester.get("email"), name=requester.get("name"), locale=requester.get("locale")
-            ),
+            requester=Person(email=requester.get("email"), name=requester.get("name"), locale=requester.get("locale")),
             assignee=Person(
                 id=None if assignee.get("id") is None else str(assignee["id"]),
                 email=assignee.get("email"),

@@ -76,7 +76,9 @@ def build_survey_email(survey: Survey, account: Account, links: Links, mail_from
     message["From"] = Address(display_name=clean_header_text(account.name or sender_name), addr_spec=sender_address)
     message["To"] = Address(display_name=clean_header_text(survey.requester_name), addr_spec=survey.requester_email)
     message["Date"] = format_datetime(survey.scheduled_at)
-    message["Message-ID"] = f"<opencsat-survey-{survey.id}-{int(survey.created_at.timestamp())}@{sender_address.split('@')[-1]}>"
+    message["Message-ID"] = (
+        f"<opencsat-survey-{survey.id}-{int(survey.created_at.timestamp())}@{sender_address.split('@')[-1]}>"
+    )
     message["Auto-Submitted"] = "auto-generated"
     message["List-Unsubscribe"] = f"<{links.unsubscribe}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

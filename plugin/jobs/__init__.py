@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,13 @@ class RQQueue:
         try:
             # result_ttl=0 drops the job once done, so the same id can be enqueued again for later work.
             self.queue.enqueue_call(
-                f"plugin.jobs.tasks.{task}", args=(object_id,), job_id=job_id(task, object_id),
-                unique=True, result_ttl=0, failure_ttl=3600, timeout=120,
+                f"plugin.jobs.tasks.{task}",
+                args=(object_id,),
+                job_id=job_id(task, object_id),
+                unique=True,
+                result_ttl=0,
+                failure_ttl=3600,
+                timeout=120,
             )
         except DuplicateJobError:
             pass  # already waiting: the job re-reads the row when it runs

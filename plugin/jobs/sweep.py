@@ -17,10 +17,16 @@ def due_work(session: Session, now: datetime) -> list[tuple[str, int]]:
     """Every (task, id) whose row says it is due now."""
     lookups = session.scalars(select(WebhookEvent.id).where(WebhookEvent.event_json.is_not(None)).limit(BATCH))
     surveys = session.scalars(
-        select(Survey.id).where(Survey.status == "scheduled", Survey.scheduled_at <= now).order_by(Survey.scheduled_at).limit(BATCH)
+        select(Survey.id)
+        .where(Survey.status == "scheduled", Survey.scheduled_at <= now)
+        .order_by(Survey.scheduled_at)
+        .limit(BATCH)
     )
     ratings = session.scalars(
-        select(Rating.id).where(Rating.status == "pending", Rating.settles_at <= now).order_by(Rating.settles_at).limit(BATCH)
+        select(Rating.id)
+        .where(Rating.status == "pending", Rating.settles_at <= now)
+        .order_by(Rating.settles_at)
+        .limit(BATCH)
     )
     write_backs = session.scalars(
         select(WriteBack.id)

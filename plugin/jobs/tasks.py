@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from plugin import accounts
+from plugin import accounts, writebacks
 from plugin.adapters import WriteBackError, get_adapter
 from plugin.channels.email import MailError, build_survey_email, survey_links
 from plugin.db import utcnow
@@ -13,7 +13,6 @@ from plugin.intake import complete
 from plugin.models import Account, WebhookEvent
 from plugin.services import services
 from plugin.surveys import counting, sending
-from plugin import writebacks
 
 log = logging.getLogger(__name__)
 

@@ -40,19 +40,34 @@ def record_click(
     ).all()
     window = timedelta(minutes=survey.account.settle_minutes)
     reasons = scanners.assess(
-        scanners.ClickContext(score=score, at=now, user_agent=user_agent, earlier=[tuple(r) for r in earlier], window=window)
+        scanners.ClickContext(
+            score=score, at=now, user_agent=user_agent, earlier=[tuple(r) for r in earlier], window=window
+        )
     )
     session.add(
         Click(
-            survey_id=survey.id, kind="click", score=score, method=method, user_agent=user_agent[:500],
-            client_ip=client_ip[:64], reasons=",".join(reasons), at=now,
+            survey_id=survey.id,
+            kind="click",
+            score=score,
+            method=method,
+            user_agent=user_agent[:500],
+            client_ip=client_ip[:64],
+            reasons=",".join(reasons),
+            at=now,
         )
     )
     rating = rating_of(session, survey)
     if rating is None:
         rating = Rating(
-            survey_id=survey.id, account_id=survey.account_id, agent_email=survey.agent_email, scale=survey.scale,
-            score=score, status=PENDING, created_at=now, updated_at=now, version=0,
+            survey_id=survey.id,
+            account_id=survey.account_id,
+            agent_email=survey.agent_email,
+            scale=survey.scale,
+            score=score,
+            status=PENDING,
+            created_at=now,
+            updated_at=now,
+            version=0,
         )
         session.add(rating)
     elif rating.confirmed_at is not None or rating.status == COUNTED:
@@ -79,15 +94,29 @@ def confirm(
     rating = rating_of(session, survey)
     if rating is None:
         rating = Rating(
-            survey_id=survey.id, account_id=survey.account_id, agent_email=survey.agent_email, scale=survey.scale,
-            score=score, status=PENDING, created_at=now, updated_at=now, version=0,
+            survey_id=survey.id,
+            account_id=survey.account_id,
+            agent_email=survey.agent_email,
+            scale=survey.scale,
+            score=score,
+            status=PENDING,
+            created_at=now,
+            updated_at=now,
+            version=0,
         )
         session.add(rating)
     elif now > edit_deadline(survey, rating):
         raise RatingClosed("the edit window for this rating is over")
     session.add(
-        Click(survey_id=survey.id, kind="confirm", score=score, method="POST", user_agent=user_agent[:500],
-              client_ip=client_ip[:64], at=now)
+        Click(
+            survey_id=survey.id,
+            kind="confirm",
+            score=score,
+            method="POST",
+            user_agent=user_agent[:500],
+            client_ip=client_ip[:64],
+            at=now,
+        )
     )
     rating.score, rating.comment, rating.status, rating.reasons = score, comment, COUNTED, ""
     rating.confirmed_at = rating.updated_at = now
@@ -119,8 +148,12 @@ def queue_write_back(session: Session, rating: Rating, now: datetime) -> WriteBa
         .values(status="superseded")
     )
     write_back = WriteBack(
-        rating_id=rating.id, account_id=rating.account_id, version=rating.version, status="pending",
-        next_attempt_at=now, created_at=now,
+        rating_id=rating.id,
+        account_id=rating.account_id,
+        version=rating.version,
+        status="pending",
+        next_attempt_at=now,
+        created_at=now,
     )
     session.add(write_back)
     session.flush()

@@ -6,9 +6,9 @@ waits for a person's confirmation instead of settling by itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Sequence
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ from plugin.models import Account, Survey, Unsubscribe, WebhookEvent
 SCHEDULED, SENT, SKIPPED, CANCELLED, FAILED = "scheduled", "sent", "skipped", "cancelled", "failed"
 
 
-def apply_event(session: Session, account: Account, event: TicketEvent, row: WebhookEvent, now: datetime) -> Survey | None:
+def apply_event(
+    session: Session, account: Account, event: TicketEvent, row: WebhookEvent, now: datetime
+) -> Survey | None:
     """Schedule, skip or cancel for this event; returns the survey it created or cancelled, if any."""
     if event.kind == SOLVED:
         return schedule_survey(session, account, event, row, now)
@@ -74,9 +76,7 @@ def skip_reason(session: Session, account: Account, ticket_id: str, email: str, 
 def cancel_unsent(session: Session, account: Account, ticket_id: str, now: datetime) -> Survey | None:
     """Cancel the ticket's survey that has not gone out yet (the ticket was reopened)."""
     survey = session.scalar(
-        select(Survey).where(
-            Survey.account_id == account.id, Survey.ticket_id == ticket_id, Survey.status == SCHEDULED
-        )
+        select(Survey).where(Survey.account_id == account.id, Survey.ticket_id == ticket_id, Survey.status == SCHEDULED)
     )
     if survey is None:
         return None

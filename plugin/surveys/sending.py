@@ -25,7 +25,9 @@ def claim(session: Session, survey_id: int, now: datetime) -> Survey | None:
         return None
     survey = session.get(Survey, survey_id, populate_existing=True)
     if session.scalar(
-        select(Unsubscribe.id).where(Unsubscribe.account_id == survey.account_id, Unsubscribe.email == survey.requester_email)
+        select(Unsubscribe.id).where(
+            Unsubscribe.account_id == survey.account_id, Unsubscribe.email == survey.requester_email
+        )
     ):
         survey.status, survey.reason = SKIPPED, "unsubscribed"
         return None
@@ -34,7 +36,9 @@ def claim(session: Session, survey_id: int, now: datetime) -> Survey | None:
 
 def mark_sent(session: Session, survey_id: int, message_id: str, now: datetime) -> None:
     session.execute(
-        update(Survey).where(Survey.id == survey_id).values(status=SENT, sent_at=now, message_id=message_id, reason=None)
+        update(Survey)
+        .where(Survey.id == survey_id)
+        .values(status=SENT, sent_at=now, message_id=message_id, reason=None)
     )
 
 
@@ -44,7 +48,7 @@ def mark_send_failed(session: Session, survey_id: int, error: str, *, permanent:
     if permanent or survey.attempts >= MAX_ATTEMPTS:
         survey.status = FAILED
     else:
-        survey.scheduled_at = now + timedelta(minutes=2 ** survey.attempts)
+        survey.scheduled_at = now + timedelta(minutes=2**survey.attempts)
     survey.reason = error[:2000]
     session.flush()
     return survey.status

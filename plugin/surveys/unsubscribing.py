@@ -15,7 +15,9 @@ def unsubscribe(session: Session, account_id: int, email: str, now: datetime) ->
     if session.get(Account, account_id) is None:
         return False
     email = email.lower()
-    exists = session.scalar(select(Unsubscribe.id).where(Unsubscribe.account_id == account_id, Unsubscribe.email == email))
+    exists = session.scalar(
+        select(Unsubscribe.id).where(Unsubscribe.account_id == account_id, Unsubscribe.email == email)
+    )
     if not exists:
         session.add(Unsubscribe(account_id=account_id, email=email, created_at=now))
     session.execute(

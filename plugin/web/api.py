@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import wraps
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
@@ -54,7 +54,7 @@ def _time(name: str) -> datetime | None:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise BadQuery(f"{name} must be an ISO-8601 date or time, e.g. 2026-01-31 or 2026-01-31T12:00:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
@@ -108,8 +108,9 @@ def ratings_csv():
         while rows := reports.ratings(session, g.account.id, filters, after_id=after, limit=1000):
             writer.writerows(rows)
             after = rows[-1]["id"]
-    return Response(buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=ratings.csv"})
+    return Response(
+        buffer.getvalue(), mimetype="text/csv", headers={"Content-Disposition": "attachment; filename=ratings.csv"}
+    )
 
 
 @bp.get("/surveys")

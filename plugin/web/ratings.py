@@ -46,8 +46,13 @@ def click(token: str):
             rating = counting.rating_of(session, survey)
         else:
             rating = counting.record_click(
-                session, survey, link.score, method="GET", user_agent=request.user_agent.string,
-                client_ip=request.remote_addr or "", now=utcnow(),
+                session,
+                survey,
+                link.score,
+                method="GET",
+                user_agent=request.user_agent.string,
+                client_ip=request.remote_addr or "",
+                now=utcnow(),
             )
         return _render(survey, rating, selected=link.score, token=token)
 
@@ -65,8 +70,13 @@ def submit(token: str):
         try:
             score = int(request.form.get("score", link.score))
             write_back = counting.confirm(
-                session, survey, score, request.form.get("comment", ""), user_agent=request.user_agent.string,
-                client_ip=request.remote_addr or "", now=utcnow(),
+                session,
+                survey,
+                score,
+                request.form.get("comment", ""),
+                user_agent=request.user_agent.string,
+                client_ip=request.remote_addr or "",
+                now=utcnow(),
             )
         except counting.RatingClosed:
             rating = counting.rating_of(session, survey)
@@ -79,8 +89,16 @@ def submit(token: str):
     return page
 
 
-def _render(survey: Survey, rating, *, selected: int, token: str, saved: bool = False, final: bool = False,
-            error: str | None = None) -> str:
+def _render(
+    survey: Survey,
+    rating,
+    *,
+    selected: int,
+    token: str,
+    saved: bool = False,
+    final: bool = False,
+    error: str | None = None,
+) -> str:
     now = utcnow()
     deadline = counting.edit_deadline(survey, rating)
     return render_template(

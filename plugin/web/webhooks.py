@@ -47,8 +47,11 @@ def receive(platform: str, account_key: str):
             "ticket_id": intake.event.ticket_id,
         }
         if survey is not None:
-            answer["survey"] = {"status": survey.status, "reason": survey.reason,
-                                "scheduled_at": survey.scheduled_at.isoformat()}
+            answer["survey"] = {
+                "status": survey.status,
+                "reason": survey.reason,
+                "scheduled_at": survey.scheduled_at.isoformat(),
+            }
     # Committed above; only now may a worker see the rows.
     if intake.needs_lookup:
         s.jobs.enqueue("complete_event", intake.event.id)

@@ -54,7 +54,7 @@ class SMTPServer:
     def messages(self) -> list[EmailMessage]:
         return self.inbox.messages
 
-    def start(self) -> "SMTPServer":
+    def start(self) -> SMTPServer:
         self.controller.start()
         return self
 
@@ -110,7 +110,7 @@ class HTTPRecorder:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
 
-    def start(self) -> "HTTPRecorder":
+    def start(self) -> HTTPRecorder:
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
