@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export PORT
 
-.PHONY: run test test-sqlite test-postgresql lint bench clean
+.PHONY: run test lint bench migration clean
 
 $(BIN)/flask: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ lint: $(BIN)/flask
 
 bench: $(BIN)/flask
 	$(BIN)/python bench/http_throughput.py
+
+# New migration from the models: make migration MESSAGE="add branding" REV=0003
+migration: $(BIN)/flask
+	rm -f instance/autogenerate.sqlite3
+	$(BIN)/python -c "from plugin.cli import upgrade_database as u; u('sqlite:///instance/autogenerate.sqlite3')"
+	$(BIN)/python -c "from alembic import command; from plugin.cli import alembic_config as c; \
+	command.revision(c('sqlite:///instance/autogenerate.sqlite3'), message='$(MESSAGE)', autogenerate=True, rev_id='$(REV)')"
+	rm -f instance/autogenerate.sqlite3
 
 clean:
 	rm -rf $(VENV) .pytest_cache

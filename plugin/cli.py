@@ -40,7 +40,7 @@ def upgrade_database(database_url: str) -> None:
     """Apply every migration (SQLite and PostgreSQL alike)."""
     from alembic import command
 
-    command.upgrade(alembic_config(database_url), "head")
+    command.upgrade(alembic_config(database_url), "heads")
 
 
 @db_cli.command("upgrade")

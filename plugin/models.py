@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from plugin.db import Base, UTCDateTime, utcnow
@@ -98,6 +98,7 @@ class Click(Base):
     user_agent: Mapped[str] = mapped_column(String(500), default="")
     client_ip: Mapped[str] = mapped_column(String(64), default="")
     reasons: Mapped[str] = mapped_column(String(500), default="")  # why it looks like a scanner, comma-separated
+    seconds_since_sent: Mapped[float | None] = mapped_column(Float)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

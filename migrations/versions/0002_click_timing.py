@@ -1,0 +1,26 @@
+"""click timing
+
+Revision ID: 0002
+Revises: 0001
+"""
+from alembic import op
+import sqlalchemy as sa
+import plugin.db
+
+
+revision = '0002'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('clicks', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('seconds_since_sent', sa.Float(), nullable=True))
+
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('clicks', schema=None) as batch_op:
+        batch_op.drop_column('seconds_since_sent')
+
