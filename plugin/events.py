@@ -36,6 +36,7 @@ class TicketEvent:
     requester: Person = field(default_factory=Person)
     assignee: Person = field(default_factory=Person)
     brand: str | None = None
+    group: str | None = None  # the assignee's team/group at solve time, for per-team reports
     tags: tuple[str, ...] = ()
     # True when the platform sent ids only: a job asks the helpdesk API for the rest (Adapter.lookup).
     needs_lookup: bool = False

@@ -73,6 +73,7 @@ class Survey(Base):
     agent_email: Mapped[str | None] = mapped_column(String(320))
     agent_name: Mapped[str | None] = mapped_column(String(200))
     brand: Mapped[str | None] = mapped_column(String(200))
+    team: Mapped[str | None] = mapped_column(String(200))
     scale: Mapped[str] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(12))  # scheduled, sent, skipped, cancelled, failed
     reason: Mapped[str | None] = mapped_column(Text)

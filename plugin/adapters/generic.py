@@ -52,6 +52,7 @@ class GenericAdapter:
                 name=assignee.get("name"),
             ),
             brand=data.get("brand") if isinstance(data.get("brand"), str) else None,
+            group=data.get("group") if isinstance(data.get("group"), str) else None,
         )
 
     def write_back(self, credentials: AccountCredentials, report: RatingReport) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from plugin import followups
 from plugin.models import Click, Rating, Survey, WriteBack
 from plugin.surveys import scanners
 from plugin.surveys.scales import get_scale
@@ -157,6 +158,7 @@ def queue_write_back(session: Session, rating: Rating, now: datetime) -> WriteBa
     )
     session.add(write_back)
     session.flush()
+    followups.rating_counted(session, rating, now)
     return write_back
 
 

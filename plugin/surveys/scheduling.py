@@ -40,6 +40,7 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
         agent_email=(event.assignee.email or "").lower() or None,
         agent_name=event.assignee.name,
         brand=event.brand,
+        team=event.group,
         scale=account.scale,
         status=SCHEDULED,
         scheduled_at=now + timedelta(minutes=account.delay_minutes),

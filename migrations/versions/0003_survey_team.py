@@ -1,0 +1,26 @@
+"""survey team
+
+Revision ID: 0003
+Revises: 0002
+"""
+from alembic import op
+import sqlalchemy as sa
+import plugin.db
+
+
+revision = '0003'
+down_revision = '0002'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('surveys', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('team', sa.String(length=200), nullable=True))
+
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('surveys', schema=None) as batch_op:
+        batch_op.drop_column('team')
+
