@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import current_app
 
 from plugin.channels.email import Mailer
-from plugin.db import Database
+from plugin.db import Database, utcnow
 from plugin.jobs import JobQueue
 from plugin.security import SecretBox
 from plugin.settings import Settings
@@ -22,6 +24,7 @@ class Services:
     box: SecretBox
     mailer: Mailer
     jobs: JobQueue
+    clock: Callable[[], datetime] = utcnow  # the time requests and jobs act at; simulations replace it
 
 
 def services() -> Services:
@@ -64,10 +67,9 @@ def _run_in_app(app, task: str, object_id: int) -> None:
 
 
 def _sweep_in_app(app) -> None:
-    from plugin.db import utcnow
     from plugin.jobs.sweep import sweep
 
     with app.app_context():
         s = services()
         with s.db.session() as session:
-            sweep(session, s.jobs, utcnow())
+            sweep(session, s.jobs, s.clock())

@@ -7,7 +7,6 @@ import logging
 from plugin import accounts, writebacks
 from plugin.adapters import WriteBackError, get_adapter
 from plugin.channels.email import MailError, build_survey_email, survey_links
-from plugin.db import utcnow
 from plugin.events import TicketEvent
 from plugin.intake import complete
 from plugin.models import Account, WebhookEvent
@@ -31,8 +30,8 @@ def complete_event(event_id: int) -> str:
     event = get_adapter(account.platform).lookup(credentials, event)
     with s.db.session() as session:
         row = session.get(WebhookEvent, event_id, populate_existing=True)
-        survey = complete(session, session.get(Account, row.account_id), row, event, utcnow())
-    if survey is not None and survey.status == "scheduled" and survey.scheduled_at <= utcnow():
+        survey = complete(session, session.get(Account, row.account_id), row, event, s.clock())
+    if survey is not None and survey.status == "scheduled" and survey.scheduled_at <= s.clock():
         s.jobs.enqueue("send_survey", survey.id)
     return survey.status if survey else "applied"
 
@@ -41,7 +40,7 @@ def send_survey(survey_id: int) -> str:
     """Send a due survey email once; a transient SMTP failure reschedules it, a permanent one fails it."""
     s = services()
     with s.db.session() as session:
-        survey = sending.claim(session, survey_id, utcnow())
+        survey = sending.claim(session, survey_id, s.clock())
         if survey is None:
             return "not due"
         message = build_survey_email(
@@ -51,11 +50,11 @@ def send_survey(survey_id: int) -> str:
         s.mailer.send(message)
     except MailError as exc:
         with s.db.session() as session:
-            status = sending.mark_send_failed(session, survey_id, str(exc), permanent=exc.permanent, now=utcnow())
+            status = sending.mark_send_failed(session, survey_id, str(exc), permanent=exc.permanent, now=s.clock())
         log.warning("survey %s not sent (%s): %s", survey_id, status, exc)
         return status
     with s.db.session() as session:
-        sending.mark_sent(session, survey_id, message["Message-ID"], utcnow())
+        sending.mark_sent(session, survey_id, message["Message-ID"], s.clock())
     return "sent"
 
 
@@ -63,7 +62,7 @@ def settle_rating(rating_id: int) -> str:
     """Count a pending click whose settle window has passed, then deliver it."""
     s = services()
     with s.db.session() as session:
-        write_back = counting.settle(session, rating_id, utcnow())
+        write_back = counting.settle(session, rating_id, s.clock())
     if write_back is None:
         return "not due"
     s.jobs.enqueue("deliver_write_back", write_back.id)
@@ -74,11 +73,11 @@ def deliver_write_back(write_back_id: int) -> str:
     """Write one rating back to the helpdesk; failures are retried by the sweep or parked."""
     s = services()
     with s.db.session() as session:
-        write_back = writebacks.claim(session, write_back_id, utcnow())
+        write_back = writebacks.claim(session, write_back_id, s.clock())
         if write_back is None:
             return "not due"
         account = session.get(Account, write_back.account_id)
-        report = writebacks.report_for(session, write_back.rating, utcnow())
+        report = writebacks.report_for(session, write_back.rating, s.clock())
         credentials = accounts.credentials(account, s.box)
         adapter = get_adapter(account.platform)
     try:
@@ -86,10 +85,10 @@ def deliver_write_back(write_back_id: int) -> str:
     except WriteBackError as exc:
         with s.db.session() as session:
             status = writebacks.mark_failed(
-                session, write_back_id, str(exc), retryable=exc.retryable, retry_after=exc.retry_after, now=utcnow()
+                session, write_back_id, str(exc), retryable=exc.retryable, retry_after=exc.retry_after, now=s.clock()
             )
         log.warning("write-back %s %s: %s", write_back_id, status, exc)
         return status
     with s.db.session() as session:
-        writebacks.mark_delivered(session, write_back_id, utcnow())
+        writebacks.mark_delivered(session, write_back_id, s.clock())
     return "delivered"

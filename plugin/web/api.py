@@ -10,7 +10,6 @@ from functools import wraps
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from plugin import accounts, reports, writebacks
-from plugin.db import utcnow
 from plugin.services import services
 from plugin.web.errors import json_error
 
@@ -145,7 +144,7 @@ def list_write_backs():
 def replay_write_back(write_back_id: int):
     s = services()
     with s.db.session() as session:
-        write_back = writebacks.replay(session, write_back_id, g.account.id, utcnow())
+        write_back = writebacks.replay(session, write_back_id, g.account.id, services().clock())
     if write_back is None:
         return json_error(404, "no parked write-back with this id")
     s.jobs.enqueue("deliver_write_back", write_back_id)

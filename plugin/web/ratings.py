@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 
-from plugin.db import utcnow
 from plugin.models import Survey
 from plugin.services import services
 from plugin.surveys import counting
@@ -52,7 +51,7 @@ def click(token: str):
                 method="GET",
                 user_agent=request.user_agent.string,
                 client_ip=request.remote_addr or "",
-                now=utcnow(),
+                now=services().clock(),
             )
         return _render(survey, rating, selected=link.score, token=token)
 
@@ -76,7 +75,7 @@ def submit(token: str):
                 request.form.get("comment", ""),
                 user_agent=request.user_agent.string,
                 client_ip=request.remote_addr or "",
-                now=utcnow(),
+                now=services().clock(),
             )
         except counting.RatingClosed:
             rating = counting.rating_of(session, survey)
@@ -99,7 +98,7 @@ def _render(
     final: bool = False,
     error: str | None = None,
 ) -> str:
-    now = utcnow()
+    now = services().clock()
     deadline = counting.edit_deadline(survey, rating)
     return render_template(
         "pages/rating.html",

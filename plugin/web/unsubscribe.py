@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
 
-from plugin.db import utcnow
 from plugin.services import services
 from plugin.surveys.unsubscribing import unsubscribe
 from plugin.tokens import InvalidToken
@@ -29,6 +28,6 @@ def ask(token: str):
 def confirm(token: str):
     account_id, email = _read(token)
     with services().db.session() as session:
-        if not unsubscribe(session, account_id, email, utcnow()):
+        if not unsubscribe(session, account_id, email, services().clock()):
             abort(404, "This unsubscribe link is not valid.")
     return render_template("pages/unsubscribe.html", email=email, token=token, done=True)

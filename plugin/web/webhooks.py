@@ -6,7 +6,6 @@ from flask import Blueprint, jsonify, request
 
 from plugin import accounts
 from plugin.adapters import PLATFORMS, get_adapter
-from plugin.db import utcnow
 from plugin.events import IGNORED, PayloadError
 from plugin.intake import take_in
 from plugin.services import services
@@ -31,7 +30,7 @@ def receive(platform: str, account_key: str):
             return json_error(404, f"no {platform} account with this key")
         adapter = get_adapter(platform)
         body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH even without Content-Length
-        now = utcnow()
+        now = services().clock()
         try:
             adapter.verify(accounts.credentials(account, s.box), request.headers, body, now)
             event = adapter.parse(request.headers, body)
@@ -55,7 +54,7 @@ def receive(platform: str, account_key: str):
     # Committed above; only now may a worker see the rows.
     if intake.needs_lookup:
         s.jobs.enqueue("complete_event", intake.event.id)
-    if survey is not None and survey.status == "scheduled" and survey.scheduled_at <= utcnow():
+    if survey is not None and survey.status == "scheduled" and survey.scheduled_at <= services().clock():
         s.jobs.enqueue("send_survey", survey.id)
     # 202 when we took work on; 200 for a repeat or an event we have nothing to do with (a test ping).
     return jsonify(answer), 202 if not intake.duplicate and intake.event.kind != IGNORED else 200
