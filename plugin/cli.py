@@ -14,7 +14,6 @@ from flask.cli import AppGroup
 
 from plugin import accounts as account_service
 from plugin import reports, writebacks
-from plugin.db import utcnow
 from plugin.jobs import LocalQueue, RQQueue
 from plugin.jobs.sweep import sweep
 from plugin.models import Account
@@ -123,7 +122,7 @@ def write_backs_replay(account_key: str, write_back_id: int) -> None:
     """Put a parked write-back back in line."""
     s = services()
     with s.db.session() as session:
-        replayed = writebacks.replay(session, write_back_id, _account(session, account_key).id, utcnow())
+        replayed = writebacks.replay(session, write_back_id, _account(session, account_key).id, s.clock())
     if replayed is None:
         raise click.UsageError(f"no parked write-back {write_back_id} for this account")
     s.jobs.enqueue("deliver_write_back", write_back_id)
@@ -136,7 +135,7 @@ def sweep_command() -> None:
     """Enqueue all work the database says is due (run by the worker and the web process on a timer)."""
     s = services()
     with s.db.session() as session:
-        count = sweep(session, s.jobs, utcnow())
+        count = sweep(session, s.jobs, s.clock())
     ran = _drain_if_local()
     click.echo(f"{count} due job(s) offered" + (f", {ran} run" if ran is not None else ""))
 
@@ -171,7 +170,7 @@ def _sweep_forever(app: Flask) -> None:
         while True:
             try:
                 with s.db.session() as session:
-                    sweep(session, s.jobs, utcnow())
+                    sweep(session, s.jobs, s.clock())
             except Exception:  # the database or Redis is away for a moment: try again next round
                 logging.getLogger(__name__).exception("sweep failed")
             time.sleep(s.settings.sweep_seconds)

@@ -93,13 +93,15 @@ class Click(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(10))  # click, confirm
+    kind: Mapped[str] = mapped_column(String(10))  # click, head, prefetch, confirm, restore
     score: Mapped[int] = mapped_column(Integer)
     method: Mapped[str] = mapped_column(String(8))
     user_agent: Mapped[str] = mapped_column(String(500), default="")
     client_ip: Mapped[str] = mapped_column(String(64), default="")
     reasons: Mapped[str] = mapped_column(String(500), default="")  # why it looks like a scanner, comma-separated
     seconds_since_sent: Mapped[float | None] = mapped_column(Float)
+    rendered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the page's "visible" beacon arrived
+    interacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a person moved, typed or touched
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -122,6 +124,7 @@ class Rating(Base):
     status: Mapped[str] = mapped_column(String(10))  # pending, counted, flagged
     reasons: Mapped[str] = mapped_column(String(500), default="")
     settles_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_click_id: Mapped[int | None] = mapped_column(ForeignKey("clicks.id", name="fk_ratings_last_click_id"))
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, default=0)

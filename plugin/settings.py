@@ -66,6 +66,8 @@ class Settings:
     mail_from: str = "OpenCSAT <surveys@localhost>"
     max_body_bytes: int = 256 * 1024
     sweep_seconds: int = 5
+    rating_rate_limit: str = "60 per minute"
+    proxy_count: int = 0
     outbox_path: Path = field(default=Path("instance/outbox"))
 
     @classmethod
@@ -88,8 +90,21 @@ class Settings:
             mail_from=(env.get("MAIL_FROM") or "").strip() or cls.mail_from,
             max_body_bytes=_int(env, "MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
             sweep_seconds=_int(env, "SWEEP_SECONDS", cls.sweep_seconds, minimum=1),
+            rating_rate_limit=_rate_limit(env, "RATING_RATE_LIMIT", cls.rating_rate_limit),
+            proxy_count=_int(env, "PROXY_COUNT", 0),
             outbox_path=instance_path / "outbox",
         )
+
+
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
+    from limits import parse_many
+
+    value = (env.get(name) or "").strip() or default
+    try:
+        parse_many(value)
+    except ValueError:
+        raise SettingsError(f"{name} must look like '60 per minute' or '10/second'; got {value!r}") from None
+    return value
 
 
 def _normalise_database_url(url: str) -> str:

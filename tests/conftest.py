@@ -72,12 +72,51 @@ def app_config(database_url, tmp_path):
     }
 
 
+class FakeClock:
+    """The app's clock in tests: still unless told to move."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
 @pytest.fixture
-def app(app_config):
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def app(app_config, clock):
     app = create_app(app_config)
     with app.app_context():
+        services().clock = clock
         yield app
         services().db.engine.dispose()
+
+
+BROWSER_HEADERS = {
+    "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36",
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Accept-Language": "en-GB,en;q=0.9",
+}
+
+
+def person_opens(client, clock, path: str, *, after_minutes: float = 5, beacon: str | None = "visible"):
+    """A person clicks a rating link some minutes after delivery in a real browser, whose page sends its beacon."""
+    clock.advance(minutes=after_minutes)
+    page = client.get(path, headers=BROWSER_HEADERS)
+    html = page.get_data(as_text=True)
+    if beacon and page.status_code == 200:
+        click = re.search(r'data-click="(\d+)"', html).group(1)
+        client.post(f"{path}/signal", data={"nonce": nonce_of(html), "click": click, "signal": beacon},
+                    headers=BROWSER_HEADERS)
+    return page
 
 
 @pytest.fixture
@@ -160,7 +199,7 @@ class Helpdesk:
 
         s = services()
         with s.db.session() as session:
-            sweep(session, s.jobs, utcnow())
+            sweep(session, s.jobs, s.clock())
         return s.jobs.drain()
 
     def api(self, path: str, **kwargs):

@@ -11,11 +11,11 @@ from sqlalchemy import update
 from plugin.db import utcnow
 from plugin.models import Rating, Survey
 from plugin.services import services
-from tests.conftest import PUBLIC_URL, nonce_of, outbox, rating_links
+from tests.conftest import PUBLIC_URL, nonce_of, outbox, person_opens, rating_links
 
 
 @pytest.fixture
-def rated(app, helpdesk, client):
+def rated(app, helpdesk, client, clock):
     """Six surveys sent: alex rated 5, 4, 2 and one unanswered; sam rated 1 and one pending click."""
 
     def survey(ticket: str, agent: str):
@@ -34,7 +34,7 @@ def rated(app, helpdesk, client):
     confirm(survey("A3", "alex"), 2, "slow")
     survey("A4", "alex")
     confirm(survey("S1", "sam"), 1)
-    client.get(survey("S2", "sam")[3])  # a click still inside its settle window
+    person_opens(client, clock, survey("S2", "sam")[3])  # a click still inside its settle window
     helpdesk.run_jobs()
     return helpdesk
 

@@ -79,10 +79,10 @@ def test_temporary_smtp_failure_is_retried(helpdesk, smtp_server):
     helpdesk.run_jobs()
     survey = _survey()
     assert (survey.status, survey.attempts) == ("scheduled", 1)
-    assert "451" in survey.reason and survey.scheduled_at > utcnow()
+    assert "451" in survey.reason and survey.scheduled_at > services().clock()
     smtp_server.inbox.refuse = None
     with services().db.session() as session:
-        session.execute(update(Survey).values(scheduled_at=utcnow()))
+        session.execute(update(Survey).values(scheduled_at=services().clock()))
     helpdesk.run_jobs()
     assert _survey().status == "sent"
     assert len(smtp_server.messages) == 1

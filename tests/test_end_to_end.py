@@ -16,7 +16,6 @@ from rq import SimpleWorker
 from werkzeug.serving import make_server
 
 from plugin import create_app, signing
-from plugin.db import utcnow
 from plugin.jobs.sweep import sweep
 from plugin.services import services
 from tests.conftest import SECRET_KEY, rating_links
@@ -57,7 +56,7 @@ def _work() -> None:
     """One burst of the real RQ worker, after the sweep has offered what is due."""
     s = services()
     with s.db.session() as session:
-        sweep(session, s.jobs, utcnow())
+        sweep(session, s.jobs, s.clock())
     SimpleWorker([s.jobs.queue], connection=s.jobs.redis).work(burst=True)
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from plugin.db import utcnow
 from plugin.models import Click, Rating, WriteBack
 from plugin.services import services
-from tests.conftest import PUBLIC_URL, nonce_of, outbox, rating_links
+from tests.conftest import PUBLIC_URL, nonce_of, outbox, person_opens, rating_links
 
 
 @pytest.fixture
@@ -37,8 +34,8 @@ def test_email_has_one_link_per_score(links):
     assert len(set(links)) == 5
 
 
-def test_click_records_and_shows_the_chosen_score(client, links):
-    page = client.get(links[3], headers={"User-Agent": "Mozilla/5.0"})
+def test_click_records_and_shows_the_chosen_score(client, clock, links):
+    page = person_opens(client, clock, links[3])
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert 'value="4" checked' in html
@@ -49,15 +46,21 @@ def test_click_records_and_shows_the_chosen_score(client, links):
     assert _count(Click) == 1
 
 
-def test_head_records_nothing(client, links):
+def _kinds() -> list[str]:
+    with services().db.session() as session:
+        return list(session.scalars(select(Click.kind).order_by(Click.id)))
+
+
+def test_head_is_kept_as_an_event_and_never_rates(client, links):
     assert client.head(links[0]).status_code == 200
-    assert _count(Click) == 0
+    assert _kinds() == ["head"]
     assert _rating() is None
 
 
-def test_prefetch_records_nothing(client, links):
-    assert client.get(links[0], headers={"Sec-Purpose": "prefetch"}).status_code == 200
-    assert _count(Click) == 0
+def test_prefetch_is_kept_as_an_event_and_never_rates(client, links):
+    assert client.get(links[0], headers={"Sec-Purpose": "prefetch;prerender"}).status_code == 200
+    assert _kinds() == ["prefetch"]
+    assert _rating() is None
 
 
 @pytest.mark.parametrize(
@@ -77,27 +80,39 @@ def test_token_for_another_survey_cannot_be_made_up(client, links):
     assert client.get(f"/r/{tokens.rating(1, 9)}").status_code == 404  # no score 9 on csat5
 
 
-def test_lone_click_counts_after_the_settle_window(helpdesk, http_recorder, client, links):
-    client.get(links[1])
+def test_lone_click_counts_after_the_settle_window(helpdesk, http_recorder, client, clock, links):
+    person_opens(client, clock, links[1])
+    clock.advance(minutes=9)
     helpdesk.run_jobs()
     assert _rating().status == "pending"
-    with services().db.session() as session:  # the settle window passes
-        session.execute(update(Rating).values(settles_at=utcnow() - timedelta(seconds=1)))
+    clock.advance(minutes=2)  # the 10-minute settle window passes
     helpdesk.run_jobs()
     assert _rating().status == "counted"
     (callback,) = http_recorder.requests
     assert callback.json()["rating"]["score"] == 2
 
 
-def test_different_scores_within_the_window_wait_for_a_person(helpdesk, client, links):
-    client.get(links[0])
-    client.get(links[4])
+def test_different_scores_within_seconds_wait_for_a_person(helpdesk, client, clock, links):
+    person_opens(client, clock, links[0])
+    person_opens(client, clock, links[4], after_minutes=0.1)
     rating = _rating()
     assert (rating.status, rating.reasons) == ("flagged", "several_scores")
-    with services().db.session() as session:
-        session.execute(update(Rating).values(updated_at=utcnow() - timedelta(days=1)))
+    clock.advance(days=1)
     helpdesk.run_jobs()
     assert _rating().status == "flagged"
+
+
+def test_a_later_change_of_mind_restarts_the_settle_window(helpdesk, client, clock, links):
+    person_opens(client, clock, links[0])
+    person_opens(client, clock, links[4], after_minutes=8)
+    rating = _rating()
+    assert (rating.score, rating.status) == (5, "pending")
+    clock.advance(minutes=5)
+    helpdesk.run_jobs()
+    assert _rating().status == "pending"  # the window restarted with the second click
+    clock.advance(minutes=6)
+    helpdesk.run_jobs()
+    assert (_rating().score, _rating().status) == (5, "counted")
 
 
 def test_confirm_counts_at_once_and_writes_back(helpdesk, http_recorder, client, links):
@@ -154,8 +169,8 @@ def test_comment_is_stored_as_text_and_escaped(client, links):
     assert _rating().comment == script
 
 
-def test_too_long_comment_is_400_and_keeps_the_old_answer(client, links):
-    nonce = nonce_of(client.get(links[0]).get_data(as_text=True))
+def test_too_long_comment_is_400_and_keeps_the_old_answer(client, clock, links):
+    nonce = nonce_of(person_opens(client, clock, links[0]).get_data(as_text=True))
     response = client.post(links[0], data={"nonce": nonce, "score": "1", "comment": "x" * 2001})
     assert response.status_code == 400
     assert "longer than 2000" in response.get_data(as_text=True)
@@ -168,16 +183,23 @@ def test_score_off_the_scale_is_400(client, links):
     assert client.post(links[0], data={"nonce": nonce, "score": "five"}).status_code == 400
 
 
-def test_after_the_edit_window_the_rating_is_final(client, links):
+def test_after_the_edit_window_the_rating_is_final(client, clock, links):
     nonce = nonce_of(client.get(links[3]).get_data(as_text=True))
     client.post(links[3], data={"nonce": nonce, "score": "4"})
-    with services().db.session() as session:
-        session.execute(update(Rating).values(created_at=utcnow() - timedelta(days=8)))
+    clock.advance(days=8)
     response = client.post(links[3], data={"nonce": nonce, "score": "1"})
     assert response.status_code == 409
     assert "final" in response.get_data(as_text=True)
     assert _rating().score == 4
     assert "final" in client.get(links[0]).get_data(as_text=True)
+
+
+def test_unanswered_survey_links_expire_with_a_410_page(client, clock, links):
+    clock.advance(days=31)
+    response = client.get(links[0])
+    assert response.status_code == 410
+    assert "closed" in response.get_data(as_text=True)
+    assert _rating() is None
 
 
 def test_survey_not_sent_has_no_rating_page(app, client, http_recorder):

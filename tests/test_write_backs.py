@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select, update
 
 from plugin import signing
-from plugin.db import utcnow
 from plugin.models import WriteBack
 from plugin.services import services
 from plugin.writebacks import MAX_ATTEMPTS, backoff
@@ -39,7 +38,7 @@ def _write_back() -> WriteBack:
 
 def _make_due() -> None:
     with services().db.session() as session:
-        session.execute(update(WriteBack).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        session.execute(update(WriteBack).values(next_attempt_at=services().clock() - timedelta(seconds=1)))
 
 
 def test_callback_is_signed_with_the_accounts_secret_and_carries_the_rating(helpdesk, http_recorder, rate):
@@ -76,7 +75,7 @@ def test_server_error_is_retried_with_backoff_then_delivered(helpdesk, http_reco
     wb = _write_back()
     assert (wb.status, wb.attempts) == ("pending", 1)
     assert "HTTP 500" in wb.last_error
-    assert wb.next_attempt_at > utcnow() + timedelta(seconds=10)
+    assert wb.next_attempt_at > services().clock() + timedelta(seconds=10)
     helpdesk.run_jobs()
     assert len(http_recorder.requests) == 1  # not due yet: nothing sent
     _make_due()
@@ -91,7 +90,7 @@ def test_429_waits_at_least_retry_after(helpdesk, http_recorder, rate):
     helpdesk.run_jobs()
     wb = _write_back()
     assert wb.status == "pending"
-    assert wb.next_attempt_at >= utcnow() + timedelta(seconds=3590)
+    assert wb.next_attempt_at >= services().clock() + timedelta(seconds=3590)
 
 
 def test_client_error_is_parked_with_the_helpdesks_text_and_replayable(helpdesk, http_recorder, rate, runner):

@@ -9,7 +9,7 @@ from plugin.adapters import WriteBackError, get_adapter
 from plugin.channels.email import MailError, build_survey_email, survey_links
 from plugin.events import TicketEvent
 from plugin.intake import complete
-from plugin.models import Account, WebhookEvent
+from plugin.models import Account, Rating, WebhookEvent
 from plugin.services import services
 from plugin.surveys import counting, sending
 
@@ -62,7 +62,11 @@ def settle_rating(rating_id: int) -> str:
     """Count a pending click whose settle window has passed, then deliver it."""
     s = services()
     with s.db.session() as session:
-        write_back = counting.settle(session, rating_id, s.clock())
+        rating = session.get(Rating, rating_id)
+        if rating is None:
+            return "not due"
+        require = str(rating.survey.account.options.get("require_rendered_page", "true")).lower() != "false"
+        write_back = counting.settle(session, rating_id, s.clock(), require_rendered=require)
     if write_back is None:
         return "not due"
     s.jobs.enqueue("deliver_write_back", write_back.id)

@@ -1,4 +1,8 @@
-"""GET/POST /r/<token>: a click from the email is recorded; the page confirms, changes or adds a comment."""
+"""/r/<token>: every request on a rating link is kept; the page confirms, changes or adds a comment.
+
+GET records a click (scanner-aware, plugin/surveys/scanners.py) and shows the thank-you page; HEAD and prefetches
+are kept as events but never touch the rating; POST confirms; POST /r/<token>/signal takes the page's beacons.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,15 @@ def _survey(session, link: RatingLink) -> Survey:
     survey = session.get(Survey, link.survey_id)
     if survey is None or survey.status != "sent" or link.score not in get_scale(survey.scale).scores:
         abort(404, "This survey does not exist or is no longer open.")
+    try:
+        counting.check_open(survey, counting.rating_of(session, survey), services().clock())
+    except counting.LinkExpired:
+        abort(410, "This survey has closed. Thank you for your time.")
     return survey
+
+
+def _client() -> dict:
+    return {"user_agent": request.user_agent.string, "client_ip": request.remote_addr or ""}
 
 
 def _is_prefetch() -> bool:
@@ -37,23 +49,33 @@ def _is_prefetch() -> bool:
 def click(token: str):
     s = services()
     link = _link(token)
-    if request.method == "HEAD":
-        return "", 200  # HEAD never records anything (link checkers, scanners)
     with s.db.session() as session:
         survey = _survey(session, link)
-        if _is_prefetch():
-            rating = counting.rating_of(session, survey)
-        else:
-            rating = counting.record_click(
-                session,
-                survey,
-                link.score,
-                method="GET",
-                user_agent=request.user_agent.string,
-                client_ip=request.remote_addr or "",
-                now=services().clock(),
-            )
-        return _render(survey, rating, selected=link.score, token=token)
+        if request.method == "HEAD" or _is_prefetch():
+            kind = "head" if request.method == "HEAD" else "prefetch"
+            counting.record_visit(session, survey, link.score, kind=kind, now=s.clock(), **_client())
+            return _render(survey, counting.rating_of(session, survey), selected=link.score, token=token)
+        rating, click = counting.record_click(
+            session, survey, link.score, now=s.clock(), headers=dict(request.headers), **_client()
+        )
+        return _render(survey, rating, selected=link.score, token=token, click_id=click.id)
+
+
+@bp.post("/r/<token>/signal")
+def signal(token: str):
+    s = services()
+    link = _link(token)
+    with s.db.session() as session:
+        survey = _survey(session, link)
+        _check_nonce(survey)
+        try:
+            click_id = int(request.form.get("click", ""))
+            recorded = counting.record_signal(session, survey, click_id, request.form.get("signal", ""), s.clock())
+        except ValueError as exc:
+            abort(400, str(exc) if str(exc).startswith("signal") else "click must be a click id")
+    if recorded is None:
+        abort(404, "no such click on this survey")
+    return "", 204
 
 
 @bp.post("/r/<token>")
@@ -62,20 +84,11 @@ def submit(token: str):
     link = _link(token)
     with s.db.session() as session:
         survey = _survey(session, link)
-        try:
-            s.tokens.check_form_nonce(request.form.get("nonce", ""), survey.id)
-        except InvalidToken:
-            abort(400, "This form has expired. Please open the link from your email again.")
+        _check_nonce(survey)
         try:
             score = int(request.form.get("score", link.score))
             write_back = counting.confirm(
-                session,
-                survey,
-                score,
-                request.form.get("comment", ""),
-                user_agent=request.user_agent.string,
-                client_ip=request.remote_addr or "",
-                now=services().clock(),
+                session, survey, score, request.form.get("comment", ""), now=s.clock(), **_client()
             )
         except counting.RatingClosed:
             rating = counting.rating_of(session, survey)
@@ -88,17 +101,15 @@ def submit(token: str):
     return page
 
 
-def _render(
-    survey: Survey,
-    rating,
-    *,
-    selected: int,
-    token: str,
-    saved: bool = False,
-    final: bool = False,
-    error: str | None = None,
-) -> str:
-    now = services().clock()
+def _check_nonce(survey: Survey) -> None:
+    try:
+        services().tokens.check_form_nonce(request.form.get("nonce", ""), survey.id)
+    except InvalidToken:
+        abort(400, "This form has expired. Please open the link from your email again.")
+
+
+def _render(survey: Survey, rating, *, selected: int, token: str, saved: bool = False, final: bool = False,
+            error: str | None = None, click_id: int | None = None) -> str:
     deadline = counting.edit_deadline(survey, rating)
     return render_template(
         "pages/rating.html",
@@ -108,8 +119,9 @@ def _render(
         selected=selected,
         token=token,
         nonce=services().tokens.form_nonce(survey.id),
+        click_id=click_id,
         saved=saved,
-        final=final or (deadline is not None and now > deadline),
+        final=final or (deadline is not None and services().clock() > deadline),
         error=error,
         max_comment=counting.MAX_COMMENT_CHARS,
     )
