@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export PORT
 
-.PHONY: run test lint bench migration clean
+.PHONY: run test lint simulate bench migration clean
 
 $(BIN)/flask: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(BIN)/flask
 
 lint: $(BIN)/flask
 	$(BIN)/ruff check plugin tests bench migrations
+
+# Scanner and human traffic against the real app; prints the table kept in docs/integrity.md.
+simulate: $(BIN)/flask
+	$(BIN)/python -m pytest -q -s tests/simulation
 
 bench: $(BIN)/flask
 	$(BIN)/python bench/http_throughput.py

@@ -24,6 +24,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 db_cli = AppGroup("db", help="Database schema.")
 accounts_cli = AppGroup("accounts", help="Helpdesk accounts.")
 write_backs_cli = AppGroup("write-backs", help="Ratings on their way to the helpdesk.")
+clicks_cli = AppGroup("clicks", help="Review clicks marked as a mail scanner's.")
 
 
 def alembic_config(database_url: str):
@@ -130,6 +131,35 @@ def write_backs_replay(account_key: str, write_back_id: int) -> None:
     click.echo(f"write-back {write_back_id} queued again")
 
 
+@clicks_cli.command("flagged")
+@click.option("--account", "account_key", required=True)
+def clicks_flagged(account_key: str) -> None:
+    """Print the ratings waiting for a person, with every click and why it was marked."""
+    from plugin.surveys.review import flagged
+
+    with services().db.session() as session:
+        rows = flagged(session, _account(session, account_key).id)
+    click.echo(json.dumps(rows, indent=2))
+
+
+@clicks_cli.command("restore")
+@click.option("--account", "account_key", required=True)
+@click.argument("click_id", type=int)
+def clicks_restore(account_key: str, click_id: int) -> None:
+    """Count a marked click's score as if the person had confirmed it."""
+    from plugin.surveys.counting import restore
+
+    s = services()
+    with s.db.session() as session:
+        write_back = restore(session, _account(session, account_key).id, click_id, s.clock())
+        if write_back is None:
+            raise click.UsageError(f"no click {click_id} on this account's surveys")
+        write_back_id, score = write_back.id, write_back.rating.score
+    s.jobs.enqueue("deliver_write_back", write_back_id)
+    _drain_if_local()
+    click.echo(f"click {click_id} restored: the rating counts with score {score}")
+
+
 @click.command("sweep")
 def sweep_command() -> None:
     """Enqueue all work the database says is due (run by the worker and the web process on a timer)."""
@@ -179,5 +209,5 @@ def _sweep_forever(app: Flask) -> None:
 def init_app(app: Flask) -> None:
     from plugin.demo import demo_command
 
-    for command in (db_cli, accounts_cli, write_backs_cli, sweep_command, worker_command, demo_command):
+    for command in (db_cli, accounts_cli, write_backs_cli, clicks_cli, sweep_command, worker_command, demo_command):
         app.cli.add_command(command)

@@ -226,9 +226,12 @@ def later(**kwargs):
 
 
 def outbox(app) -> list:
-    """Messages the outbox mailer wrote, oldest first."""
+    """Messages the outbox mailer wrote, in the order their surveys were created."""
     from email import message_from_bytes, policy
 
     folder = services().settings.outbox_path
-    files = sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns) if folder.exists() else []
+    def survey_id(path):
+        return int(re.search(r"survey-(\d+)-", path.name).group(1))
+
+    files = sorted(folder.glob("*.eml"), key=survey_id) if folder.exists() else []
     return [message_from_bytes(path.read_bytes(), policy=policy.default) for path in files]

@@ -6,9 +6,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from plugin.web import api, errors, health, limits, ratings, unsubscribe, webhooks
+    from plugin.web import api, errors, health, limits, ratings, review, unsubscribe, webhooks
 
-    for module in (webhooks, ratings, unsubscribe, api, health):
+    for module in (webhooks, ratings, unsubscribe, api, review, health):
         app.register_blueprint(module.bp)
     limits.init_app(app, limited=[ratings.bp, unsubscribe.bp])
     errors.init_app(app)
