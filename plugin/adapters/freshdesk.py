@@ -1,0 +1,160 @@
+"""Freshdesk: an automation rule's "Trigger webhook" action with the JSON body the admin pastes, and a secret header.
+
+Admin guide: docs/platforms/freshdesk.md. Sources for every format fact used here:
+
+- The rule action "Trigger Webhook" (request type, callback URL, custom headers, encoding JSON, content Simple or
+  Advanced with placeholders {{ticket.id}}, {{ticket.url}}, {{ticket.subject}}, {{ticket.status}},
+  {{ticket.requester.name}}, {{ticket.requester.email}}, {{triggered_event}}) and the rendered body
+  ``{"freshdesk_webhook": {"triggered_event": "{status:{from:4,to:6}}", "ticket_id": "11", "ticket_status":
+  "Waiting on Customer", ...}}``: zulip/zulip:zerver/webhooks/freshdesk/doc.md and
+  zulip/zulip:zerver/webhooks/freshdesk/fixtures/status_changed.json; Freshdesk's own guide
+  https://support.freshdesk.com/support/solutions/articles/132589-using-webhooks-in-automation-rules.
+- Freshdesk signs nothing and sends no delivery id; the admin adds a secret header, which we compare in constant time.
+- Status codes 2 Open, 3 Pending, 4 Resolved, 5 Closed: https://developers.freshdesk.com/api/#tickets.
+- Write-back: Basic auth ``api_key:X`` (https://support.freshdesk.com/support/solutions/articles/216548);
+  ``GET``/``PUT /api/v2/tickets/{id}`` where ``tags`` in the PUT replaces the whole list and custom fields are
+  ``custom_fields: {"cf_<name>": value}``; private note ``POST /api/v2/tickets/{id}/notes`` ``{body (HTML), private:
+  true}`` (https://developers.freshdesk.com/api/#update_ticket, #add_note_to_a_ticket; PipedreamHQ/pipedream
+  components/freshdesk/actions/add-note-to-ticket).
+- 429 with ``Retry-After`` seconds (https://developers.freshdesk.com/api/#ratelimit).
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import re
+from collections.abc import Mapping
+from datetime import datetime
+
+from requests.auth import HTTPBasicAuth
+
+from plugin.adapters.base import AccountCredentials, RatingReport, WriteBackError, is_our_tag, note_text, send
+from plugin.events import IGNORED, REOPENED, SOLVED, PayloadError, Person, TicketEvent
+from plugin.jsonbody import parse_datetime, parse_object, require
+from plugin.signing import SignatureError
+
+SECRET_HEADER = "X-OpenCSAT-Secret"
+OPEN, RESOLVED, CLOSED = 2, 4, 5
+DONE = {RESOLVED, CLOSED}
+# {{ticket.status}} renders the status's label; used only when {{triggered_event}} names no status change.
+DONE_LABELS = {"resolved", "closed"}
+TRIGGERED_STATUS = re.compile(r"status\s*:\s*\{\s*from\s*:\s*(\d+)\s*,\s*to\s*:\s*(\d+)\s*\}")
+LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+
+
+class FreshdeskAdapter:
+    name = "freshdesk"
+
+    def verify(self, credentials: AccountCredentials, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+        if not credentials.webhook_secret:
+            raise SignatureError("this account has no webhook secret; set one with accounts create --webhook-secret")
+        given = headers.get(SECRET_HEADER)
+        if not given:
+            raise SignatureError(f"missing {SECRET_HEADER} header (add it to the rule's webhook as a custom header)")
+        if not hmac.compare_digest(given.strip().encode(), credentials.webhook_secret.encode()):
+            raise SignatureError(f"{SECRET_HEADER} does not match the account's webhook secret")
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> TicketEvent:
+        data = parse_object(body)
+        require(data, "freshdesk_webhook.ticket_id")
+        hook = data["freshdesk_webhook"]
+        change = TRIGGERED_STATUS.search(str(hook.get("triggered_event") or ""))
+        kind = _kind(change, _str(hook.get("ticket_status")))
+        transition = f"{change.group(1)}-{change.group(2)}" if change else str(hook.get("ticket_status") or "")
+        updated_at = _str(hook.get("ticket_updated_at")) or ""
+        ticket_id = str(hook["ticket_id"]).strip()
+        return TicketEvent(
+            kind=kind,
+            dedupe_key=f"ticket:{ticket_id}:status:{transition}:updated:{updated_at}",
+            ticket_id=ticket_id,
+            occurred_at=_optional_time(updated_at),
+            subject=str(hook.get("ticket_subject") or ""),
+            url=_str(hook.get("ticket_url")),
+            requester=Person(
+                email=_str(hook.get("requester_email")),
+                name=_str(hook.get("requester_name")),
+                locale=_locale(hook.get("requester_language")),
+            ),
+            assignee=Person(
+                id=_str(hook.get("agent_id")),
+                email=_str(hook.get("agent_email")),
+                name=_str(hook.get("agent_name")),
+            ),
+            group=_str(hook.get("group_name")),
+            tags=tuple(tag.strip() for tag in str(hook.get("ticket_tags") or "").split(",") if tag.strip()),
+        )
+
+    def write_back(self, credentials: AccountCredentials, report: RatingReport) -> None:
+        base, auth = _base_url(credentials), _auth(credentials)
+        ticket_url = f"{base}/api/v2/tickets/{report.ticket_id}"
+        # The PUT replaces the whole tag list: read it, keep everything that is not ours, put ours in.
+        current = send("GET", ticket_url, auth=auth, headers=_HEADERS).json().get("tags") or []
+        tags = [tag for tag in current if not is_our_tag(tag)] + [report.tag]
+        update: dict = {}
+        if tags != current:
+            update["tags"] = tags
+        field = credentials.options.get("custom_field")
+        if field:
+            update["custom_fields"] = {str(field): report.score}
+        if update:
+            send("PUT", ticket_url, auth=auth, headers=_HEADERS, json=update)
+        # The note last: a retry after a failed tag update never writes it twice.
+        body = html.escape(note_text(report)).replace("\n", "<br>")
+        send("POST", f"{ticket_url}/notes", auth=auth, headers=_HEADERS, json={"body": body, "private": True})
+
+
+_HEADERS = {"Accept": "application/json", "User-Agent": "OpenCSAT"}
+
+
+def _kind(change: re.Match | None, status_label: str | None) -> str:
+    """Resolved or closed from an open state is a solve; leaving resolved/closed is a reopen; the rest is ignored."""
+    if change:
+        before, after = int(change.group(1)), int(change.group(2))
+        if after in DONE and before not in DONE:
+            return SOLVED
+        if before in DONE and after not in DONE:
+            return REOPENED
+        return IGNORED
+    label = (status_label or "").lower()
+    if label in DONE_LABELS:
+        return SOLVED
+    if label == "open":
+        return REOPENED
+    return IGNORED
+
+
+def _str(value: object) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _locale(value: object) -> str | None:
+    text = _str(value)
+    return text if text and LOCALE.match(text) else None
+
+
+def _optional_time(value: str) -> datetime | None:
+    try:
+        return parse_datetime(value or None, "ticket_updated_at")
+    except PayloadError:
+        return None
+
+
+def _base_url(credentials: AccountCredentials) -> str:
+    if not credentials.api_url:
+        raise WriteBackError(
+            "this account has no api_url; set --api-url https://<domain>.freshdesk.com", retryable=False
+        )
+    return credentials.api_url.rstrip("/")
+
+
+def _auth(credentials: AccountCredentials) -> HTTPBasicAuth:
+    if not credentials.api_token:
+        raise WriteBackError("this account has no Freshdesk API key; set --api-token", retryable=False)
+    return HTTPBasicAuth(credentials.api_token, "X")
+
+
+ADAPTER = FreshdeskAdapter()

@@ -1,0 +1,225 @@
+"""A Zendesk Support API emulator on loopback: the endpoints OpenCSAT uses, Zendesk's auth and error shapes.
+
+Endpoints: GET /api/v2/tickets/{id}[?include=users], PUT /api/v2/tickets/{id}, PUT|POST|DELETE
+/api/v2/tickets/{id}/tags, GET /api/v2/users/{id} (a ".json" suffix is accepted as Zendesk does).
+Shapes follow https://developer.zendesk.com/api-reference/ticketing/ (tickets, tags, users); the 401 body is
+Zendesk's ``{"error": "Couldn't authenticate you"}`` and a closed ticket answers 422 RecordInvalid.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+TICKET = re.compile(r"^/api/v2/tickets/(\d+)(?:\.json)?$")
+TAGS = re.compile(r"^/api/v2/tickets/(\d+)/tags(?:\.json)?$")
+USER = re.compile(r"^/api/v2/users/(\d+)(?:\.json)?$")
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict
+    headers: dict
+    body: object  # parsed JSON, or None
+
+    @property
+    def authorization(self) -> str | None:
+        return self.headers.get("Authorization")
+
+
+@dataclass
+class Ticket:
+    id: int
+    status: str = "solved"
+    subject: str = "Printer jammed"
+    requester_id: int | None = None
+    assignee_id: int | None = None
+    tags: list[str] = field(default_factory=list)
+    comments: list[dict] = field(default_factory=list)
+    custom_fields: dict[int, object] = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "subject": self.subject,
+            "requester_id": self.requester_id,
+            "assignee_id": self.assignee_id,
+            "tags": list(self.tags),
+            "custom_fields": [{"id": k, "value": v} for k, v in self.custom_fields.items()],
+        }
+
+
+class ZendeskEmulator:
+    """Keeps tickets and users, records every call, and can be told to fail the next call(s)."""
+
+    def __init__(self, email: str = "admin@acme.test", api_token: str = "zd-token", oauth_token: str = "zd-oauth"):
+        self.email, self.api_token, self.oauth_token = email, api_token, oauth_token
+        self.tickets: dict[int, Ticket] = {}
+        self.users: dict[int, dict] = {}
+        self.field_ids: set[int] = set()
+        self.calls: list[Call] = []
+        self._failures: list[tuple[int, dict, dict] | None] = []  # None lets a call through
+        self._lock = threading.Lock()
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                status, body, headers = emulator._serve(self)
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_PUT = do_POST = do_DELETE = _handle  # noqa: N815
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    # --- test controls -------------------------------------------------------------------------------------------
+    def add_ticket(self, ticket_id: int, **attributes) -> Ticket:
+        self.tickets[ticket_id] = Ticket(id=ticket_id, **attributes)
+        return self.tickets[ticket_id]
+
+    def add_user(self, user_id: int, email: str, name: str, locale: str = "en-US", role: str = "end-user") -> None:
+        self.users[user_id] = {"id": user_id, "email": email, "name": name, "locale": locale, "role": role}
+
+    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1, after: int = 0) -> None:
+        """Answer the next `times` calls with `status` (429 with Retry-After, 500...)."""
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        body = {"error": "TooManyRequests"} if status == 429 else {"error": "InternalServerError"}
+        self._failures.extend([None] * after + [(status, body, headers)] * times)
+
+    def calls_to(self, method: str | None = None) -> list[Call]:
+        return [c for c in self.calls if method is None or c.method == method]
+
+    def start(self) -> ZendeskEmulator:
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- the API ---------------------------------------------------------------------------------------------------
+    def _serve(self, request: BaseHTTPRequestHandler) -> tuple[int, dict, dict]:
+        raw = request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        parts = urlsplit(request.path)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = ...
+        with self._lock:
+            self.calls.append(Call(request.command, parts.path, parse_qs(parts.query), dict(request.headers), body))
+            failure = self._failures.pop(0) if self._failures else None
+            if failure is not None:
+                return failure
+            if not self._authenticated(request.headers.get("Authorization", "")):
+                return 401, {"error": "Couldn't authenticate you"}, {}
+            if body is ...:
+                return 400, {"error": "Unprocessable Entity", "description": "The request body is not valid JSON"}, {}
+            return self._route(request.command, parts.path, parse_qs(parts.query), body)
+
+    def _authenticated(self, header: str) -> bool:
+        if header == f"Bearer {self.oauth_token}":
+            return True
+        expected = base64.b64encode(f"{self.email}/token:{self.api_token}".encode()).decode()
+        return header == f"Basic {expected}"
+
+    def _route(self, method: str, path: str, query: dict, body) -> tuple[int, dict, dict]:
+        if match := USER.match(path):
+            user = self.users.get(int(match.group(1)))
+            return (200, {"user": user}, {}) if user and method == "GET" else _not_found()
+        if match := TAGS.match(path):
+            ticket = self.tickets.get(int(match.group(1)))
+            return self._tags(ticket, method, body) if ticket else _not_found()
+        if match := TICKET.match(path):
+            ticket = self.tickets.get(int(match.group(1)))
+            if ticket is None:
+                return _not_found()
+            if method == "GET":
+                return 200, self._show(ticket, query), {}
+            if method == "PUT":
+                return self._update(ticket, body)
+        return 404, {"error": "InvalidEndpoint", "description": "Not found"}, {}
+
+    def _show(self, ticket: Ticket, query: dict) -> dict:
+        answer = {"ticket": ticket.as_json()}
+        if "users" in ",".join(query.get("include", [])).split(","):
+            ids = [i for i in (ticket.requester_id, ticket.assignee_id) if i in self.users]
+            answer["users"] = [self.users[i] for i in dict.fromkeys(ids)]
+        return answer
+
+    def _tags(self, ticket: Ticket, method: str, body) -> tuple[int, dict, dict]:
+        tags = body.get("tags") if isinstance(body, dict) else None
+        if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+            return _invalid("tags", "Tags: must be a list of strings")
+        if ticket.status == "closed":
+            return _closed()
+        if method == "PUT":  # add
+            ticket.tags += [t for t in tags if t not in ticket.tags]
+        elif method == "POST":  # set
+            ticket.tags = list(dict.fromkeys(tags))
+        elif method == "DELETE":  # remove
+            ticket.tags = [t for t in ticket.tags if t not in tags]
+        else:
+            return 405, {"error": "MethodNotAllowed"}, {}
+        return 200, {"tags": list(ticket.tags)}, {}
+
+    def _update(self, ticket: Ticket, body) -> tuple[int, dict, dict]:
+        update = body.get("ticket") if isinstance(body, dict) else None
+        if not isinstance(update, dict):
+            return 400, {"error": "InvalidValue", "description": "ticket parameter is required"}, {}
+        if ticket.status == "closed":
+            return _closed()
+        comment, fields = update.get("comment"), update.get("custom_fields", [])
+        if comment is not None and (
+            not isinstance(comment, dict) or not str(comment.get("body") or "").strip() or "public" not in comment
+        ):
+            return _invalid("comment", "Comment: body is required")
+        if not isinstance(fields, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("id"), int) for f in fields
+        ):
+            return _invalid("custom_fields", "Custom fields: must be a list of {id, value}")
+        unknown = [f["id"] for f in fields if f["id"] not in self.field_ids]
+        if unknown:
+            return _invalid("custom_fields", f"Custom field {unknown[0]} does not exist")
+        for f in fields:
+            ticket.custom_fields[f["id"]] = f.get("value")
+        if comment is not None:
+            ticket.comments.append({"body": comment["body"], "public": bool(comment["public"])})
+        return 200, {"ticket": ticket.as_json(), "audit": {"ticket_id": ticket.id}}, {}
+
+
+def _not_found() -> tuple[int, dict, dict]:
+    return 404, {"error": "RecordNotFound", "description": "Not found"}, {}
+
+
+def _invalid(name: str, description: str) -> tuple[int, dict, dict]:
+    return (
+        422,
+        {
+            "error": "RecordInvalid",
+            "description": "Record validation errors",
+            "details": {name: [{"description": description}]},
+        },
+        {},
+    )
+
+
+def _closed() -> tuple[int, dict, dict]:
+    return _invalid("status", "Status: closed prevents ticket update")
