@@ -1,0 +1,196 @@
+"""Chatwoot: the account webhook `conversation_status_changed` in, the Application API out.
+
+Sources, and what each one settles:
+- Events and body: chatwoot/chatwoot:app/listeners/webhook_listener.rb@03df4e06059283ba1dd8dccb4bbab6d30bd037d9
+  (the body is `conversation.webhook_data` merged with `event` and `changed_attributes`), whose fields come from
+  app/presenters/conversations/event_data_presenter.rb@01ff5794a6e6ecee3af20ad58e7cd6d26462229f: `id` is the
+  conversation's display id, `status`, `meta.sender` (the contact: id, name, email), `meta.assignee`, `meta.team`,
+  `messages[last]` (with `account_id`), `updated_at`/`timestamp` (epoch seconds). Sample payloads:
+  chatwoot/docs:docs/product/others/webhook-events.md (also the older `conversation_resolved`/`conversation_opened`).
+- `meta.assignee` is the user's push_event_data: id, name, available_name, no email (chatwoot/chatwoot:
+  app/models/user.rb push_event_data). So a solved event is completed by a job (`lookup`) that reads the agent's
+  email from GET /api/v1/accounts/{account_id}/agents.
+- Signature: `X-Chatwoot-Signature: sha256=<hex HMAC-SHA256(secret, "<X-Chatwoot-Timestamp>." + raw body)>`,
+  `X-Chatwoot-Delivery` stable across retries; added by https://github.com/chatwoot/chatwoot/pull/13573. Older
+  versions sign nothing: `--option unsigned=true` then accepts unsigned deliveries, the account key in the URL
+  being the only secret (weaker; docs/platforms/chatwoot.md says so).
+- Write-back, header `api_access_token`: private note POST .../conversations/{id}/messages
+  {content, message_type: "outgoing", private: true}
+  (https://developers.chatwoot.com/api-reference/messages/create-new-message); labels POST .../labels {labels}
+  sets the whole list (app/controllers/api/v1/accounts/conversations/labels_controller.rb with LabelConcern), so
+  we GET .../labels ({"payload": [...]}) and post the merged list; custom attributes POST .../custom_attributes
+  assigns the whole hash (`@conversation.custom_attributes = params.permit(custom_attributes: {})...` in
+  conversations_controller.rb), so we GET the conversation and post the merged hash.
+- 429 from Rack::Attack (config/initializers/rack_attack.rb@01945da9b169783584670bf302e9b27d45310252), usually
+  without Retry-After: exponential backoff, Retry-After when present.
+
+Options: account_id (else taken from the event), custom_attribute (a conversation custom attribute key that gets
+the score), unsigned (true for Chatwoot versions that do not sign webhooks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+
+from plugin.adapters.base import AccountCredentials, RatingReport, WriteBackError, is_our_tag, note_text, send
+from plugin.events import IGNORED, REOPENED, SOLVED, Person, TicketEvent
+from plugin.jsonbody import parse_datetime, parse_object, require
+from plugin.signing import SignatureError
+
+SIGNATURE_HEADER = "X-Chatwoot-Signature"
+TIMESTAMP_HEADER = "X-Chatwoot-Timestamp"
+DELIVERY_HEADER = "X-Chatwoot-Delivery"
+TOLERANCE_SECONDS = 300
+STATUS_EVENTS = {"resolved": SOLVED, "open": REOPENED}
+LEGACY_EVENTS = {"conversation_resolved": SOLVED, "conversation_opened": REOPENED}
+CONVERSATION_PATH = re.compile(r"/app/accounts/(\d+)/conversations/")
+
+
+class ChatwootAdapter:
+    name = "chatwoot"
+
+    def verify(self, credentials: AccountCredentials, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+        signature, timestamp = headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER)
+        if not signature:
+            if _truthy(credentials.options.get("unsigned")):
+                return  # opted in: the unguessable account key in the URL is the only secret
+            raise SignatureError(
+                f"missing {SIGNATURE_HEADER} header (Chatwoot before webhook signing: --option unsigned=true)"
+            )
+        if not credentials.webhook_secret:
+            raise SignatureError("this account has no webhook secret; set the Chatwoot webhook's secret")
+        if not timestamp or not timestamp.strip().isdigit():
+            raise SignatureError(f"missing or malformed {TIMESTAMP_HEADER} header (unix seconds)")
+        if abs(now.timestamp() - int(timestamp)) > TOLERANCE_SECONDS:
+            raise SignatureError("signature timestamp is more than 5 minutes away from our clock")
+        digest = hmac.new(credentials.webhook_secret.encode(), timestamp.strip().encode() + b"." + body, hashlib.sha256)
+        if not hmac.compare_digest(f"sha256={digest.hexdigest()}".encode(), signature.strip().encode()):
+            raise SignatureError("signature does not match the body and the account's secret")
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> TicketEvent:
+        data = parse_object(body)
+        require(data, "event", "id")
+        status = str(data.get("status") or "")
+        if data["event"] == "conversation_status_changed":
+            kind = STATUS_EVENTS.get(status, IGNORED)
+        else:
+            kind = LEGACY_EVENTS.get(data["event"], IGNORED)
+        delivery = headers.get(DELIVERY_HEADER)
+        changed = data.get("updated_at") or data.get("timestamp")
+        meta = _object(data.get("meta"))
+        sender, assignee, team = _object(meta.get("sender")), _object(meta.get("assignee")), _object(meta.get("team"))
+        account_id = _account_id(data)
+        return TicketEvent(
+            kind=kind,
+            dedupe_key=f"delivery:{delivery}" if delivery else f"conversation:{data['id']}:{status}:{changed}",
+            ticket_id=str(data["id"]),
+            occurred_at=_time(changed),
+            # Relative until the job knows the installation's URL (lookup); it carries the account id there.
+            url=f"/app/accounts/{account_id}/conversations/{data['id']}" if account_id else None,
+            requester=Person(email=_text(sender.get("email")), name=_text(sender.get("name"))),
+            assignee=Person(
+                id=_text(assignee.get("id")),
+                email=_text(assignee.get("email")),
+                name=_text(assignee.get("name")) or _text(assignee.get("available_name")),
+            ),
+            group=_text(team.get("name")),
+            tags=tuple(str(label) for label in data.get("labels") or () if isinstance(label, str)),
+            needs_lookup=kind == SOLVED,
+        )
+
+    def lookup(self, credentials: AccountCredentials, event: TicketEvent) -> TicketEvent:
+        """The agent's email (not in the webhook) and the conversation's full URL; degrades, never blocks."""
+        url = event.url
+        if url and url.startswith("/") and credentials.api_url:
+            url = credentials.api_url.rstrip("/") + url
+        assignee = event.assignee
+        if assignee.id and not assignee.email and credentials.api_token:
+            try:
+                api = _Api(credentials, event.url)
+                agents = api.call("GET", "/agents")
+            except WriteBackError as exc:
+                if exc.retryable:
+                    raise
+                agents = []
+            found = next((a for a in agents if isinstance(a, dict) and str(a.get("id")) == assignee.id), None)
+            if found:
+                assignee = replace(assignee, email=_text(found.get("email")), name=assignee.name or found.get("name"))
+        return replace(event.completed(event.requester, assignee), url=url)
+
+    def write_back(self, credentials: AccountCredentials, report: RatingReport) -> None:
+        api = _Api(credentials, report.ticket_url)
+        conversation = f"/conversations/{report.ticket_id}"
+        labels = [str(label) for label in api.call("GET", f"{conversation}/labels").get("payload") or []]
+        wanted = [label for label in labels if not is_our_tag(label)] + [report.tag]
+        if sorted(wanted) != sorted(labels):
+            api.call("POST", f"{conversation}/labels", json={"labels": wanted})
+        key = credentials.options.get("custom_attribute")
+        if key:
+            current = _object(api.call("GET", conversation).get("custom_attributes"))
+            if current.get(key) != report.score:
+                attributes = {**current, key: report.score}
+                api.call("POST", f"{conversation}/custom_attributes", json={"custom_attributes": attributes})
+        # Last, so that a retry after a failed label or attribute call never posts the note twice.
+        note = {"content": note_text(report), "message_type": "outgoing", "private": True}
+        api.call("POST", f"{conversation}/messages", json=note)
+
+
+class _Api:
+    """Calls to one Chatwoot account's Application API with an agent's (or bot's) access token."""
+
+    def __init__(self, credentials: AccountCredentials, ticket_url: str | None) -> None:
+        if not credentials.api_token:
+            raise WriteBackError("this account has no Chatwoot access token (--api-token)", retryable=False)
+        if not credentials.api_url:
+            raise WriteBackError(
+                "set --api-url to the Chatwoot installation, e.g. https://app.chatwoot.com", retryable=False
+            )
+        found = CONVERSATION_PATH.search(ticket_url or "")
+        account_id = str(credentials.options.get("account_id") or (found.group(1) if found else ""))
+        if not account_id.isdigit():
+            raise WriteBackError("no Chatwoot account id: set --option account_id=<id>", retryable=False)
+        self.base = f"{credentials.api_url.rstrip('/')}/api/v1/accounts/{account_id}"
+        self.headers = {"api_access_token": credentials.api_token, "Accept": "application/json"}
+
+    def call(self, method: str, path: str, **kwargs):
+        response = send(method, self.base + path, headers={**self.headers, "User-Agent": "OpenCSAT"}, **kwargs)
+        try:
+            return response.json() if response.content else {}
+        except ValueError as exc:
+            raise WriteBackError(f"{method} {path}: Chatwoot answered with non-JSON", retryable=True) from exc
+
+
+def _account_id(data: dict) -> str | None:
+    account = _object(data.get("account"))
+    if account.get("id") is not None:
+        return str(account["id"])
+    for message in data.get("messages") or []:
+        if isinstance(message, dict) and message.get("account_id") is not None:
+            return str(message["account_id"])
+    return None
+
+
+def _object(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: object) -> str | None:
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    return str(value).strip() or None
+
+
+def _truthy(value: object) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _time(value: object) -> datetime | None:
+    return parse_datetime(value, "updated_at") if isinstance(value, (int, float)) else None
+
+
+ADAPTER = ChatwootAdapter()

@@ -1,0 +1,151 @@
+"""A Chatwoot Application API emulator on loopback: the endpoints OpenCSAT uses, Chatwoot's auth and error shapes.
+
+Endpoints under /api/v1/accounts/{account_id}: GET /agents, GET /conversations/{display_id},
+GET|POST /conversations/{id}/labels, POST /conversations/{id}/custom_attributes, POST /conversations/{id}/messages.
+As in Chatwoot, POST .../labels replaces the whole label list (LabelConcern) and POST .../custom_attributes assigns
+the whole hash (ConversationsController#custom_attributes); labels answer {"payload": [...]}; a bad token answers
+401 {"error": "Invalid Access Token"}; an unknown record 404 {"error": "Resource could not be found"}.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ROUTE = re.compile(r"^/api/v1/accounts/(\d+)(/.*)$")
+CONVERSATION = re.compile(r"^/conversations/(\d+)(/labels|/custom_attributes|/messages)?$")
+MESSAGE_TYPES = {"outgoing", "incoming", "template"}
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    headers: dict
+    body: object  # parsed JSON, or None
+
+
+@dataclass
+class Conversation:
+    id: int
+    status: str = "resolved"
+    labels: list[str] = field(default_factory=list)
+    custom_attributes: dict = field(default_factory=dict)
+    messages: list[dict] = field(default_factory=list)
+
+    def as_json(self, account_id: int) -> dict:
+        return {
+            "id": self.id,
+            "account_id": account_id,
+            "status": self.status,
+            "labels": list(self.labels),
+            "custom_attributes": dict(self.custom_attributes),
+        }
+
+
+class ChatwootEmulator:
+    """Keeps one account's conversations and agents, records every call, can be told to fail the next call(s)."""
+
+    def __init__(self, account_id: int = 3, token: str = "cw-token") -> None:
+        self.account_id, self.token = account_id, token
+        self.conversations: dict[int, Conversation] = {}
+        self.agents: list[dict] = []
+        self.calls: list[Call] = []
+        self._failures: list[tuple[int, dict, dict]] = []
+        self._lock = threading.Lock()
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                status, body, headers = emulator._serve(self)
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def add_conversation(self, display_id: int, **fields) -> Conversation:
+        self.conversations[display_id] = Conversation(id=display_id, **fields)
+        return self.conversations[display_id]
+
+    def fail_next(self, status: int, body: dict | None = None, headers: dict | None = None, times: int = 1) -> None:
+        """Answer the next `times` calls with `status` (429 as Rack::Attack does, with or without Retry-After)."""
+        self._failures += [(status, body or {"error": f"HTTP {status}"}, headers or {})] * times
+
+    def start(self) -> ChatwootEmulator:
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _serve(self, request: BaseHTTPRequestHandler) -> tuple[int, object, dict]:
+        raw = request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = ValueError
+        with self._lock:
+            self.calls.append(Call(request.command, request.path, dict(request.headers), body))
+            if self._failures:
+                return self._failures.pop(0)
+            if request.headers.get("api_access_token") != self.token:
+                return 401, {"error": "Invalid Access Token"}, {}
+            if body is ValueError:
+                return 400, {"error": "Malformed JSON body"}, {}
+            match = ROUTE.match(request.path)
+            if match is None or int(match.group(1)) != self.account_id:
+                return 404, {"error": "Resource could not be found"}, {}
+            return self._route(request.command, match.group(2), body)
+
+    def _route(self, method: str, path: str, body) -> tuple[int, object, dict]:
+        if path == "/agents" and method == "GET":
+            return 200, list(self.agents), {}
+        match = CONVERSATION.match(path)
+        conversation = self.conversations.get(int(match.group(1))) if match else None
+        if conversation is None:
+            return 404, {"error": "Resource could not be found"}, {}
+        action = (match.group(2) or "", method)
+        if action == ("", "GET"):
+            return 200, conversation.as_json(self.account_id), {}
+        if action == ("/labels", "GET"):
+            return 200, {"payload": list(conversation.labels)}, {}
+        if action == ("/labels", "POST"):
+            labels = body.get("labels") if isinstance(body, dict) else None
+            if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+                return 422, {"error": "labels must be a list of strings"}, {}
+            conversation.labels = list(labels)
+            return 200, {"payload": list(conversation.labels)}, {}
+        if action == ("/custom_attributes", "POST"):
+            attributes = body.get("custom_attributes") if isinstance(body, dict) else None
+            if not isinstance(attributes, dict):
+                return 422, {"error": "custom_attributes must be an object"}, {}
+            conversation.custom_attributes = dict(attributes)
+            return 200, {"custom_attributes": conversation.custom_attributes}, {}
+        if action == ("/messages", "POST"):
+            return self._add_message(conversation, body)
+        return 404, {"error": "Resource could not be found"}, {}
+
+    def _add_message(self, conversation: Conversation, body) -> tuple[int, object, dict]:
+        if not isinstance(body, dict) or not str(body.get("content") or "").strip():
+            return 422, {"error": "Content can't be blank"}, {}
+        if body.get("message_type", "outgoing") not in MESSAGE_TYPES:
+            return 422, {"error": f"message_type {body.get('message_type')!r} is not valid"}, {}
+        conversation.messages.append(dict(body))
+        message = {"id": len(conversation.messages), "conversation_id": conversation.id, **body}
+        return 200, message, {}

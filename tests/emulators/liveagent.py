@@ -1,0 +1,197 @@
+"""A LiveAgent API v3 emulator on loopback: the endpoints OpenCSAT uses, LiveAgent's auth and error shapes.
+
+Endpoints under /api/v3: GET|PUT /tickets/{id}, POST /tickets/{id}/messages, GET /agents/{id}, GET|POST /tags.
+Shapes follow QualityUnit/LiveAgent-api-python docs (Ticket, TicketUpdatable, CustomFields, Agent, Tag) and the
+error body {"message": ...} (liveagent_api/models/error_response.py). A PUT replaces the ticket's whole tag list
+and custom field list, the stricter reading of the API. POST /tickets/{id}/messages (a note) is an assumption of
+the adapter; the emulator accepts it so that the rest can be tested.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+TICKET = re.compile(r"^/api/v3/tickets/([^/]+)$")
+MESSAGES = re.compile(r"^/api/v3/tickets/([^/]+)/messages$")
+AGENT = re.compile(r"^/api/v3/agents/([^/]+)$")
+TAGS = "/api/v3/tags"
+STATUSES = set("INTPRXBACWL")
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    headers: dict
+    body: object  # parsed JSON, or None
+
+
+@dataclass
+class Ticket:
+    id: str
+    owner_email: str = "casey@customer.test"
+    owner_name: str = "Casey Customer"
+    agentid: str | None = "ag7"
+    status: str = "R"
+    subject: str = "Printer jammed"
+    date_changed: str = "2026-11-23 10:00:00"
+    tags: list[str] = field(default_factory=list)  # tag ids
+    custom_fields: list[dict] = field(default_factory=list)
+    notes: list[dict] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {
+            "id": self.id,
+            "code": f"ABC-{self.id}",
+            "owner_email": self.owner_email,
+            "owner_name": self.owner_name,
+            "agentid": self.agentid,
+            "status": self.status,
+            "subject": self.subject,
+            "date_changed": self.date_changed,
+            "tags": list(self.tags),
+            "custom_fields": [dict(f) for f in self.custom_fields],
+        }
+
+
+class LiveAgentEmulator:
+    """Keeps tickets, agents and tags, records every call, and can be told to fail the next call(s)."""
+
+    def __init__(self, api_key: str = "la-key") -> None:
+        self.api_key = api_key
+        self.tickets: dict[str, Ticket] = {}
+        self.agents: dict[str, dict] = {}
+        self.tags: dict[str, str] = {}  # id -> name
+        self.field_codes: set[str] = set()
+        self.calls: list[Call] = []
+        self._failures: list[tuple[int, dict, dict]] = []
+        self._lock = threading.Lock()
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                status, body, headers = emulator._serve(self)
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _handle  # noqa: N815
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    # -- setting the scene -------------------------------------------------------------------------------------
+    def add_ticket(self, ticket_id: str, **fields) -> Ticket:
+        self.tickets[ticket_id] = Ticket(id=ticket_id, **fields)
+        return self.tickets[ticket_id]
+
+    def add_tag(self, name: str) -> str:
+        tag_id = f"t{len(self.tags) + 1}"
+        self.tags[tag_id] = name
+        return tag_id
+
+    def tag_names(self, ticket_id: str) -> list[str]:
+        return [self.tags[t] for t in self.tickets[ticket_id].tags]
+
+    def fail_next(self, status: int, body: dict | None = None, headers: dict | None = None, times: int = 1) -> None:
+        """Answer the next `times` calls with `status` (e.g. 429 with Retry-After, or 500)."""
+        self._failures += [(status, body or {"message": f"HTTP {status}"}, headers or {})] * times
+
+    def start(self) -> LiveAgentEmulator:
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- serving -----------------------------------------------------------------------------------------------
+    def _serve(self, request: BaseHTTPRequestHandler) -> tuple[int, object, dict]:
+        raw = request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = ValueError
+        with self._lock:
+            self.calls.append(Call(request.command, request.path, dict(request.headers), body))
+            if self._failures:
+                return self._failures.pop(0)
+            if request.headers.get("apikey") != self.api_key:
+                return 401, {"message": "Invalid API key"}, {}
+            if body is ValueError:
+                return 400, {"message": "Malformed JSON body"}, {}
+            return self._route(request.command, request.path, body)
+
+    def _route(self, method: str, path: str, body) -> tuple[int, object, dict]:
+        if path == TAGS and method == "GET":
+            return 200, [{"id": i, "name": n, "is_public": "Y"} for i, n in self.tags.items()], {}
+        if path == TAGS and method == "POST":
+            name = (body or {}).get("name") if isinstance(body, dict) else None
+            if not isinstance(name, str) or not name.strip():
+                return 400, {"message": "Tag name is required"}, {}
+            if name in self.tags.values():
+                return 400, {"message": f"Tag '{name}' already exists"}, {}
+            tag_id = self.add_tag(name)
+            return 200, {"id": tag_id, "name": name}, {}
+        if match := AGENT.match(path):
+            agent = self.agents.get(match.group(1))
+            return (200, agent, {}) if agent and method == "GET" else (404, {"message": "Agent not found"}, {})
+        if match := MESSAGES.match(path):
+            return self._add_note(match.group(1), method, body)
+        if match := TICKET.match(path):
+            ticket = self.tickets.get(match.group(1))
+            if ticket is None:
+                return 404, {"message": "Ticket not found"}, {}
+            if method == "GET":
+                return 200, ticket.as_json(), {}
+            if method == "PUT":
+                return self._update(ticket, body)
+        return 404, {"message": f"Unknown endpoint {method} {path}"}, {}
+
+    def _update(self, ticket: Ticket, body) -> tuple[int, object, dict]:
+        if not isinstance(body, dict):
+            return 400, {"message": "Body must be a TicketUpdatable object"}, {}
+        if "status" in body and body["status"] not in STATUSES:
+            return 400, {"message": f"Invalid status {body['status']!r}"}, {}
+        if "tags" in body:
+            tags = body["tags"]
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                return 400, {"message": "tags must be a list of tag ids"}, {}
+            unknown = [t for t in tags if t not in self.tags]
+            if unknown:
+                return 400, {"message": f"Unknown tag id(s): {', '.join(unknown)}"}, {}
+        if "custom_fields" in body:
+            fields = body["custom_fields"]
+            if not isinstance(fields, list) or not all(isinstance(f, dict) and "code" in f for f in fields):
+                return 400, {"message": "custom_fields must be a list of {code, value}"}, {}
+            unknown = [f["code"] for f in fields if f["code"] not in self.field_codes]
+            if unknown:
+                return 400, {"message": f"Unknown custom field code(s): {', '.join(unknown)}"}, {}
+        ticket.tags = list(body.get("tags", ticket.tags))
+        ticket.custom_fields = [dict(f) for f in body.get("custom_fields", ticket.custom_fields)]
+        return 200, {"message": "OK"}, {}
+
+    def _add_note(self, ticket_id: str, method: str, body) -> tuple[int, object, dict]:
+        ticket = self.tickets.get(ticket_id)
+        if ticket is None:
+            return 404, {"message": "Ticket not found"}, {}
+        if method != "POST":
+            return 200, [], {}
+        if not isinstance(body, dict) or not str(body.get("message") or "").strip():
+            return 400, {"message": "message is required"}, {}
+        if body.get("type") != "N":
+            return 400, {"message": "only notes (type N) are accepted here"}, {}
+        ticket.notes.append(dict(body))
+        return 200, {"id": f"m{len(ticket.notes)}", "type": "N"}, {}
