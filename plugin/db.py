@@ -45,7 +45,8 @@ class Database:
             self.engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+            # pool_recycle instead of pool_pre_ping: a ping is a round trip on every request.
+            self.engine = create_engine(url, pool_recycle=300, pool_size=10, max_overflow=10)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

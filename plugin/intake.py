@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from plugin.events import TicketEvent
@@ -24,12 +24,8 @@ class Intake:
 
 def take_in(session: Session, account: Account, event: TicketEvent, body: bytes, now: datetime) -> Intake:
     """Store the event unless seen before (same dedupe key), and apply it to the ticket's surveys."""
-    seen = session.scalar(
-        select(WebhookEvent).where(WebhookEvent.account_id == account.id, WebhookEvent.dedupe_key == event.dedupe_key)
-    )
-    if seen is not None:
-        return Intake(duplicate=True, event=seen)
-    row = WebhookEvent(
+    # One round trip: insert unless this delivery was seen before (a retry, or the same one racing in).
+    values = dict(
         account_id=account.id,
         dedupe_key=event.dedupe_key[:200],
         kind=event.kind,
@@ -38,17 +34,20 @@ def take_in(session: Session, account: Account, event: TicketEvent, body: bytes,
         event_json=event.to_json() if event.needs_lookup else None,
         received_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:  # the same delivery, racing in on another connection
+    insert = (
+        _insert_for(session)(WebhookEvent)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["account_id", "dedupe_key"])
+    )
+    new_id = session.scalar(insert.returning(WebhookEvent.id))
+    if new_id is None:
         seen = session.scalar(
             select(WebhookEvent).where(
-                WebhookEvent.account_id == account.id, WebhookEvent.dedupe_key == event.dedupe_key
+                WebhookEvent.account_id == account.id, WebhookEvent.dedupe_key == values["dedupe_key"]
             )
         )
         return Intake(duplicate=True, event=seen)
+    row = WebhookEvent(id=new_id, **values)  # what was stored, without reading it back
     if event.needs_lookup:
         return Intake(duplicate=False, event=row, needs_lookup=True)
     return Intake(duplicate=False, event=row, survey=apply_event(session, account, event, row, now))
@@ -60,3 +59,8 @@ def complete(session: Session, account: Account, row: WebhookEvent, event: Ticke
         return None
     row.event_json = None
     return apply_event(session, account, event, row, now)
+
+
+def _insert_for(session: Session):
+    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite alike)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert

@@ -49,8 +49,14 @@ def record_visit(
 ) -> Click:
     """Keep a HEAD or prefetch request as an event; it never touches the rating."""
     click = Click(
-        survey_id=survey.id, kind=kind, score=score, method="HEAD" if kind == "head" else "GET",
-        user_agent=user_agent[:500], client_ip=client_ip[:64], seconds_since_sent=_since_sent(survey, now), at=now,
+        survey_id=survey.id,
+        kind=kind,
+        score=score,
+        method="HEAD" if kind == "head" else "GET",
+        user_agent=user_agent[:500],
+        client_ip=client_ip[:64],
+        seconds_since_sent=_since_sent(survey, now),
+        at=now,
     )
     session.add(click)
     session.flush()
@@ -66,28 +72,45 @@ def record_click(
     client_ip: str,
     now: datetime,
     headers: Mapping[str, str] | None = None,
+    rating: Rating | None = None,
 ) -> tuple[Rating, Click]:
-    """Keep the click as an event and let it start, re-start or flag the survey's pending rating."""
+    """Keep the click as an event and let it start, re-start or flag the survey's pending rating.
+
+    `rating` is the survey's rating if the caller already loaded it (it saves a query).
+    """
     get_scale(survey.scale).point(score)
     earlier = session.execute(select(Click.score, Click.at).where(Click.survey_id == survey.id, Click.kind == "click"))
     reasons = scanners.assess(
         scanners.ClickContext(
-            score=score, at=now, user_agent=user_agent, client_ip=client_ip, headers=headers or {},
-            sent_at=survey.sent_at, earlier=[tuple(row) for row in earlier],
+            score=score,
+            at=now,
+            user_agent=user_agent,
+            client_ip=client_ip,
+            headers=headers or {},
+            sent_at=survey.sent_at,
+            earlier=[tuple(row) for row in earlier],
         )
     )
     click = Click(
-        survey_id=survey.id, kind="click", score=score, method="GET", user_agent=user_agent[:500],
-        client_ip=client_ip[:64], reasons=",".join(reasons), seconds_since_sent=_since_sent(survey, now), at=now,
+        survey_id=survey.id,
+        kind="click",
+        score=score,
+        method="GET",
+        user_agent=user_agent[:500],
+        client_ip=client_ip[:64],
+        reasons=",".join(reasons),
+        seconds_since_sent=_since_sent(survey, now),
+        at=now,
     )
     session.add(click)
-    session.flush()
-    rating = rating_of(session, survey)
+    rating = rating or rating_of(session, survey)
     if rating is None:
         rating = _new_rating(survey, score, now)
         session.add(rating)
     elif rating.confirmed_at is not None or rating.status == COUNTED:
+        session.flush()
         return rating, click  # a counted answer changes only through the page's confirm button
+    session.flush()  # the click and a new rating in one flush; the click's id is known from here
     rating.score, rating.updated_at, rating.last_click_id = score, now, click.id
     if reasons:
         rating.status, rating.reasons, rating.settles_at = FLAGGED, ",".join(reasons), None
@@ -117,8 +140,11 @@ def record_signal(session: Session, survey: Survey, click_id: int, signal: str, 
         rating = rating_of(session, survey)
         reasons = set(click.reasons.split(",")) - {""}
         if (
-            rating is not None and rating.last_click_id == click.id and rating.status == FLAGGED
-            and rating.confirmed_at is None and reasons <= scanners.TIMING_ONLY
+            rating is not None
+            and rating.last_click_id == click.id
+            and rating.status == FLAGGED
+            and rating.confirmed_at is None
+            and reasons <= scanners.TIMING_ONLY
         ):
             window = timedelta(minutes=survey.account.settle_minutes)
             rating.status, rating.reasons, rating.settles_at = PENDING, "", max(click.at + window, now)
@@ -141,8 +167,16 @@ def confirm(
     elif now > edit_deadline(survey, rating):
         raise RatingClosed("the edit window for this rating is over")
     session.add(
-        Click(survey_id=survey.id, kind="confirm", score=score, method="POST", user_agent=user_agent[:500],
-              client_ip=client_ip[:64], seconds_since_sent=_since_sent(survey, now), at=now)
+        Click(
+            survey_id=survey.id,
+            kind="confirm",
+            score=score,
+            method="POST",
+            user_agent=user_agent[:500],
+            client_ip=client_ip[:64],
+            seconds_since_sent=_since_sent(survey, now),
+            at=now,
+        )
     )
     rating.score, rating.comment = score, comment
     rating.confirmed_at = now
@@ -163,8 +197,9 @@ def settle(session: Session, rating_id: int, now: datetime, require_rendered: bo
     click = session.get(Click, rating.last_click_id) if rating.last_click_id else None
     due = (Rating.id == rating_id, Rating.status == PENDING, Rating.settles_at <= now)
     if require_rendered and click is not None and click.rendered_at is None:
-        session.execute(update(Rating).where(*due).values(status=FLAGGED, settles_at=None,
-                                                          reasons=scanners.NEVER_RENDERED))
+        session.execute(
+            update(Rating).where(*due).values(status=FLAGGED, settles_at=None, reasons=scanners.NEVER_RENDERED)
+        )
         return None
     # Conditional update: a confirmation or a new click that raced in wins over the settle.
     if not session.execute(update(Rating).where(*due).values(settles_at=None)).rowcount:
@@ -181,8 +216,16 @@ def restore(session: Session, account_id: int, click_id: int, now: datetime) -> 
         return None
     rating = rating_of(session, survey) or _new_rating(survey, click.score, now)
     session.add(rating)
-    session.add(Click(survey_id=survey.id, kind="restore", score=click.score, method="ADMIN", at=now,
-                      reasons=f"restored click {click.id}"))
+    session.add(
+        Click(
+            survey_id=survey.id,
+            kind="restore",
+            score=click.score,
+            method="ADMIN",
+            at=now,
+            reasons=f"restored click {click.id}",
+        )
+    )
     rating.score, rating.last_click_id = click.score, click.id
     return _count(session, rating, now)
 
@@ -190,13 +233,17 @@ def restore(session: Session, account_id: int, click_id: int, now: datetime) -> 
 def queue_write_back(session: Session, rating: Rating, now: datetime) -> WriteBack:
     """A write-back row for this version of the rating; an older one not yet delivered is superseded."""
     session.execute(
-        update(WriteBack).where(WriteBack.rating_id == rating.id, WriteBack.status == "pending").values(
-            status="superseded"
-        )
+        update(WriteBack)
+        .where(WriteBack.rating_id == rating.id, WriteBack.status == "pending")
+        .values(status="superseded")
     )
     write_back = WriteBack(
-        rating_id=rating.id, account_id=rating.account_id, version=rating.version, status="pending",
-        next_attempt_at=now, created_at=now,
+        rating_id=rating.id,
+        account_id=rating.account_id,
+        version=rating.version,
+        status="pending",
+        next_attempt_at=now,
+        created_at=now,
     )
     session.add(write_back)
     session.flush()
@@ -219,8 +266,15 @@ def _count(session: Session, rating: Rating, now: datetime) -> WriteBack:
 
 def _new_rating(survey: Survey, score: int, now: datetime) -> Rating:
     return Rating(
-        survey_id=survey.id, account_id=survey.account_id, agent_email=survey.agent_email, scale=survey.scale,
-        score=score, status=PENDING, created_at=now, updated_at=now, version=0,
+        survey_id=survey.id,
+        account_id=survey.account_id,
+        agent_email=survey.agent_email,
+        scale=survey.scale,
+        score=score,
+        status=PENDING,
+        created_at=now,
+        updated_at=now,
+        version=0,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from plugin.events import REOPENED, SOLVED, TicketEvent
@@ -58,20 +58,25 @@ def skip_reason(session: Session, account: Account, ticket_id: str, email: str, 
     """Why this ticket's requester must not get a survey now, or None when they may."""
     if not email or "@" not in email:
         return "no_requester_email"
-    unsubscribed = session.scalar(
-        select(Unsubscribe.id).where(Unsubscribe.account_id == account.id, Unsubscribe.email == email)
-    )
-    if unsubscribed:
-        return "unsubscribed"
-    active = select(Survey.id).where(Survey.account_id == account.id, Survey.status.in_((SCHEDULED, SENT)))
-    if session.scalar(active.where(Survey.ticket_id == ticket_id, Survey.status == SCHEDULED)):
-        return "already_scheduled"
-    since = now - timedelta(days=account.throttle_days)
-    if account.throttle_days and session.scalar(
-        active.where(Survey.requester_email == email, Survey.created_at > since)
-    ):
-        return "throttled"
-    return None
+    active = (Survey.account_id == account.id, Survey.status.in_((SCHEDULED, SENT)))
+    checks = [
+        (
+            "unsubscribed",
+            select(Unsubscribe.id).where(Unsubscribe.account_id == account.id, Unsubscribe.email == email),
+        ),
+        (
+            "already_scheduled",
+            select(Survey.id).where(*active, Survey.ticket_id == ticket_id, Survey.status == SCHEDULED),
+        ),
+    ]
+    if account.throttle_days:
+        since = now - timedelta(days=account.throttle_days)
+        checks.append(
+            ("throttled", select(Survey.id).where(*active, Survey.requester_email == email, Survey.created_at > since))
+        )
+    # One round trip for every rule, first reason wins.
+    found = session.execute(select(*(exists(query).label(reason) for reason, query in checks))).one()
+    return next((reason for (reason, _), hit in zip(checks, found, strict=True) if hit), None)
 
 
 def cancel_unsent(session: Session, account: Account, ticket_id: str, now: datetime) -> Survey | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 
-from plugin.models import Survey
+from plugin.models import Rating, Survey
 from plugin.services import services
 from plugin.surveys import counting
 from plugin.surveys.scales import get_scale
@@ -26,15 +26,17 @@ def _link(token: str) -> RatingLink:
         abort(404, "This rating link is not valid. Please use the link from your email as it is.")
 
 
-def _survey(session, link: RatingLink) -> Survey:
+def _survey(session, link: RatingLink) -> tuple[Survey, Rating | None]:
+    """The survey a link belongs to and its rating so far; 404 or 410 pages when it cannot be answered."""
     survey = session.get(Survey, link.survey_id)
     if survey is None or survey.status != "sent" or link.score not in get_scale(survey.scale).scores:
         abort(404, "This survey does not exist or is no longer open.")
+    rating = counting.rating_of(session, survey)
     try:
-        counting.check_open(survey, counting.rating_of(session, survey), services().clock())
+        counting.check_open(survey, rating, services().clock())
     except counting.LinkExpired:
         abort(410, "This survey has closed. Thank you for your time.")
-    return survey
+    return survey, rating
 
 
 def _client() -> dict:
@@ -50,13 +52,13 @@ def click(token: str):
     s = services()
     link = _link(token)
     with s.db.session() as session:
-        survey = _survey(session, link)
+        survey, rating = _survey(session, link)
         if request.method == "HEAD" or _is_prefetch():
             kind = "head" if request.method == "HEAD" else "prefetch"
             counting.record_visit(session, survey, link.score, kind=kind, now=s.clock(), **_client())
-            return _render(survey, counting.rating_of(session, survey), selected=link.score, token=token)
+            return _render(survey, rating, selected=link.score, token=token)
         rating, click = counting.record_click(
-            session, survey, link.score, now=s.clock(), headers=dict(request.headers), **_client()
+            session, survey, link.score, now=s.clock(), headers=dict(request.headers), rating=rating, **_client()
         )
         return _render(survey, rating, selected=link.score, token=token, click_id=click.id)
 
@@ -66,7 +68,7 @@ def signal(token: str):
     s = services()
     link = _link(token)
     with s.db.session() as session:
-        survey = _survey(session, link)
+        survey, _ = _survey(session, link)
         _check_nonce(survey)
         try:
             click_id = int(request.form.get("click", ""))
@@ -83,7 +85,7 @@ def submit(token: str):
     s = services()
     link = _link(token)
     with s.db.session() as session:
-        survey = _survey(session, link)
+        survey, _ = _survey(session, link)
         _check_nonce(survey)
         try:
             score = int(request.form.get("score", link.score))
@@ -108,8 +110,17 @@ def _check_nonce(survey: Survey) -> None:
         abort(400, "This form has expired. Please open the link from your email again.")
 
 
-def _render(survey: Survey, rating, *, selected: int, token: str, saved: bool = False, final: bool = False,
-            error: str | None = None, click_id: int | None = None) -> str:
+def _render(
+    survey: Survey,
+    rating,
+    *,
+    selected: int,
+    token: str,
+    saved: bool = False,
+    final: bool = False,
+    error: str | None = None,
+    click_id: int | None = None,
+) -> str:
     deadline = counting.edit_deadline(survey, rating)
     return render_template(
         "pages/rating.html",
