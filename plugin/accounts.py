@@ -76,6 +76,42 @@ def create_account(
     return NewAccount(account, api_key)
 
 
+SETTINGS = ("locale", "scale", "delay_minutes", "throttle_days", "settle_minutes", "edit_days", "api_url", "api_user")
+
+
+def update_account(
+    session: Session,
+    box: SecretBox,
+    account: Account,
+    *,
+    webhook_secret: str | None = None,
+    api_token: str | None = None,
+    options: dict | None = None,
+    **settings,
+) -> Account:
+    """Change the given settings (None leaves one alone); options are merged, an empty value removes one."""
+    unknown = set(settings) - set(SETTINGS)
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    changes = {name: value for name, value in settings.items() if value is not None}
+    if "scale" in changes:
+        get_scale(changes["scale"])
+    for name in ("delay_minutes", "throttle_days", "settle_minutes", "edit_days"):
+        if changes.get(name, 0) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} cannot be negative")
+    for name, value in changes.items():
+        setattr(account, name, value)
+    if webhook_secret is not None:
+        account.webhook_secret_encrypted = box.encrypt(webhook_secret)
+    if api_token is not None:
+        account.api_token_encrypted = box.encrypt(api_token)
+    if options:
+        merged = {**(account.options or {}), **options}
+        account.options = {key: value for key, value in merged.items() if value != ""}
+    session.flush()
+    return account
+
+
 def by_key(session: Session, key: str) -> Account | None:
     return session.scalar(select(Account).where(Account.key == key))
 

@@ -83,6 +83,33 @@ def accounts_create(extra: tuple[str, ...], **settings) -> None:
     click.echo(json.dumps({**described, "api_key": created.api_key}, indent=2))
 
 
+@accounts_cli.command("update")
+@click.option("--account", "account_key", required=True)
+@click.option("--webhook-secret", default=None)
+@click.option("--api-url", default=None)
+@click.option("--api-token", default=None)
+@click.option("--api-user", default=None)
+@click.option("--locale", default=None)
+@click.option("--scale", default=None)
+@click.option("--delay-minutes", type=int, default=None)
+@click.option("--throttle-days", type=int, default=None)
+@click.option("--settle-minutes", type=int, default=None)
+@click.option("--edit-days", type=int, default=None)
+@click.option("--option", "extra", multiple=True, metavar="KEY=VALUE", help="Set a platform setting; KEY= removes it.")
+def accounts_update(account_key: str, extra: tuple[str, ...], **settings) -> None:
+    """Change an account's settings or secrets (e.g. the signing secret a helpdesk shows after setup)."""
+    s = services()
+    try:
+        options = dict(_key_value(item) for item in extra)
+        with s.db.session() as session:
+            account = account_service.update_account(session, s.box, _account(session, account_key), options=options,
+                                                      **settings)
+            described = account_service.describe(account, s.settings.public_url)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(json.dumps(described, indent=2))
+
+
 def _key_value(item: str) -> tuple[str, str]:
     key, sep, value = item.partition("=")
     if not sep or not key.strip():

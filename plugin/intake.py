@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from plugin.events import TicketEvent
+from plugin.events import REOPENED, TicketEvent
 from plugin.models import Account, Survey, WebhookEvent
 from plugin.surveys.scheduling import apply_event
 
@@ -58,6 +58,16 @@ def complete(session: Session, account: Account, row: WebhookEvent, event: Ticke
     if row.event_json is None:
         return None
     row.event_json = None
+    reopened_since = session.scalar(
+        select(WebhookEvent.id).where(
+            WebhookEvent.account_id == account.id,
+            WebhookEvent.ticket_id == row.ticket_id,
+            WebhookEvent.kind == REOPENED,
+            WebhookEvent.id > row.id,
+        )
+    )
+    if reopened_since:  # the ticket was reopened while we were asking who the customer is: no survey
+        return None
     return apply_event(session, account, event, row, now)
 
 

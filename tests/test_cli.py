@@ -80,3 +80,43 @@ def test_sweep_command_runs_due_work(runner):
 def test_worker_without_redis_says_what_to_set(runner):
     result = runner.invoke(args=["worker", "--burst"])
     assert result.exit_code == 2 and "REDIS_URL" in result.output
+
+
+def test_accounts_update_changes_settings_secrets_and_options(runner, app, client, http_recorder):
+    from tests.conftest import Helpdesk
+
+    helpdesk = Helpdesk(app, client, http_recorder.url)
+    key = helpdesk.account.key
+    runner.invoke(args=["accounts", "update", "--account", key, "--option", "custom_field_id=1", "--option", "x=2"])
+    result = runner.invoke(
+        args=[
+            "accounts",
+            "update",
+            "--account",
+            key,
+            "--webhook-secret",
+            "rotated",
+            "--delay-minutes",
+            "15",
+            "--scale",
+            "nps",
+            "--option",
+            "x=",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    updated = json.loads(result.output)
+    assert (updated["delay_minutes"], updated["scale"], updated["options"]) == (15, "nps", {"custom_field_id": "1"})
+    helpdesk.secret = "rotated"
+    assert helpdesk.post(helpdesk.event()).status_code == 202  # the new secret signs
+
+
+def test_accounts_update_refuses_bad_values_and_unknown_accounts(runner, app, client, http_recorder):
+    from tests.conftest import Helpdesk
+
+    key = Helpdesk(app, client, http_recorder.url).account.key
+    assert (
+        "cannot be negative"
+        in runner.invoke(args=["accounts", "update", "--account", key, "--throttle-days", "-1"]).output
+    )
+    assert "no account" in runner.invoke(args=["accounts", "update", "--account", "nope", "--locale", "de"]).output

@@ -55,7 +55,7 @@ class FreshdeskAdapter:
         if not hmac.compare_digest(given.strip().encode(), credentials.webhook_secret.encode()):
             raise SignatureError(f"{SECRET_HEADER} does not match the account's webhook secret")
 
-    def parse(self, headers: Mapping[str, str], body: bytes) -> TicketEvent:
+    def parse(self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None) -> TicketEvent:
         data = parse_object(body)
         require(data, "freshdesk_webhook.ticket_id")
         hook = data["freshdesk_webhook"]

@@ -112,7 +112,7 @@ class HelpScoutAdapter:
         if not hmac.compare_digest(base64.b64encode(digest).decode(), given.strip()):
             raise SignatureError("signature does not match the body and the account's secret")
 
-    def parse(self, headers: Mapping[str, str], body: bytes) -> TicketEvent:
+    def parse(self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None) -> TicketEvent:
         event = (headers.get(EVENT_HEADER) or "").strip()
         if not event:
             raise PayloadError(f"missing {EVENT_HEADER} header")

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -50,9 +49,6 @@ DELIVERY_HEADER = "X-Zammad-Delivery"
 SOLVED_STATES = {"closed"}
 REOPEN_STATES = {"open"}
 SYSTEM_USER_ID = 1  # Zammad's "-" user: the owner of an unassigned ticket
-# The route calls verify() then parse() in the same thread, and parse() is not given the account: verify() leaves
-# the account's options here so that parse() can honour `solved_states` / `reopen_states`.
-_request_options = threading.local()
 
 
 class ZammadAdapter:
@@ -68,12 +64,10 @@ class ZammadAdapter:
         expected = "sha1=" + hmac.new(credentials.webhook_secret.encode(), body, hashlib.sha1).hexdigest()
         if not hmac.compare_digest(expected, given.strip()):
             raise SignatureError("signature does not match the body and the account's secret")
-        _request_options.value = dict(credentials.options)
 
     def parse(self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None) -> TicketEvent:
-        """The event; `options` are the account's (solved_states, reopen_states), by default those seen by verify()."""
-        if options is None:
-            options, _request_options.value = getattr(_request_options, "value", None) or {}, None
+        """The event; the account's `options` may add states (solved_states, reopen_states)."""
+        options = options or {}
         delivery = (headers.get(DELIVERY_HEADER) or "").strip()
         if not delivery:
             raise PayloadError(f"missing {DELIVERY_HEADER} header")

@@ -32,8 +32,9 @@ def receive(platform: str, account_key: str):
         body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH even without Content-Length
         now = services().clock()
         try:
-            adapter.verify(accounts.credentials(account, s.box), request.headers, body, now)
-            event = adapter.parse(request.headers, body)
+            credentials = accounts.credentials(account, s.box)
+            adapter.verify(credentials, request.headers, body, now)
+            event = adapter.parse(request.headers, body, credentials.options)
         except SignatureError as exc:
             return json_error(401, str(exc))
         except PayloadError as exc:

@@ -275,6 +275,14 @@ def test_other_events_are_acknowledged_and_ignored(desk, zendesk, change):
     assert _survey("4712") is None and zendesk.calls == []
 
 
+def test_a_reopen_while_the_lookup_waits_means_no_survey(desk, zendesk, smtp_server):
+    desk.post(fixture("event_status_changed_solved.json"))
+    assert desk.post(fixture("event_status_changed_reopened.json")).status_code == 202
+    desk.run_jobs()
+    assert _survey("4712") is None
+    assert smtp_server.messages == []
+
+
 def test_lookup_of_a_deleted_ticket_skips_the_survey(desk, zendesk):
     del zendesk.tickets[4712]
     desk.post(fixture("event_status_changed_solved.json"))
