@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export PORT
 
-.PHONY: run test lint simulate bench migration clean
+.PHONY: run test lint simulate bench migration clean zendesk-app
 
 $(BIN)/flask: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ simulate: $(BIN)/flask
 bench: $(BIN)/flask
 	$(BIN)/python bench/http_throughput.py
 
+# Dashboard queries on 1M ratings in a PostgreSQL database of their own (created and dropped): docs/benchmarks.md
+.PHONY: bench-reports
+bench-reports: $(BIN)/flask
+	$(BIN)/python bench/report_queries.py
+
 # New migration from the models: make migration MESSAGE="add branding" REV=0003
 migration: $(BIN)/flask
 	rm -f instance/autogenerate.sqlite3
@@ -45,6 +50,11 @@ migration: $(BIN)/flask
 	$(BIN)/python -c "from alembic import command; from plugin.cli import alembic_config as c; \
 	command.revision(c('sqlite:///instance/autogenerate.sqlite3'), message='$(MESSAGE)', autogenerate=True, rev_id='$(REV)')"
 	rm -f instance/autogenerate.sqlite3
+
+# The installable Zendesk app with this deployment's URL in its manifest: make zendesk-app PUBLIC_URL=https://csat.example.com
+zendesk-app:
+	@test -n "$(PUBLIC_URL)" || { echo "usage: make zendesk-app PUBLIC_URL=https://your-opencsat-host"; exit 2; }
+	$(PYTHON) apps/zendesk/build.py --public-url "$(PUBLIC_URL)" --out dist/opencsat-zendesk.zip
 
 clean:
 	rm -rf $(VENV) .pytest_cache

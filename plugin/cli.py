@@ -234,7 +234,13 @@ def _sweep_forever(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
+    from plugin.admin.cli import admins_cli
     from plugin.demo import demo_command
 
-    for command in (db_cli, accounts_cli, write_backs_cli, clicks_cli, sweep_command, worker_command, demo_command):
+    commands = (db_cli, accounts_cli, write_backs_cli, clicks_cli, sweep_command, worker_command, demo_command)
+    for command in (*commands, admins_cli):
+        app.cli.add_command(command)
+    from plugin.cli_webhooks import COMMANDS
+
+    for command in COMMANDS:
         app.cli.add_command(command)

@@ -6,12 +6,23 @@ the sweep enqueue them, so nothing is lost if a worker or Redis is away.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from plugin.models import Rating
+from plugin import alerts, outbound
+from plugin.models import Account, Rating
+
+log = logging.getLogger(__name__)
 
 
 def rating_counted(session: Session, rating: Rating, now: datetime) -> None:
-    """Queue the follow-ups of a rating version that now counts (none yet)."""
+    """Queue the follow-ups of a rating version that now counts: alerts and outbound webhook deliveries."""
+    account = session.get(Account, rating.account_id)
+    try:
+        alerts.queue_alerts(session, account, rating, now)
+    except ValueError:
+        # A mistyped alert option must never cost the customer their rating; the log says what to fix.
+        log.exception("alerts of account %s skipped: check its alert_* options", account.key)
+    outbound.queue_deliveries(session, account, rating, now)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from plugin.events import REOPENED, TicketEvent
 from plugin.models import Account, Survey, WebhookEvent
 from plugin.surveys.scheduling import apply_event
+from plugin.writebacks import backoff
+
+MAX_LOOKUP_ATTEMPTS = 8
+LOOKUP_LEASE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,36 @@ def complete(session: Session, account: Account, row: WebhookEvent, event: Ticke
     if reopened_since:  # the ticket was reopened while we were asking who the customer is: no survey
         return None
     return apply_event(session, account, event, row, now)
+
+
+def claim_lookup(session: Session, event_id: int, now: datetime) -> WebhookEvent | None:
+    """Take an event whose lookup is due for one attempt; None when it is done, not due, or someone else has it."""
+    due = (
+        WebhookEvent.id == event_id,
+        WebhookEvent.event_json.is_not(None),
+        or_(WebhookEvent.lookup_due_at.is_(None), WebhookEvent.lookup_due_at <= now),
+    )
+    claimed = session.execute(
+        update(WebhookEvent)
+        .where(*due)
+        .values(lookup_due_at=now + LOOKUP_LEASE, lookup_attempts=WebhookEvent.lookup_attempts + 1)
+    ).rowcount
+    return session.get(WebhookEvent, event_id, populate_existing=True) if claimed else None
+
+
+def lookup_failed(
+    session: Session, event_id: int, event: TicketEvent, error: str, *, retryable: bool, now: datetime
+) -> str:
+    """Try again later with backoff; after the last attempt (or a refusal) record the survey as skipped, with why."""
+    row = session.get(WebhookEvent, event_id, populate_existing=True)
+    row.lookup_error = error[:2000]
+    if retryable and row.lookup_attempts < MAX_LOOKUP_ATTEMPTS:
+        row.lookup_due_at = now + backoff(row.lookup_attempts)
+        return "retrying"
+    survey = complete(session, session.get(Account, row.account_id), row, event, now)
+    if survey is not None and survey.status == "skipped":
+        survey.reason = f"lookup_failed: {error}"[:2000]
+    return "gave up"
 
 
 def _insert_for(session: Session):

@@ -47,6 +47,9 @@ class WebhookEvent(Base):
     ticket_id: Mapped[str] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text)
     event_json: Mapped[str | None] = mapped_column(Text)  # the normalized event, while a lookup completes it
+    lookup_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lookup_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # next lookup attempt (None: at once)
+    lookup_error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -166,4 +169,85 @@ class Unsubscribe(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AdminUser(Base):
+    """A person who signs in to /admin for one account; the password is kept as a scrypt hash only."""
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# The dashboard (plugin/dashboard.py; bench/report_queries.py times it): surveys sent in a period per account, their
+# counted scores read from the index alone, and the newest comments and flagged clicks without sorting every rating.
+Index("ix_surveys_sent", Survey.account_id, Survey.status, Survey.sent_at)
+Index("ix_ratings_survey_score", Rating.survey_id, Rating.status, Rating.score)
+Index("ix_ratings_recent", Rating.account_id, Rating.updated_at)
+Index("ix_ratings_status_created", Rating.account_id, Rating.status, Rating.created_at)
+
+
+class Alert(Base):
+    """One alert about one counted version of a rating on one channel (slack or email); sent once, retried."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("rating_id", "version", "channel"),
+        Index("ix_alerts_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(10))  # slack, email
+    reason: Mapped[str] = mapped_column(String(20))  # low_score, comment
+    status: Mapped[str] = mapped_column(String(12))  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboundWebhook(Base):
+    """A URL of the account's that receives every rating change as signed JSON."""
+
+    __tablename__ = "outbound_webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    url: Mapped[str] = mapped_column(String(1000))
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One version of a rating on its way to one outbound webhook: the delivery log, retried with backoff."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "rating_id", "version"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("outbound_webhooks.id"))
+    rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))  # pending, delivered, failed
+    payload: Mapped[str] = mapped_column(Text)  # the JSON body, fixed when queued so every retry is identical
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

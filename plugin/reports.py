@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from plugin import dashboard
 from plugin.models import Rating, Survey, WriteBack
 from plugin.surveys.metrics import wilson_lower_bound
 from plugin.surveys.scales import get_scale
@@ -167,3 +168,16 @@ def write_backs(session: Session, account_id: int, status: str | None = None, li
         }
         for wb, ticket_id in session.execute(query)
     ]
+
+
+def teams(session: Session, account_id: int, filters: dashboard.Filters) -> list[dict]:
+    """Per team, the dashboard's figures and ranking (same filters, same numbers)."""
+    return [
+        {key: value for key, value in row.items() if key != "name"}
+        for row in dashboard.teams(session, account_id, filters)
+    ]
+
+
+def summary(session: Session, account_id: int, filters: dashboard.Filters, bucket: str = "week") -> dict:
+    """The dashboard's totals, figures over time and distribution of scores, with the filters they answer."""
+    return {"filters": filters.as_query(), "bucket": bucket, **dashboard.summary(session, account_id, filters, bucket)}

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from plugin import accounts, writebacks
+from plugin import accounts, alerts, intake, outbound, writebacks
 from plugin.adapters import WriteBackError, get_adapter
 from plugin.channels.email import MailError, build_survey_email, survey_links
 from plugin.events import TicketEvent
-from plugin.intake import complete
-from plugin.models import Account, Rating, WebhookEvent
+from plugin.models import Account, OutboundWebhook, Rating, WebhookEvent
 from plugin.services import services
 from plugin.surveys import counting, sending
 
@@ -20,17 +19,22 @@ def complete_event(event_id: int) -> str:
     """Ask the helpdesk for what an ids-only event left out, then schedule or cancel as usual."""
     s = services()
     with s.db.session() as session:
-        row = session.get(WebhookEvent, event_id)
-        if row is None or row.event_json is None:
-            return "nothing to do"
+        row = intake.claim_lookup(session, event_id, s.clock())
+        if row is None:
+            return "not due"
         account = session.get(Account, row.account_id)
         credentials = accounts.credentials(account, s.box)
         event = TicketEvent.from_json(row.event_json)
-    # A WriteBackError here fails the job; the row stays pending and the next sweep tries again.
-    event = get_adapter(account.platform).lookup(credentials, event)
+    try:
+        event = get_adapter(account.platform).lookup(credentials, event)
+    except WriteBackError as exc:
+        with s.db.session() as session:
+            status = intake.lookup_failed(session, event_id, event, str(exc), retryable=exc.retryable, now=s.clock())
+        log.warning("lookup for event %s %s: %s", event_id, status, exc)
+        return status
     with s.db.session() as session:
         row = session.get(WebhookEvent, event_id, populate_existing=True)
-        survey = complete(session, session.get(Account, row.account_id), row, event, s.clock())
+        survey = intake.complete(session, session.get(Account, row.account_id), row, event, s.clock())
     if survey is not None and survey.status == "scheduled" and survey.scheduled_at <= s.clock():
         s.jobs.enqueue("send_survey", survey.id)
     return survey.status if survey else "applied"
@@ -95,4 +99,51 @@ def deliver_write_back(write_back_id: int) -> str:
         return status
     with s.db.session() as session:
         writebacks.mark_delivered(session, write_back_id, s.clock())
+    return "delivered"
+
+
+def send_alert(alert_id: int) -> str:
+    """Tell the account's Slack channel or email list about one bad rating (or comment); retried, never twice."""
+    s = services()
+    with s.db.session() as session:
+        alert = alerts.claim(session, alert_id, s.clock())
+        if alert is None:
+            return "not due"
+        try:
+            outgoing = alerts.prepare(session, alert, s.settings.mail_from)
+        except ValueError as exc:  # the channel was switched off, or an option cannot work
+            alerts.mark_failed(session, alert_id, str(exc), retryable=False, retry_after=None, now=s.clock())
+            return "failed"
+    try:
+        alerts.deliver(outgoing, s.mailer)
+    except alerts.AlertError as exc:
+        with s.db.session() as session:
+            status = alerts.mark_failed(
+                session, alert_id, str(exc), retryable=exc.retryable, retry_after=exc.retry_after, now=s.clock()
+            )
+        log.warning("alert %s %s: %s", alert_id, status, exc)
+        return status
+    with s.db.session() as session:
+        alerts.mark_sent(session, alert_id, s.clock())
+    return "sent"
+
+
+def deliver_webhook(delivery_id: int) -> str:
+    """POST one signed rating change to one of the account's webhook URLs; retried with backoff, then failed."""
+    s = services()
+    with s.db.session() as session:
+        delivery = outbound.claim(session, delivery_id, s.clock())
+        if delivery is None:
+            return "not due"
+        hook = session.get(OutboundWebhook, delivery.webhook_id)
+        url, secret, body = hook.url, s.box.decrypt(hook.secret_encrypted), delivery.payload
+    try:
+        code = outbound.send(url, secret, delivery_id, body, s.clock())
+    except outbound.DeliveryError as exc:
+        with s.db.session() as session:
+            status = outbound.mark_failed(session, delivery_id, exc, s.clock())
+        log.warning("webhook delivery %s %s: %s", delivery_id, status, exc)
+        return status
+    with s.db.session() as session:
+        outbound.mark_delivered(session, delivery_id, code, s.clock())
     return "delivered"

@@ -9,8 +9,9 @@ from functools import wraps
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
-from plugin import accounts, reports, writebacks
+from plugin import accounts, dashboard, reports, writebacks
 from plugin.services import services
+from plugin.web import openapi
 from plugin.web.errors import json_error
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -149,3 +150,34 @@ def replay_write_back(write_back_id: int):
         return json_error(404, "no parked write-back with this id")
     s.jobs.enqueue("deliver_write_back", write_back_id)
     return jsonify({"id": write_back_id, "status": "pending"}), 202
+
+
+def _report_filters() -> dashboard.Filters:
+    """The dashboard's filters (since, until, agent, team, scale, brand, language), parsed the dashboard's way."""
+    filters, errors = dashboard.parse_filters(request.args)
+    if errors:
+        raise BadQuery("; ".join(errors.values()))
+    return filters
+
+
+@bp.get("/teams")
+@api_key_required
+def list_teams():
+    filters = _report_filters()
+    with services().db.session() as session:
+        rows = reports.teams(session, g.account.id, filters)
+    return jsonify({"teams": rows})
+
+
+@bp.get("/summary")
+@api_key_required
+def summary():
+    filters = _report_filters()
+    bucket = _choice("bucket", dashboard.BUCKETS) or "week"
+    with services().db.session() as session:
+        return jsonify(reports.summary(session, g.account.id, filters, bucket))
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    return jsonify(openapi.document())

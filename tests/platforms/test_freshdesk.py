@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select, update
 
 from plugin.accounts import create_account
-from plugin.db import utcnow
 from plugin.jobs.sweep import sweep
 from plugin.models import Survey, WriteBack
 from plugin.services import services
@@ -75,7 +74,7 @@ class Desk:
     def run_jobs(self) -> int:
         s = services()
         with s.db.session() as session:
-            sweep(session, s.jobs, utcnow())
+            sweep(session, s.jobs, services().clock())
         return s.jobs.drain()
 
     def api(self, path: str):
@@ -110,7 +109,7 @@ def _write_back() -> WriteBack:
 
 def _make_write_backs_due() -> None:
     with services().db.session() as session:
-        session.execute(update(WriteBack).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        session.execute(update(WriteBack).values(next_attempt_at=services().clock() - timedelta(seconds=1)))
 
 
 BASIC = "Basic " + base64.b64encode(f"{API_KEY}:X".encode()).decode()
@@ -235,7 +234,7 @@ def test_429_waits_for_retry_after_then_delivers(desk, freshdesk):
     _solved_and_rated(desk, 3)
     wb = _write_back()
     assert (wb.status, wb.attempts) == ("pending", 1)
-    assert wb.next_attempt_at >= utcnow() + timedelta(seconds=85)
+    assert wb.next_attempt_at >= services().clock() + timedelta(seconds=85)
     desk.run_jobs()
     assert len(freshdesk.calls) == 1  # not due yet: nothing sent
     _make_write_backs_due()

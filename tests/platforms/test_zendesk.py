@@ -13,8 +13,6 @@ import pytest
 from sqlalchemy import select, update
 
 from plugin.accounts import create_account
-from plugin.adapters import WriteBackError
-from plugin.db import utcnow
 from plugin.jobs.sweep import sweep
 from plugin.models import Survey, WriteBack
 from plugin.services import services
@@ -83,7 +81,7 @@ class Desk:
     def post(self, payload: dict | bytes, *, invocation: str | None = None, timestamp: str | None = None, **kw):
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self._invocations += 1
-        timestamp = timestamp or utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+        timestamp = timestamp or services().clock().strftime("%Y-%m-%dT%H:%M:%SZ")
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "Zendesk Webhook",
@@ -99,7 +97,7 @@ class Desk:
     def run_jobs(self) -> int:
         s = services()
         with s.db.session() as session:
-            sweep(session, s.jobs, utcnow())
+            sweep(session, s.jobs, services().clock())
         return s.jobs.drain()
 
     def api(self, path: str):
@@ -133,7 +131,7 @@ def _write_back() -> WriteBack:
 
 def _make_write_backs_due() -> None:
     with services().db.session() as session:
-        session.execute(update(WriteBack).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        session.execute(update(WriteBack).values(next_attempt_at=services().clock() - timedelta(seconds=1)))
 
 
 def _basic(email: str, token: str) -> str:
@@ -179,7 +177,7 @@ def test_wrong_or_missing_signature_is_401(desk, change):
 
 @pytest.mark.parametrize("minutes", [-6, 6])
 def test_timestamp_outside_the_five_minute_window_is_401(desk, minutes):
-    stale = (utcnow() + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stale = (services().clock() + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
     response = desk.post(fixture("trigger_solved.json"), timestamp=stale)
     assert response.status_code == 401
     assert "5 minutes" in response.get_json()["message"]
@@ -187,7 +185,7 @@ def test_timestamp_outside_the_five_minute_window_is_401(desk, minutes):
 
 def test_tampered_body_is_401(desk):
     body = json.dumps(fixture("trigger_solved.json")).encode()
-    timestamp = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+    timestamp = services().clock().strftime("%Y-%m-%dT%H:%M:%SZ")
     response = desk.post(
         body.replace(b"dana@customer.test", b"mallory@evil.test"), timestamp=timestamp, signature=sign(body, timestamp)
     )
@@ -290,14 +288,30 @@ def test_lookup_of_a_deleted_ticket_skips_the_survey(desk, zendesk):
     assert (_survey("4712").status, _survey("4712").reason) == ("skipped", "no_requester_email")
 
 
-def test_lookup_retried_when_zendesk_is_down(desk, zendesk):
+def test_lookup_retried_with_backoff_when_zendesk_is_down(desk, zendesk, clock):
     zendesk.fail_next(503)
     desk.post(fixture("event_status_changed_solved.json"))
-    with pytest.raises(WriteBackError, match="HTTP 503"):  # the job fails; the event stays waiting
-        desk.run_jobs()
+    desk.run_jobs()
     assert _survey("4712") is None
-    desk.run_jobs()  # the sweep finds the event still waiting for its lookup
+    desk.run_jobs()  # not due again yet: Zendesk is not asked again at once
+    assert len(zendesk.calls) == 1
+    clock.advance(minutes=2)
+    desk.run_jobs()
     assert _survey("4712").requester_email == "lee@customer.test"
+
+
+def test_lookup_refused_for_good_records_the_survey_as_skipped_with_why(desk, zendesk, smtp_server):
+    from plugin.accounts import by_key, update_account
+
+    s = services()
+    with s.db.session() as session:
+        update_account(session, s.box, by_key(session, desk.key), api_token="revoked-token")
+    desk.post(fixture("event_status_changed_solved.json"))
+    desk.run_jobs()
+    survey = _survey("4712")
+    assert survey.status == "skipped"
+    assert survey.reason.startswith("lookup_failed: HTTP 401")
+    assert smtp_server.messages == []
 
 
 # --- ratings out -------------------------------------------------------------------------------------------------
@@ -361,7 +375,7 @@ def test_429_waits_for_retry_after_then_delivers(desk, zendesk):
     _solved_and_rated(desk, 4)
     wb = _write_back()
     assert (wb.status, wb.attempts) == ("pending", 1)
-    assert wb.next_attempt_at >= utcnow() + timedelta(seconds=115)
+    assert wb.next_attempt_at >= services().clock() + timedelta(seconds=115)
     assert "HTTP 429" in wb.last_error
     desk.run_jobs()
     assert len(zendesk.calls) == 1  # not due yet: nothing sent
@@ -380,7 +394,7 @@ def test_server_error_is_retried_without_writing_the_note_twice(desk, zendesk):
     desk.run_jobs()
     wb = _write_back()
     assert (wb.status, wb.attempts) == ("pending", 1) and "HTTP 500" in wb.last_error
-    assert wb.next_attempt_at > utcnow() + timedelta(seconds=10)
+    assert wb.next_attempt_at > services().clock() + timedelta(seconds=10)
     _make_write_backs_due()
     desk.run_jobs()
     assert _write_back().status == "delivered"

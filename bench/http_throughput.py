@@ -1,0 +1,656 @@
+"""HTTP throughput of OpenCSAT's two hot paths against bare Flask, under the same gunicorn settings, on loopback.
+
+    .venv/bin/python bench/http_throughput.py [--requests N] [--concurrency C] [--workers W]
+
+One run does, in order:
+  1. creates a PostgreSQL database of its own (opencsat_bench), migrates it, flushes a Redis database (14),
+     seeds one generic account (delay 0 minutes, so every accepted webhook really enqueues send_survey in
+     Redis; no worker runs, so nothing is mailed) and one 'sent' survey per rating click to come;
+  2. serves bench/bare_app.py with `gunicorn -w W -k gthread --threads T -b 127.0.0.1:<port>`, warms it up,
+     then times signed webhook ingest and rating clicks against it;
+  3. serves OpenCSAT ("plugin:create_app()") with the very same gunicorn command and times the same requests;
+  4. checks that OpenCSAT did the work (one webhook_events row and one queued job per 202, one click row and one
+     rating per 200), prints the table, kills every child process and drops the database and the Redis keys.
+
+The load is a closed loop: C keep-alive connections (threads, spread over --clients processes), each sending
+its next request as soon as the previous answer arrived. Every webhook carries a unique event_id and a valid
+X-OpenCSAT-Signature; every click opens a distinct, valid rating link. Bodies and links are made before timing.
+Both servers get byte-identical requests. Exit status 0 when every request got its expected answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from plugin import signing  # noqa: E402
+
+SECRET_KEY = "bench-secret-key-0123456789abcdef"
+WEBHOOK_SECRET = "whsec-bench-0123456789"
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+
+
+# ---------------------------------------------------------------------------------------------------- processes
+
+
+class Children:
+    """Every process this script starts; all are killed on exit, error, Ctrl-C or SIGTERM."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+        log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+        # A session of its own, so the gunicorn master and its workers die together with one killpg.
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc._bench_log = log  # type: ignore[attr-defined]
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the workers too, should the master have left any behind
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        proc._bench_log.close()  # type: ignore[attr-defined]
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in list(self.procs):
+            self.stop(proc)
+
+
+def _proc_cpu(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    after_name = stat.rsplit(")", 1)[1].split()
+    return int(after_name[11]) + int(after_name[12])  # utime + stime, in clock ticks
+
+
+def cpu_snapshot(master_pid: int | None, database: str) -> dict[str, float] | None:
+    """CPU seconds so far: the whole machine (busy), the gunicorn master and workers, the PostgreSQL backends
+    serving `database`, and redis-server. Linux only (None elsewhere)."""
+    if master_pid is None or not Path("/proc/stat").exists():
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # everything but idle and iowait (guest is inside user)
+    servers = {master_pid}
+    for task in Path(f"/proc/{master_pid}/task").glob("*/children"):
+        servers.update(int(p) for p in task.read_text().split())
+    postgres = redis = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if cmdline.startswith(b"postgres: ") and f" {database} ".encode() in cmdline:
+            postgres += _proc_cpu(int(entry.name))
+        elif cmdline.startswith(b"redis-server") or b"/redis-server" in cmdline.split(b" ")[0]:
+            redis += _proc_cpu(int(entry.name))
+    return {
+        "busy": busy / tick,
+        "server": sum(_proc_cpu(pid) for pid in servers) / tick,
+        "postgres": postgres / tick,
+        "redis": redis / tick,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_serving(proc: subprocess.Popen, port: int, path: str, log_path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            conn.getresponse().read()
+            conn.close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not answer on port {port} within {timeout}s:\n{log_path.read_text()[-3000:]}")
+
+
+# ---------------------------------------------------------------------------------------------------- load
+
+
+@dataclass(frozen=True)
+class Req:
+    method: str
+    path: str
+    body: bytes | None
+    headers: dict[str, str]
+
+
+@dataclass
+class Result:
+    requests: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # seconds, one per answered request
+    statuses: dict[int, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds during the timed run, by who spent them
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def _client_process(port, reqs, threads, ready, go, out) -> None:
+    """One load process: `threads` keep-alive connections sharing `reqs`; sends back its timings."""
+    counter = itertools.count()  # next() on a count is atomic under the GIL
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def loop() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine, codes, errs = [], {}, []
+        while (i := next(counter)) < len(reqs):
+            req = reqs[i]
+            t0 = time.perf_counter()
+            try:
+                conn.request(req.method, req.path, body=req.body, headers=req.headers)
+                response = conn.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException) as exc:  # counted, never retried: the server may have it
+                errs.append(f"{type(exc).__name__}: {exc}")
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                continue
+            mine.append(time.perf_counter() - t0)
+            codes[response.status] = codes.get(response.status, 0) + 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            errors.extend(errs)
+            for code, n in codes.items():
+                statuses[code] = statuses.get(code, 0) + n
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    ready.put(True)
+    go.wait()
+    start, cpu = time.perf_counter(), time.process_time()  # perf_counter: CLOCK_MONOTONIC, same in every process
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    out.put((start, time.perf_counter(), latencies, statuses, errors, time.process_time() - cpu))
+
+
+def run_load(
+    port: int, reqs: list[Req], concurrency: int, clients: int, server_pid: int | None = None, database: str = ""
+) -> Result:
+    """Send every request in `reqs` over `concurrency` connections; wall time from the first send to the last answer."""
+    ctx = multiprocessing.get_context("fork")
+    clients = max(1, min(clients, concurrency, len(reqs)))
+    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = []
+    for c in range(clients):
+        share = reqs[c::clients]
+        threads = concurrency // clients + (1 if c < concurrency % clients else 0)
+        procs.append(ctx.Process(target=_client_process, args=(port, share, threads, ready, go, out), daemon=True))
+    try:
+        for p in procs:
+            p.start()
+        for _ in procs:
+            ready.get(timeout=30)
+        before = cpu_snapshot(server_pid, database)
+        go.set()
+        result, starts, ends, client_cpu = Result(requests=len(reqs)), [], [], 0.0
+        for _ in procs:
+            start, end, latencies, statuses, errors, cpu = out.get(timeout=600)
+            client_cpu += cpu
+            starts.append(start)
+            ends.append(end)
+            result.latencies.extend(latencies)
+            result.errors.extend(errors)
+            for code, n in statuses.items():
+                result.statuses[code] = result.statuses.get(code, 0) + n
+        result.seconds = max(ends) - min(starts)
+        after = cpu_snapshot(server_pid, database)
+        if before and after:
+            spent = {key: after[key] - before[key] for key in after}
+            result.cpu = {key: spent[key] for key in ("server", "postgres", "redis")}
+            result.cpu["load"] = client_cpu
+            result.cpu["rest"] = max(0.0, spent["busy"] - sum(result.cpu.values()))
+        return result
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+            p.join()
+
+
+# ---------------------------------------------------------------------------------------------------- data
+
+
+def webhook_requests(account_key: str, n: int, run: str) -> list[Req]:
+    """n solved-ticket events: each a new ticket, requester and event_id, signed now with the account's secret."""
+    from plugin.db import utcnow
+
+    occurred = utcnow().isoformat()
+    reqs = []
+    for i in range(n):
+        ticket = f"{run}-{i}"
+        body = json.dumps(
+            {
+                "event_id": uuid.uuid4().hex,
+                "event": "ticket.solved",
+                "occurred_at": occurred,
+                "ticket": {"id": ticket, "subject": "Printer jammed", "url": f"https://desk.example/t/{ticket}"},
+                "requester": {"email": f"customer-{ticket}@example.com", "name": "Casey Customer", "locale": "en"},
+                "assignee": {"id": "7", "email": "alex@acme.example", "name": "Alex Agent"},
+            }
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Helpdesk-Webhooks/1.0",
+            signing.HEADER: signing.sign(WEBHOOK_SECRET, body),
+        }
+        reqs.append(Req("POST", f"/webhooks/generic/{account_key}", body, headers))
+    return reqs
+
+
+def click_requests(tokens: list[str]) -> list[Req]:
+    headers = {  # what a browser sends when a person follows a link, so no click is marked as a scanner's
+        "User-Agent": USER_AGENT,
+        "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        "Accept-Language": "en-US,en;q=0.9",
+    }
+    return [Req("GET", f"/r/{token}", None, headers) for token in tokens]
+
+
+class Bench:
+    """The benchmark database and Redis database, seeded through OpenCSAT's own code."""
+
+    def __init__(self, postgres: str, dbname: str, redis_url: str) -> None:
+        self.postgres, self.dbname, self.redis_url = postgres.rstrip("/"), dbname, redis_url
+        self.url = f"{self.postgres}/{dbname}".replace("postgresql://", "postgresql+psycopg://", 1)
+        self.app = None
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(f"{self.postgres}/postgres", autocommit=True) as conn:
+            conn.execute(sql)
+
+    def _redis(self):
+        from redis import Redis
+
+        return Redis.from_url(self.redis_url)
+
+    def create(self) -> None:
+        from plugin import create_app
+        from plugin.cli import upgrade_database
+
+        self._admin(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+        self._admin(f'CREATE DATABASE "{self.dbname}"')
+        upgrade_database(self.url)
+        self._redis().flushdb()
+        self.app = create_app(self.config())
+
+    def config(self) -> dict:
+        return {
+            "DATABASE_URL": self.url,
+            "REDIS_URL": self.redis_url,
+            "SMTP_URL": None,
+            "SECRET_KEY": SECRET_KEY,
+            "PUBLIC_URL": "https://csat.example",
+            # All load comes from 127.0.0.1; real clicks come from many addresses. The limiter still runs
+            # (and counts in Redis) on every click, it just never says 429 to the one benchmark client.
+            "RATING_RATE_LIMIT": "1000000 per minute",
+            "START_JOBS_THREAD": False,
+        }
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("SMTP_URL", "FLASK_APP", "FLASK_DEBUG")}
+        env.update({k: str(v) for k, v in self.config().items() if v is not None and k != "START_JOBS_THREAD"})
+        return env
+
+    def seed(self, surveys: int) -> tuple[str, list[str]]:
+        """One generic account (delay 0) and `surveys` sent surveys; the account key and one rating link each."""
+        from plugin.accounts import create_account
+        from plugin.db import utcnow
+        from plugin.models import Survey
+        from plugin.services import services
+
+        with self.app.app_context():
+            s = services()
+            with s.db.session() as session:
+                account = create_account(
+                    session,
+                    s.box,
+                    platform="generic",
+                    name="Bench Support",
+                    webhook_secret=WEBHOOK_SECRET,
+                    delay_minutes=0,
+                ).account
+                key, account_id = account.key, account.id
+            sent = utcnow() - timedelta(hours=1)  # an hour ago: no click falls in a scanner's first minute
+            rows = [
+                Survey(
+                    account_id=account_id,
+                    ticket_id=f"S-{i}",
+                    ticket_subject="Printer jammed",
+                    requester_email=f"rater-{i}@example.com",
+                    requester_name="Robin Rater",
+                    locale="en",
+                    agent_id="7",
+                    agent_email="alex@acme.example",
+                    agent_name="Alex Agent",
+                    scale="csat5",
+                    status="sent",
+                    scheduled_at=sent,
+                    sent_at=sent,
+                    created_at=sent,
+                )
+                for i in range(surveys)
+            ]
+            with s.db.session() as session:
+                session.add_all(rows)
+                session.flush()
+                ids = [row.id for row in rows]
+            tokens = [s.tokens.rating(survey_id, 1 + survey_id % 5) for survey_id in ids]
+        return key, tokens
+
+    def counts(self) -> dict[str, int]:
+        from sqlalchemy import func, select
+
+        from plugin.jobs import RQQueue
+        from plugin.models import Click, Rating, Survey, WebhookEvent
+        from plugin.services import services
+
+        with self.app.app_context(), services().db.session() as session:
+            counts = {
+                "webhook_events": session.scalar(select(func.count()).select_from(WebhookEvent)),
+                "surveys_scheduled": session.scalar(
+                    select(func.count()).select_from(Survey).where(Survey.status == "scheduled")
+                ),
+                "clicks": session.scalar(select(func.count()).select_from(Click)),
+                "ratings": session.scalar(select(func.count()).select_from(Rating)),
+                "ratings_pending": session.scalar(
+                    select(func.count()).select_from(Rating).where(Rating.status == "pending")
+                ),
+            }
+        counts["queued_jobs"] = self._redis().llen(f"rq:queue:{RQQueue.QUEUE_NAME}")
+        return counts
+
+    def drop(self) -> None:
+        if self.app is not None:
+            from plugin.services import services
+
+            with self.app.app_context():
+                services().db.engine.dispose()
+        try:
+            self._redis().flushdb()
+        finally:
+            self._admin(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+
+
+# ---------------------------------------------------------------------------------------------------- main
+
+
+def serve_and_measure(children, name, argv, env, health_path, scenarios, args, logdir) -> dict[str, Result]:
+    port = free_port()
+    log_path = logdir / f"{name}.log"
+    proc = children.start([*argv, "-b", f"127.0.0.1:{port}", *argv_app(name)], env, log_path)
+    try:
+        wait_until_serving(proc, port, health_path, log_path)
+        results = {}
+        for scenario, (warmup, timed) in scenarios.items():
+            run_load(port, warmup(), args.concurrency, args.clients)
+            results[scenario] = run_load(port, timed(), args.concurrency, args.clients, proc.pid, args.database)
+            r = results[scenario]
+            print(
+                f"  {name:8} {scenario:16} {r.rps:8.0f} req/s  p50 {r.percentile(50) * 1000:6.1f} ms  "
+                f"p99 {r.percentile(99) * 1000:6.1f} ms  answers {dict(sorted(r.statuses.items()))}"
+                + (f"  errors {len(r.errors)}" if r.errors else ""),
+                flush=True,
+            )
+        return results
+    finally:
+        children.stop(proc)
+
+
+def argv_app(name: str) -> list[str]:
+    if name == "bare":
+        return ["--pythonpath", str(ROOT / "bench"), "bare_app:app"]
+    return ["plugin:create_app()"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=3000, help="timed requests per scenario and server")
+    parser.add_argument("--warmup", type=int, default=300, help="untimed requests per scenario first")
+    parser.add_argument("--concurrency", type=int, default=8, help="keep-alive connections in the closed loop")
+    parser.add_argument("--clients", type=int, default=2, help="load-generator processes sharing the connections")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (both servers)")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (both servers)")
+    parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432"))
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    parser.add_argument("--database", default="opencsat_bench", help="database created for the run and dropped")
+    parser.add_argument(
+        "--profile", choices=("webhook", "click"), help="instead of the HTTP run: cProfile in-process requests"
+    )
+    args = parser.parse_args()
+
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    argv = [gunicorn, "-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads)]
+    print(f"server command (both): {' '.join(Path(a).name if a == gunicorn else a for a in argv)} -b 127.0.0.1:<port>")
+    print(
+        f"load: {args.requests} timed + {args.warmup} warm-up requests per scenario, closed loop, "
+        f"{args.concurrency} keep-alive connections over {args.clients} client processes; {os.cpu_count()} CPUs"
+    )
+
+    children = Children()
+    bench = Bench(args.postgres, args.database, args.redis_url)
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="opencsat-bench-") as tmp:
+        logdir = Path(tmp)
+        try:
+            bench.create()
+            n = args.warmup + args.requests
+            account_key, tokens = bench.seed(2 * n)  # bare and OpenCSAT each click their own links
+            bare_tokens, app_tokens = tokens[:n], tokens[n:]
+            if args.profile:
+                profile(bench, account_key, app_tokens, args.profile, args.requests)
+                return 0
+
+            def scenarios(tokens, run):
+                return {
+                    "webhook ingest": (
+                        lambda: webhook_requests(account_key, args.warmup, f"{run}w"),
+                        lambda: webhook_requests(account_key, args.requests, f"{run}t"),
+                    ),
+                    "rating click": (
+                        lambda: click_requests(tokens[: args.warmup]),
+                        lambda: click_requests(tokens[args.warmup :]),
+                    ),
+                }
+
+            bare = serve_and_measure(
+                children, "bare", argv, bench.env(), "/r/ping", scenarios(bare_tokens, "B"), args, logdir
+            )
+            app = serve_and_measure(
+                children, "opencsat", argv, bench.env(), "/healthz", scenarios(app_tokens, "O"), args, logdir
+            )
+            ok = report(bare, app, bench.counts(), args)
+        except BaseException:
+            for log in sorted(logdir.glob("*.log")):
+                tail = log.read_text(errors="replace")[-2000:]
+                if tail.strip():
+                    print(f"--- last lines of the {log.stem} server log ---\n{tail}", file=sys.stderr)
+            raise
+        finally:
+            children.stop_all()
+            bench.drop()
+    return 0 if ok else 1
+
+
+def profile(bench: Bench, account_key: str, tokens: list[str], scenario: str, n: int) -> None:
+    """In-process (Flask test client, same PostgreSQL and Redis, no HTTP server): where one request's time goes."""
+    import cProfile
+    import pstats
+
+    from sqlalchemy import event
+
+    from plugin.services import services
+
+    reqs = webhook_requests(account_key, n, "P") if scenario == "webhook" else click_requests(tokens[:n])
+    redis = bench._redis()
+    statements = [0]
+
+    def count(*_args, **_kwargs):
+        statements[0] += 1
+
+    client = bench.app.test_client()
+    with bench.app.app_context():
+        engine = services().db.engine
+    warm = webhook_requests(account_key, 50, "PW") if scenario == "webhook" else click_requests(tokens[n : n + 50])
+    for req in warm:
+        client.open(req.path, method=req.method, data=req.body, headers=req.headers)
+    event.listen(engine, "before_cursor_execute", count)
+    redis_before = _redis_calls(redis)
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    codes: dict[int, int] = {}
+    for req in reqs:
+        status = client.open(req.path, method=req.method, data=req.body, headers=req.headers).status_code
+        codes[status] = codes.get(status, 0) + 1
+    profiler.disable()
+    seconds = time.perf_counter() - start
+    event.remove(engine, "before_cursor_execute", count)
+    redis_calls = _redis_calls(redis) - redis_before - 1  # minus our own INFO
+    print(
+        f"{scenario}: {n} requests in-process, {seconds / n * 1000:.2f} ms each under cProfile, answers {codes}; "
+        f"per request {statements[0] / n:.1f} SQL statements, {redis_calls / n:.1f} Redis commands"
+    )
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("tottime").print_stats(25)
+
+
+def _redis_calls(redis) -> int:
+    return sum(v["calls"] for v in redis.info("commandstats").values())
+
+
+def report(bare: dict[str, Result], app: dict[str, Result], counts: dict[str, int], args) -> bool:
+    print()
+    header = (
+        f"{'scenario':16} {'bare req/s':>10} {'opencsat req/s':>14} {'ratio':>6} "
+        f"{'bare p50':>9} {'opencsat p50':>12} {'bare p99':>9} {'opencsat p99':>12} {'p99 ratio':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for scenario in bare:
+        b, o = bare[scenario], app[scenario]
+        print(
+            f"{scenario:16} {b.rps:10.0f} {o.rps:14.0f} {o.rps / b.rps:6.2f} "
+            f"{b.percentile(50) * 1000:6.1f} ms {o.percentile(50) * 1000:9.1f} ms "
+            f"{b.percentile(99) * 1000:6.1f} ms {o.percentile(99) * 1000:9.1f} ms "
+            f"{b.percentile(99) / o.percentile(99):9.2f}"
+        )
+    print("ratio = opencsat req/s / bare req/s; p99 ratio = bare p99 / opencsat p99 (both: 1.0 = as fast as bare)")
+    print()
+    if all(r.cpu for r in (*bare.values(), *app.values())):
+        print("CPU per request in ms (timed runs; everything shares the same cores, so the sum bounds req/s):")
+        cols = ("server", "postgres", "redis", "load", "rest")
+        print(f"  {'scenario':16} {'app':9}" + "".join(f"{c:>9}" for c in (*cols, "total")))
+        for scenario in bare:
+            for name, r in (("bare", bare[scenario]), ("opencsat", app[scenario])):
+                per = {k: v / len(r.latencies) * 1000 for k, v in r.cpu.items()}
+                cells = "".join(f"{per[c]:9.2f}" for c in cols) + f"{sum(per.values()):9.2f}"
+                print(f"  {scenario:16} {name:9}{cells}")
+        print("  server: gunicorn master + workers; postgres: backends of the benchmark database; load: this script's")
+        print("  client processes; rest: the rest of the machine during the run (kernel, other processes)")
+        busy = [r for r in (*bare.values(), *app.values()) if r.cpu["rest"] > 0.2 * sum(r.cpu.values())]
+        if busy:
+            print("  WARNING: other processes took more than a fifth of the CPU during a timed run; the figures are")
+            print("  lower than this machine can do. Run again on a quiet machine.")
+        print()
+
+    # The figure is only worth something if the work was done: every answer expected, every row and job there.
+    n = args.warmup + args.requests
+    checks = [
+        ("bare webhook answers 202", bare["webhook ingest"].statuses.get(202, 0), args.requests),
+        ("bare click answers 200", bare["rating click"].statuses.get(200, 0), args.requests),
+        ("opencsat webhook answers 202", app["webhook ingest"].statuses.get(202, 0), args.requests),
+        ("opencsat click answers 200", app["rating click"].statuses.get(200, 0), args.requests),
+        ("webhook_events rows (incl. warm-up)", counts["webhook_events"], n),
+        ("surveys scheduled by webhooks", counts["surveys_scheduled"], n),
+        ("send_survey jobs queued in Redis", counts["queued_jobs"], n),
+        ("click rows (incl. warm-up)", counts["clicks"], n),
+        ("ratings started by clicks", counts["ratings"], n),
+        ("of which pending (a person's click, not marked as a scanner's)", counts["ratings_pending"], n),
+    ]
+    ok = True
+    print("correctness (after the run):")
+    for label, got, expected in checks:
+        good = got == expected
+        ok &= good
+        print(f"  {'ok ' if good else 'BAD'} {label}: {got} (expected {expected})")
+    errors = sum(len(r.errors) for r in (*bare.values(), *app.values()))
+    if errors:
+        ok = False
+        print(f"  BAD transport errors: {errors}")
+    return ok
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted; servers stopped and benchmark database dropped", file=sys.stderr)
+        sys.exit(130)

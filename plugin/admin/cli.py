@@ -1,0 +1,56 @@
+"""`flask --app plugin admins ...`: people who may sign in to /admin."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask.cli import AppGroup
+
+from plugin import accounts as account_service
+from plugin.admin import users
+from plugin.services import services
+
+admins_cli = AppGroup("admins", help="People who sign in to /admin.")
+
+
+@admins_cli.command("create")
+@click.option("--account", "account_key", required=True, help="The account key (see 'accounts list').")
+@click.option("--email", required=True)
+@click.option(
+    "--password", default=None, help=f"At least {users.MIN_PASSWORD_CHARS} characters; generated if left out."
+)
+def admins_create(account_key: str, email: str, password: str | None) -> None:
+    """Create an admin and print it as JSON, with the generated password when none was given (shown once)."""
+    s = services()
+    try:
+        with s.db.session() as session:
+            account = account_service.by_key(session, account_key)
+            if account is None:
+                raise ValueError(f"no account with key {account_key!r} (see 'accounts list')")
+            created = users.create_admin(session, account, email, password)
+            printed = {"email": created.admin.email, "account_key": account.key, "login_url": _login_url()}
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if created.generated_password:
+        printed["password"] = created.generated_password
+    click.echo(json.dumps(printed, indent=2))
+
+
+@admins_cli.command("list")
+@click.option("--account", "account_key", required=True)
+def admins_list(account_key: str) -> None:
+    """Print the account's admins as JSON (no password hashes)."""
+    with services().db.session() as session:
+        account = account_service.by_key(session, account_key)
+        if account is None:
+            raise click.UsageError(f"no account with key {account_key!r} (see 'accounts list')")
+        rows = [
+            {"email": a.email, "last_login_at": a.last_login_at.isoformat() if a.last_login_at else None}
+            for a in users.admins_of(session, account.id)
+        ]
+    click.echo(json.dumps(rows, indent=2))
+
+
+def _login_url() -> str:
+    return f"{services().settings.public_url}/admin/login"

@@ -1,0 +1,214 @@
+"""/admin routes: thin; sign-in, dashboard, CSV export, settings, parked write-backs and flagged clicks."""
+
+from __future__ import annotations
+
+import csv
+import io
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+
+from plugin import dashboard, reports, writebacks
+from plugin.admin import account_settings, auth, review, users
+from plugin.models import Account
+from plugin.services import services
+from plugin.surveys.scales import SCALES
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+PUBLIC_ENDPOINTS = ("admin.login",)
+CSV_COLUMNS = (
+    "ticket_id",
+    "ticket_url",
+    "agent_email",
+    "team",
+    "brand",
+    "language",
+    "scale",
+    "score",
+    "score_label",
+    "comment",
+    "status",
+    "reasons",
+    "sent_at",
+    "created_at",
+    "updated_at",
+)
+
+
+@bp.record_once
+def _configure(state) -> None:
+    auth.configure(state.app)
+
+
+@bp.before_request
+def _guard():
+    auth.check_csrf()
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if not auth.load_admin():
+        return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    # Scripts only from this site (Chart.js is served locally); Chart.js sets inline styles on its canvas.
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path inside /admin: never an open redirect to another site."""
+    parts = urlsplit(target or "")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/admin") or target.startswith("//"):
+        return url_for("admin.dashboard_page")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        with services().db.session() as session:
+            admin = users.authenticate(
+                session, request.form.get("email", ""), request.form.get("password", ""), services().clock()
+            )
+        if admin is not None:
+            auth.sign_in(admin)
+            return redirect(_safe_next(request.args.get("next")), code=303)
+        error = "That email and password do not match an admin."
+    status = 401 if error else 200
+    return render_template("admin/login.html", error=error, email=request.form.get("email", "")), status
+
+
+@bp.post("/logout")
+def logout():
+    auth.sign_out()
+    flash("You are signed out.")
+    return redirect(url_for("admin.login"), code=303)
+
+
+def _filters_from_request() -> tuple[dashboard.Filters, dict[str, str]]:
+    args = dict(request.args)
+    if "since" not in args and "until" not in args:
+        since, until = dashboard.default_period(services().clock())
+        args.update(since=since.date().isoformat(), until=until.date().isoformat())
+    return dashboard.parse_filters(args)
+
+
+@bp.get("/")
+def dashboard_page():
+    filters, errors = _filters_from_request()
+    bucket = request.args.get("bucket", "week")
+    if bucket not in dashboard.BUCKETS:
+        errors["bucket"] = f"bucket must be one of {', '.join(dashboard.BUCKETS)}"
+        bucket = "week"
+    with services().db.session() as session:
+        board = dashboard.build(session, g.account.id, filters, bucket)
+    query = {**filters.as_query(), "bucket": bucket}
+    return render_template(
+        "admin/dashboard.html", board=board, errors=errors, query=query, scales=SCALES, periods=_quick_periods()
+    )
+
+
+def _quick_periods() -> list[tuple[str, dict[str, str]]]:
+    """Links for the usual periods: last 7, 30 and 90 days, and this calendar month."""
+    now = services().clock()
+    links = []
+    for days in (7, 30, 90):
+        since, until = dashboard.default_period(now, days)
+        links.append((f"Last {days} days", {"since": since.date().isoformat(), "until": until.date().isoformat()}))
+    first = now.date().replace(day=1)
+    following = first.replace(year=first.year + first.month // 12, month=first.month % 12 + 1)
+    links.append(("This month", {"since": first.isoformat(), "until": following.isoformat()}))
+    return links
+
+
+@bp.get("/ratings.csv")
+def ratings_csv():
+    filters, _ = _filters_from_request()
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    after = 0
+    with services().db.session() as session:
+        while rows := dashboard.export_rows(session, g.account.id, filters, after_id=after):
+            writer.writerows(_csv_safe(row) for row in rows)
+            after = rows[-1]["id"]
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=ratings.csv"},
+    )
+
+
+def _csv_safe(row: dict) -> dict:
+    """Customer text that a spreadsheet would run as a formula gets a leading apostrophe."""
+    safe = {**row, "reasons": ",".join(row["reasons"])}
+    for name in ("comment", "team", "brand", "ticket_id"):
+        value = safe.get(name) or ""
+        if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            safe[name] = "'" + value
+    return safe
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings_page():
+    errors: dict[str, str] = {}
+    values = account_settings.current(g.account)
+    if request.method == "POST":
+        with services().db.session() as session:
+            account = session.get(Account, g.account.id)
+            errors = account_settings.update(account, request.form)
+            if errors:
+                session.rollback()
+        if not errors:
+            flash("Settings saved.")
+            return redirect(url_for("admin.settings_page"), code=303)
+        values = {name: request.form.get(name, "") for name in account_settings.FIELDS}
+    return render_template(
+        "admin/settings.html",
+        values=values,
+        errors=errors,
+        scales=SCALES,
+        numbers=account_settings.NUMBERS,
+    ), (400 if errors else 200)
+
+
+@bp.get("/write-backs")
+def write_backs_page():
+    with services().db.session() as session:
+        parked = reports.write_backs(session, g.account.id, "parked")
+    return render_template("admin/write_backs.html", parked=parked)
+
+
+@bp.post("/write-backs/<int:write_back_id>/replay")
+def replay_write_back(write_back_id: int):
+    s = services()
+    with s.db.session() as session:
+        replayed = writebacks.replay(session, write_back_id, g.account.id, s.clock())
+    if replayed is None:
+        abort(404, "There is no parked write-back with this number.")
+    s.jobs.enqueue("deliver_write_back", write_back_id)
+    flash(f"Write-back {write_back_id} is queued again.")
+    return redirect(url_for("admin.write_backs_page"), code=303)
+
+
+@bp.post("/flagged/<int:rating_id>/count")
+def count_flagged(rating_id: int):
+    s = services()
+    with s.db.session() as session:
+        write_back = review.count_flagged(session, rating_id, g.account.id, s.clock())
+    if write_back is None:
+        abort(404, "There is no flagged rating with this number.")
+    s.jobs.enqueue("deliver_write_back", write_back.id)
+    flash("The rating now counts; the helpdesk will be told.")
+    return redirect(_safe_next(request.form.get("next")), code=303)

@@ -1,0 +1,118 @@
+"""`flask --app plugin webhooks|alerts|sidebar ...`: outbound webhooks, their delivery log, alerts, sidebar links."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import click
+from flask.cli import AppGroup
+
+from plugin import accounts as account_service
+from plugin import alerts, outbound
+from plugin.models import Account
+from plugin.services import services
+from plugin.sidebar_auth import SidebarTokens, shared_secret
+
+webhooks_cli = AppGroup("webhooks", help="URLs that receive every rating change as signed JSON.")
+alerts_cli = AppGroup("alerts", help="Slack and email alerts on bad ratings.")
+sidebar_cli = AppGroup("sidebar", help="What to paste into the helpdesk's sidebar app.")
+
+
+def _account(session, key: str) -> Account:
+    account = account_service.by_key(session, key)
+    if account is None:
+        raise click.UsageError(f"no account with key {key!r} (see 'accounts list')")
+    return account
+
+
+@webhooks_cli.command("add")
+@click.option("--account", "account_key", required=True)
+@click.option("--url", required=True, help="Where to POST each rating change.")
+@click.option("--secret", default=None, help="Signing secret (generated when left out; shown once).")
+def webhooks_add(account_key: str, url: str, secret: str | None) -> None:
+    """Register a URL; prints its id and signing secret as JSON."""
+    s = services()
+    try:
+        with s.db.session() as session:
+            hook, secret = outbound.add_webhook(session, s.box, _account(session, account_key), url, secret)
+            hook_id = hook.id
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(json.dumps({"id": hook_id, "url": url, "secret": secret, "signature_header": "X-OpenCSAT-Signature"}))
+
+
+@webhooks_cli.command("list")
+@click.option("--account", "account_key", required=True)
+def webhooks_list(account_key: str) -> None:
+    """The account's webhook URLs (secrets are not shown again)."""
+    with services().db.session() as session:
+        rows = outbound.webhooks(session, _account(session, account_key).id)
+    click.echo(json.dumps(rows, indent=2))
+
+
+@webhooks_cli.command("remove")
+@click.option("--account", "account_key", required=True)
+@click.argument("webhook_id", type=int)
+def webhooks_remove(account_key: str, webhook_id: int) -> None:
+    """Stop sending to a URL (its delivery log is kept)."""
+    with services().db.session() as session:
+        removed = outbound.remove_webhook(session, _account(session, account_key).id, webhook_id)
+    if not removed:
+        raise click.UsageError(f"no webhook {webhook_id} for this account")
+    click.echo(f"webhook {webhook_id} deactivated")
+
+
+@webhooks_cli.command("deliveries")
+@click.option("--account", "account_key", required=True)
+@click.option("--webhook", "webhook_id", type=int, default=None)
+def webhooks_deliveries(account_key: str, webhook_id: int | None) -> None:
+    """The delivery log, newest first: status, attempts, last response code and error."""
+    with services().db.session() as session:
+        rows = outbound.deliveries(session, _account(session, account_key).id, webhook_id)
+    click.echo(json.dumps(rows, indent=2))
+
+
+@alerts_cli.command("list")
+@click.option("--account", "account_key", required=True)
+def alerts_list(account_key: str) -> None:
+    """The account's alerts, newest first."""
+    with services().db.session() as session:
+        rows = alerts.alerts(session, _account(session, account_key).id)
+    click.echo(json.dumps(rows, indent=2))
+
+
+@sidebar_cli.command("secret")
+@click.option("--account", "account_key", required=True)
+def sidebar_secret(account_key: str) -> None:
+    """The shared secret for the Zendesk app setting or the Help Scout app's secret key."""
+    s = services()
+    with s.db.session() as session:
+        account = _account(session, account_key)
+    click.echo(
+        json.dumps({"account_key": account.key, "shared_secret": shared_secret(s.settings.secret_key, account.key)})
+    )
+
+
+@sidebar_cli.command("url")
+@click.option("--account", "account_key", required=True)
+@click.option("--days", type=click.IntRange(1, 3650), default=365, show_default=True, help="How long the link works.")
+def sidebar_url(account_key: str, days: int) -> None:
+    """The signed sidebar URL for Freshdesk, Chatwoot, Zammad, LiveAgent or generic (append &ticket=<id>)."""
+    s = services()
+    with s.db.session() as session:
+        account = _account(session, account_key)
+    expires = s.clock() + timedelta(days=days)
+    token = SidebarTokens(s.settings.secret_key).account_token(account.key, expires)
+    base = s.settings.public_url
+    described = {"account_key": account.key, "token": token, "expires_at": expires.isoformat()}
+    if account.platform == "zendesk":
+        described["url"] = f"{base}/sidebar/zendesk"
+    elif account.platform == "helpscout":
+        described["url"] = f"{base}/sidebar/helpscout?account={account.key}"
+    else:
+        described["url"] = f"{base}/sidebar/{account.platform}?token={token}"
+    click.echo(json.dumps(described, indent=2))
+
+
+COMMANDS = (webhooks_cli, alerts_cli, sidebar_cli)

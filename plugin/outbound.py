@@ -1,0 +1,248 @@
+"""Outbound webhooks: an account's URLs receive every counted rating change as signed JSON, with a delivery log.
+
+Signature: the generic platform's own scheme (plugin.signing), ``X-OpenCSAT-Signature: t=<unix>,v1=<hex HMAC-SHA256
+(secret, "<t>." + body)>``. ``X-OpenCSAT-Delivery`` stays the same across retries so receivers can drop repeats.
+A delivery is retried with backoff (never sooner than the receiver's Retry-After) and marked failed after the last try.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import requests
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from plugin import signing
+from plugin.db import utcnow
+from plugin.models import Account, OutboundWebhook, Rating, WebhookDelivery
+from plugin.security import SecretBox
+from plugin.surveys.scales import get_scale
+from plugin.writebacks import backoff
+
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+MAX_ATTEMPTS = 8
+LEASE = timedelta(minutes=2)
+TIMEOUT_SECONDS = 10
+USER_AGENT = "OpenCSAT-Webhooks/1"
+
+
+class DeliveryError(Exception):
+    """The receiver did not take it; `retryable` says whether trying later can help."""
+
+    def __init__(
+        self, message: str, *, retryable: bool, retry_after: float | None = None, status_code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retryable, self.retry_after, self.status_code = retryable, retry_after, status_code
+
+
+def check_url(url: str) -> str:
+    """The URL if it is absolute http(s); ValueError with a sentence otherwise."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"the webhook URL must start with https:// (or http://); got {url!r}")
+    return url.strip()
+
+
+def add_webhook(
+    session: Session, box: SecretBox, account: Account, url: str, secret: str | None = None
+) -> tuple[OutboundWebhook, str]:
+    """Register a URL for the account; returns it with its signing secret (generated when not given)."""
+    secret = secret or "whsec_" + secrets.token_urlsafe(24)
+    hook = OutboundWebhook(account_id=account.id, url=check_url(url), secret_encrypted=box.encrypt(secret))
+    session.add(hook)
+    session.flush()
+    return hook, secret
+
+
+def remove_webhook(session: Session, account_id: int, webhook_id: int) -> bool:
+    """Stop sending to a URL (its delivery log stays); False if the account has no such webhook."""
+    result = session.execute(
+        update(OutboundWebhook)
+        .where(OutboundWebhook.id == webhook_id, OutboundWebhook.account_id == account_id)
+        .values(active=False)
+    )
+    return bool(result.rowcount)
+
+
+def webhooks(session: Session, account_id: int) -> list[dict]:
+    rows = session.scalars(
+        select(OutboundWebhook).where(OutboundWebhook.account_id == account_id).order_by(OutboundWebhook.id)
+    )
+    return [{"id": h.id, "url": h.url, "active": h.active, "created_at": h.created_at.isoformat()} for h in rows]
+
+
+def deliveries(session: Session, account_id: int, webhook_id: int | None = None, limit: int = 200) -> list[dict]:
+    """The delivery log, newest first."""
+    query = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.account_id == account_id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(limit)
+    )
+    if webhook_id is not None:
+        query = query.where(WebhookDelivery.webhook_id == webhook_id)
+    return [
+        {
+            "id": d.id,
+            "webhook_id": d.webhook_id,
+            "rating_id": d.rating_id,
+            "version": d.version,
+            "status": d.status,
+            "attempts": d.attempts,
+            "next_attempt_at": d.next_attempt_at.isoformat(),
+            "last_status_code": d.last_status_code,
+            "last_error": d.last_error,
+            "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
+        }
+        for d in session.scalars(query)
+    ]
+
+
+def payload_for(account: Account, rating: Rating) -> dict:
+    """The JSON body for this version of the rating."""
+    survey, scale = rating.survey, get_scale(rating.scale)
+    return {
+        "event": "rating.counted" if rating.version <= 1 else "rating.changed",
+        "account_key": account.key,
+        "rating": {
+            "id": rating.id,
+            "version": rating.version,
+            "ticket_id": survey.ticket_id,
+            "ticket_url": survey.ticket_url,
+            "agent_email": survey.agent_email,
+            "agent_name": survey.agent_name,
+            "team": survey.team,
+            "brand": survey.brand,
+            "scale": rating.scale,
+            "score": rating.score,
+            "max_score": scale.max_score,
+            "label": scale.point(rating.score).label,
+            "satisfied": rating.score in scale.satisfied,
+            "comment": rating.comment,
+            "status": rating.status,
+            "counted_at": rating.counted_at.isoformat() if rating.counted_at else None,
+            "updated_at": rating.updated_at.isoformat(),
+        },
+    }
+
+
+def queue_deliveries(session: Session, account: Account, rating: Rating, now: datetime) -> list[WebhookDelivery]:
+    """A pending delivery of this rating version to each active webhook of the account (once per version)."""
+    hooks = session.scalars(
+        select(OutboundWebhook).where(OutboundWebhook.account_id == account.id, OutboundWebhook.active.is_(True))
+    ).all()
+    if not hooks:
+        return []
+    already = set(
+        session.scalars(
+            select(WebhookDelivery.webhook_id).where(
+                WebhookDelivery.rating_id == rating.id, WebhookDelivery.version == rating.version
+            )
+        )
+    )
+    body = json.dumps(payload_for(account, rating), separators=(",", ":"))
+    rows = [
+        WebhookDelivery(
+            webhook_id=hook.id,
+            rating_id=rating.id,
+            account_id=account.id,
+            version=rating.version,
+            status=PENDING,
+            payload=body,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for hook in hooks
+        if hook.id not in already
+    ]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def claim(session: Session, delivery_id: int, now: datetime) -> WebhookDelivery | None:
+    """Take a due delivery for one attempt; None when it is not due or another worker has it."""
+    result = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.status == PENDING,
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        .values(next_attempt_at=now + LEASE, attempts=WebhookDelivery.attempts + 1)
+    )
+    if not result.rowcount:
+        return None
+    return session.get(WebhookDelivery, delivery_id, populate_existing=True)
+
+
+def send(url: str, secret: str, delivery_id: int, body: str, now: datetime) -> int:
+    """POST the signed body; returns the status code, or raises DeliveryError."""
+    data = body.encode()
+    event = json.loads(body).get("event", "")
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        signing.HEADER: signing.sign(secret, data, int(now.timestamp())),
+        "X-OpenCSAT-Event": event,
+        "X-OpenCSAT-Delivery": str(delivery_id),
+    }
+    return post(url, data, headers)
+
+
+def post(url: str, data: bytes, headers: dict[str, str]) -> int:
+    """One POST; 2xx returns its code, anything else raises DeliveryError saying whether to retry."""
+    try:
+        response = requests.post(url, data=data, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False)
+    except requests.RequestException as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+    code = response.status_code
+    if 200 <= code < 300:
+        return code
+    retryable = code in (408, 425, 429) or code >= 500
+    raise DeliveryError(
+        f"HTTP {code}: {response.text[:300]}",
+        retryable=retryable,
+        retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+        status_code=code,
+    )
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date (RFC 9110 10.2.3); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - utcnow()).total_seconds(), 0.0)
+
+
+def mark_delivered(session: Session, delivery_id: int, status_code: int, now: datetime) -> None:
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id)
+        .values(status=DELIVERED, delivered_at=now, last_status_code=status_code, last_error=None)
+    )
+
+
+def mark_failed(session: Session, delivery_id: int, error: DeliveryError, now: datetime) -> str:
+    """Schedule the next attempt, or give up after the last one (or when retrying cannot help)."""
+    delivery = session.get(WebhookDelivery, delivery_id, populate_existing=True)
+    if not error.retryable or delivery.attempts >= MAX_ATTEMPTS:
+        delivery.status = FAILED
+    else:
+        delivery.next_attempt_at = now + backoff(delivery.attempts, error.retry_after)
+    delivery.last_status_code, delivery.last_error = error.status_code, str(error)[:2000]
+    session.flush()
+    return delivery.status

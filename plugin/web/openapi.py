@@ -1,0 +1,290 @@
+"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json (a test keeps it equal to the routes)."""
+
+from __future__ import annotations
+
+from plugin.dashboard import BUCKETS
+from plugin.reports import RATING_STATUSES, SURVEY_STATUSES
+from plugin.surveys.scales import SCALES
+
+
+def _param(name: str, description: str, schema: dict | None = None, where: str = "query", required: bool = False):
+    return {
+        "name": name,
+        "in": where,
+        "required": required,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+TIME = {"type": "string", "description": "ISO-8601 date or date-time; UTC when no offset is given"}
+SINCE = _param("since", "Surveys sent (or, for ratings, ratings created) at or after this time.", TIME)
+UNTIL = _param("until", "...and before this time (exclusive).", TIME)
+REPORT_FILTERS = [
+    SINCE,
+    UNTIL,
+    _param("agent", "The assignee's email at solve time."),
+    _param("team", "The helpdesk group at solve time."),
+    _param("scale", "Only surveys on this scale.", {"type": "string", "enum": list(SCALES)}),
+    _param("brand", "The helpdesk brand."),
+    _param("language", "The survey's language (the requester's locale), e.g. en or pt-BR."),
+]
+NUMBER = {"type": ["number", "null"]}
+FIGURES = {
+    "type": "object",
+    "description": "Counted ratings of the surveys sent in the period under the filters, and those surveys.",
+    "properties": {
+        "surveys_sent": {"type": "integer"},
+        "responses": {"type": "integer"},
+        "response_rate": {**NUMBER, "description": "responses / surveys_sent, in percent"},
+        "satisfied": {"type": "integer"},
+        "csat": {**NUMBER, "description": "satisfied / responses, in percent"},
+        "csat_lower_bound": {**NUMBER, "description": "95 % Wilson lower bound of csat, in percent"},
+        "nps": NUMBER,
+        "nps_responses": {"type": "integer"},
+        "ces": {**NUMBER, "description": "mean CES score (1-7)"},
+        "ces_responses": {"type": "integer"},
+    },
+}
+ERROR = {
+    "description": "What was wrong",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+UNAUTHORIZED = {**ERROR, "description": "Missing or unknown API key"}
+
+
+def _json(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _list(key: str, item: str) -> dict:
+    return {"type": "object", "properties": {key: {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}}}
+
+
+def _get(summary: str, parameters: list, ok: dict, public: bool = False) -> dict:
+    operation = {"summary": summary, "parameters": parameters, "responses": {"200": ok, "400": ERROR}}
+    if public:
+        operation["security"] = []
+    else:
+        operation["responses"]["401"] = UNAUTHORIZED
+    return {"get": operation}
+
+
+def document() -> dict:
+    """The whole document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "OpenCSAT API",
+            "version": "1",
+            "description": "Ratings, surveys and report figures of one account. Authenticate with the account's API "
+            "key: `Authorization: Bearer <api_key>`.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"apiKey": []}],
+        "paths": {
+            "/ratings": _get(
+                "Ratings, oldest first, 100 per page (follow `next`).",
+                [
+                    _param("ticket_id", "The helpdesk's ticket id."),
+                    _param("agent", "The assignee's email at solve time."),
+                    _param("since", "Ratings created at or after this time.", TIME),
+                    _param("until", "...and before this time (exclusive).", TIME),
+                    _param("status", "Where the rating stands.", {"type": "string", "enum": list(RATING_STATUSES)}),
+                    _param("limit", "Page size (at most 500).", {"type": "integer", "minimum": 1, "maximum": 500}),
+                    _param("cursor", "From the `next` link.", {"type": "integer"}),
+                ],
+                _json(
+                    "A page of ratings",
+                    {
+                        **_list("ratings", "Rating"),
+                        "properties": {
+                            **_list("ratings", "Rating")["properties"],
+                            "next": {"type": ["string", "null"]},
+                        },
+                    },
+                ),
+            ),
+            "/ratings.csv": _get(
+                "The same ratings as CSV, all pages.",
+                [
+                    _param("ticket_id", "The helpdesk's ticket id."),
+                    _param("agent", "The assignee's email at solve time."),
+                    _param("since", "Ratings created at or after this time.", TIME),
+                    _param("until", "...and before this time (exclusive).", TIME),
+                    _param("status", "Where the rating stands.", {"type": "string", "enum": list(RATING_STATUSES)}),
+                ],
+                {"description": "CSV with a header row", "content": {"text/csv": {"schema": {"type": "string"}}}},
+            ),
+            "/surveys": _get(
+                "Surveys, newest first.",
+                [
+                    _param("ticket_id", "The helpdesk's ticket id."),
+                    _param("status", "Survey status.", {"type": "string", "enum": list(SURVEY_STATUSES)}),
+                ],
+                _json("Surveys", _list("surveys", "Survey")),
+            ),
+            "/agents": _get(
+                "Per agent: responses, response rate and scores over surveys sent in the period.",
+                [SINCE, UNTIL],
+                _json("Agents ranked by csat_lower_bound", _list("agents", "Agent")),
+            ),
+            "/teams": _get(
+                "Per team: the dashboard's figures; ranked (rank) once a team has 5 responses.",
+                REPORT_FILTERS,
+                _json("Teams", _list("teams", "Team")),
+            ),
+            "/summary": _get(
+                "The dashboard's totals, figures per day/week/month and the distribution of scores.",
+                [
+                    *REPORT_FILTERS,
+                    _param("bucket", "Period of the over-time rows.", {"type": "string", "enum": list(BUCKETS)}),
+                ],
+                _json("Summary", {"$ref": "#/components/schemas/Summary"}),
+            ),
+            "/write-backs": _get(
+                "Write-backs to the helpdesk, newest first.",
+                [
+                    _param(
+                        "status",
+                        "Delivery status.",
+                        {"type": "string", "enum": ["pending", "delivered", "parked", "superseded"]},
+                    )
+                ],
+                _json("Write-backs", _list("write_backs", "WriteBack")),
+            ),
+            "/write-backs/{write_back_id}/replay": {
+                "post": {
+                    "summary": "Put a parked write-back back in line.",
+                    "parameters": [
+                        _param("write_back_id", "The write-back's id.", {"type": "integer"}, "path", required=True)
+                    ],
+                    "responses": {
+                        "202": _json("Queued", {"type": "object"}),
+                        "401": UNAUTHORIZED,
+                        "404": {**ERROR, "description": "No parked write-back with this id"},
+                    },
+                }
+            },
+            "/flagged": _get(
+                "Flagged ratings waiting for review, with every click of their survey and its reasons.",
+                [],
+                _json("Flagged ratings", {"type": "object", "properties": {"flagged": {"type": "array"}}}),
+            ),
+            "/clicks/{click_id}/restore": {
+                "post": {
+                    "summary": "Vouch for a marked click: its score counts as if the customer had confirmed it.",
+                    "parameters": [_param("click_id", "The click's id.", {"type": "integer"}, "path", required=True)],
+                    "responses": {
+                        "200": _json("Counted", {"type": "object"}),
+                        "401": UNAUTHORIZED,
+                        "404": {**ERROR, "description": "No click with this id on this account's surveys"},
+                    },
+                }
+            },
+            "/openapi.json": _get("This document.", [], _json("OpenAPI 3.1", {"type": "object"}), public=True),
+        },
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "The account's API key"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+                    "required": ["error", "message"],
+                },
+                "Rating": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "ticket_id": {"type": "string"},
+                        "agent_email": {"type": ["string", "null"]},
+                        "scale": {"type": "string", "enum": list(SCALES)},
+                        "score": {"type": "integer"},
+                        "comment": {"type": "string"},
+                        "status": {"type": "string", "enum": list(RATING_STATUSES)},
+                        "reasons": {"type": "array", "items": {"type": "string"}},
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "updated_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "Survey": {
+                    "type": "object",
+                    "properties": {
+                        "ticket_id": {"type": "string"},
+                        "status": {"type": "string", "enum": list(SURVEY_STATUSES)},
+                        "reason": {"type": ["string", "null"]},
+                        "scheduled_at": {"type": "string", "format": "date-time"},
+                        "sent_at": {"type": ["string", "null"], "format": "date-time"},
+                    },
+                },
+                "Agent": {
+                    "type": "object",
+                    "properties": {
+                        "email": {"type": ["string", "null"]},
+                        "responses": {"type": "integer"},
+                        "surveys_sent": {"type": "integer"},
+                        "response_rate": NUMBER,
+                        "csat": NUMBER,
+                        "csat_lower_bound": NUMBER,
+                    },
+                },
+                "Team": {
+                    "allOf": [
+                        FIGURES,
+                        {
+                            "type": "object",
+                            "properties": {"team": {"type": ["string", "null"]}, "rank": {"type": ["integer", "null"]}},
+                        },
+                    ]
+                },
+                "Summary": {
+                    "type": "object",
+                    "properties": {
+                        "filters": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "bucket": {"type": "string", "enum": list(BUCKETS)},
+                        "totals": FIGURES,
+                        "over_time": {
+                            "type": "array",
+                            "items": {
+                                "allOf": [FIGURES, {"properties": {"period": {"type": "string", "format": "date"}}}]
+                            },
+                        },
+                        "distribution": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "scale": {"type": "string"},
+                                    "points": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {
+                                                "score": {"type": "integer"},
+                                                "label": {"type": "string"},
+                                                "satisfied": {"type": "boolean"},
+                                                "count": {"type": "integer"},
+                                            },
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+                "WriteBack": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "ticket_id": {"type": "string"},
+                        "version": {"type": "integer"},
+                        "status": {"type": "string"},
+                        "attempts": {"type": "integer"},
+                        "next_attempt_at": {"type": "string", "format": "date-time"},
+                        "last_error": {"type": ["string", "null"]},
+                        "delivered_at": {"type": ["string", "null"], "format": "date-time"},
+                    },
+                },
+            },
+        },
+    }

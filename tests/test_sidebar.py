@@ -1,0 +1,300 @@
+"""Sidebar: each platform's authentication (valid, forged, expired) and the numbers against a hand-computed fixture."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import timedelta
+
+import jwt
+import pytest
+
+from plugin import sidebar
+from plugin.db import utcnow
+from plugin.models import Account, Click, Rating, Survey
+from plugin.services import services
+from plugin.sidebar_auth import SidebarGrant, SidebarTokens, helpscout_signature, shared_secret
+from tests.conftest import PUBLIC_URL, SECRET_KEY
+
+AGENT = "alex@acme.test"
+
+
+def make_account(session, platform: str, key: str) -> Account:
+    account = Account(key=key, name="Acme", platform=platform, api_key_hash=key * 4, options={})
+    session.add(account)
+    session.flush()
+    return account
+
+
+def make_survey(
+    session,
+    account,
+    ticket,
+    *,
+    sent_days,
+    score=None,
+    status="counted",
+    comment="",
+    agent=AGENT,
+    team="Billing",
+    now=None,
+):
+    """A sent survey (and its rating when `score` is given), sent `sent_days` ago."""
+    now = now or utcnow()
+    sent = now - timedelta(days=sent_days)
+    survey = Survey(
+        account_id=account.id,
+        ticket_id=ticket,
+        ticket_url=f"https://desk.test/t/{ticket}",
+        requester_email=f"{ticket}@customer.test",
+        locale="en",
+        agent_email=agent,
+        team=team,
+        scale="csat5",
+        status="sent",
+        scheduled_at=sent,
+        sent_at=sent,
+        created_at=sent,
+    )
+    session.add(survey)
+    session.flush()
+    if score is not None:
+        session.add(
+            Rating(
+                survey_id=survey.id,
+                account_id=account.id,
+                agent_email=agent,
+                scale="csat5",
+                score=score,
+                comment=comment,
+                status=status,
+                counted_at=sent if status == "counted" else None,
+                version=1,
+                created_at=sent,
+                updated_at=sent + timedelta(hours=1),
+            )
+        )
+    return survey
+
+
+@pytest.fixture
+def accounts_with_ratings(app):
+    """One account per auth scheme, each holding the same hand-computed ratings.
+
+    alex (team Billing): T1 2d 5 "great"; T2 5d 2 "slow" (clicked 4, then confirmed 2); T3 6d unanswered;
+    T4 20d 4; T5 25d 1 pending (not counted); T6 60d 5; T7 100d 1 (outside 90 days).
+    sam (team Billing): S1 3d 1.
+    """
+    now = utcnow()
+    keys = {}
+    with services().db.session() as session:
+        for platform in ("zendesk", "helpscout", "generic", "chatwoot"):
+            account = make_account(session, platform, f"key-{platform}")
+            keys[platform] = account.key
+            make_survey(session, account, "T1", sent_days=2, score=5, comment="great", now=now)
+            t2 = make_survey(session, account, "T2", sent_days=5, score=2, comment="slow", now=now)
+            make_survey(session, account, "T3", sent_days=6, now=now)
+            make_survey(session, account, "T4", sent_days=20, score=4, now=now)
+            make_survey(session, account, "T5", sent_days=25, score=1, status="pending", now=now)
+            make_survey(session, account, "T6", sent_days=60, score=5, now=now)
+            make_survey(session, account, "T7", sent_days=100, score=1, now=now)
+            make_survey(session, account, "S1", sent_days=3, score=1, agent="sam@acme.test", now=now)
+            clicked = t2.sent_at + timedelta(minutes=30)
+            session.add_all(
+                [
+                    Click(survey_id=t2.id, kind="click", score=4, method="GET", at=clicked),
+                    Click(survey_id=t2.id, kind="confirm", score=2, method="POST", at=clicked + timedelta(minutes=1)),
+                ]
+            )
+    return keys
+
+
+def test_agent_and_team_windows_match_the_hand_computed_figures(accounts_with_ratings):
+    with services().db.session() as session:
+        account = session.query(Account).filter_by(key=accounts_with_ratings["generic"]).one()
+        agent = sidebar.agent_rolling(session, account.id, AGENT, utcnow())
+        team = sidebar.team_rolling(session, account.id, "Billing", utcnow())
+    # (days, sent, responses, satisfied): T7 is outside 90 days, T5 is pending so not a response.
+    assert [(w.days, w.sent, w.responses, w.satisfied) for w in agent.windows] == [
+        (7, 3, 2, 1),
+        (30, 5, 3, 2),
+        (90, 6, 4, 3),
+    ]
+    assert [(w.csat, w.response_rate) for w in agent.windows] == [(50.0, 66.7), (66.7, 60.0), (75.0, 66.7)]
+    assert [(w.sent, w.responses, w.satisfied) for w in team.windows] == [(4, 3, 1), (6, 4, 2), (7, 5, 3)]
+    # Weekly trend, oldest first: week 0 (T1, T2) 50 %, week 2 (T4) 100 %, week 8 (T6) 100 %.
+    by_week = {sidebar.TREND_WEEKS - 1 - i: p for i, p in enumerate(agent.trend)}
+    assert (by_week[0].responses, by_week[0].csat) == (2, 50.0)
+    assert (by_week[2].responses, by_week[2].csat) == (1, 100.0)
+    assert (by_week[8].responses, by_week[8].csat) == (1, 100.0)
+    assert sum(p.responses for p in agent.trend) == 4
+
+
+def test_ticket_panel_has_the_rating_comment_and_history(accounts_with_ratings):
+    with services().db.session() as session:
+        account = session.query(Account).filter_by(key=accounts_with_ratings["generic"]).one()
+        [entry] = sidebar.ticket_ratings(session, account.id, "T2")
+    assert (entry.score, entry.max_score, entry.label, entry.comment, entry.rating_status) == (
+        2,
+        5,
+        "Dissatisfied",
+        "slow",
+        "counted",
+    )
+    assert [(h.kind, h.score) for h in entry.history] == [("click", 4), ("confirm", 2)]
+
+
+def _token(key: str, days: int = 30) -> str:
+    return SidebarTokens(SECRET_KEY).account_token(key, utcnow() + timedelta(days=days))
+
+
+def test_token_sidebar_shows_the_panels(client, accounts_with_ratings):
+    response = client.get(f"/sidebar/generic?token={_token(accounts_with_ratings['generic'])}&ticket=T2")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "2/5" in html and "slow" in html and "Dissatisfied" in html
+    assert re.findall(r'<td class="csat">([^<]+)</td>', html) == ["50%", "67%", "75%"]
+    assert re.findall(r'<td class="responses">([^<]+)</td>', html) == ["2", "3", "4"]
+    assert re.findall(r'<td class="rate">([^<]+)</td>', html) == ["67%", "60%", "67%"]
+    assert re.findall(r'<td class="team-csat">([^<]+)</td>', html) == ["33%", "50%", "60%"]
+    assert "<polyline" in html and "Weekly CSAT" in html
+
+
+@pytest.mark.parametrize("case", ["forged", "expired", "other_platform", "missing"])
+def test_token_sidebar_refuses_bad_tokens(client, accounts_with_ratings, case):
+    key = accounts_with_ratings["generic"]
+    token = {
+        "forged": SidebarTokens("another-secret-key-0123456789").account_token(key, utcnow() + timedelta(days=9)),
+        "expired": _token(key, days=-1),
+        "other_platform": _token(accounts_with_ratings["chatwoot"]),
+        "missing": "",
+    }[case]
+    response = client.get(f"/sidebar/generic?token={token}&ticket=T2")
+    assert response.status_code == 401
+    assert "slow" not in response.get_data(as_text=True)
+
+
+def test_chatwoot_without_a_ticket_waits_for_the_app_context(client, accounts_with_ratings):
+    response = client.get(f"/sidebar/chatwoot?token={_token(accounts_with_ratings['chatwoot'])}")
+    assert response.status_code == 200
+    assert "appContext" in response.get_data(as_text=True)
+
+
+def _zaf_jwt(secret: str, *, ticket="T2", lifetime=300, issued=None, algorithm="HS256", **extra) -> str:
+    issued = int(time.time()) if issued is None else issued
+    claims = {"iat": issued, "exp": issued + lifetime, "ticket_id": ticket, "agent_email": AGENT, **extra}
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def _zendesk_session(client, key: str, token: str):
+    return client.post(f"/sidebar/zendesk/session?account={key}", headers={"Authorization": f"Bearer {token}"})
+
+
+def test_zendesk_boot_page_carries_no_data(client, accounts_with_ratings):
+    html = client.get("/sidebar/zendesk?origin=https://acme.zendesk.com&app_guid=g").get_data(as_text=True)
+    assert "ZAFClient.init()" in html and "{{jwt.token}}" in html and "{{setting.shared_secret}}" in html
+    assert "slow" not in html
+
+
+def test_zendesk_jwt_trades_for_a_view_of_the_ticket(client, accounts_with_ratings):
+    key = accounts_with_ratings["zendesk"]
+    response = _zendesk_session(client, key, _zaf_jwt(shared_secret(SECRET_KEY, key)))
+    assert response.status_code == 200
+    url = response.get_json()["url"]
+    assert url.startswith(f"{PUBLIC_URL}/sidebar/zendesk?v=")
+    page = client.get(url[len(PUBLIC_URL) :])
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "slow" in html and re.findall(r'<td class="csat">([^<]+)</td>', html) == ["50%", "67%", "75%"]
+
+
+@pytest.mark.parametrize(
+    "case", ["forged", "expired", "too_long", "no_ticket", "none_alg", "no_header", "wrong_account"]
+)
+def test_zendesk_refuses_forged_or_expired_tokens(client, accounts_with_ratings, case):
+    key = accounts_with_ratings["zendesk"]
+    secret = shared_secret(SECRET_KEY, key)
+    token = {
+        "forged": _zaf_jwt("not-the-shared-secret-at-all-000000"),
+        "expired": _zaf_jwt(secret, issued=int(time.time()) - 900),
+        "too_long": _zaf_jwt(secret, lifetime=86400),
+        "no_ticket": _zaf_jwt(secret, ticket=""),
+        "none_alg": jwt.encode(
+            {"iat": int(time.time()), "exp": int(time.time()) + 60, "ticket_id": "T2"}, None, algorithm="none"
+        ),
+        "no_header": None,
+        "wrong_account": _zaf_jwt(shared_secret(SECRET_KEY, accounts_with_ratings["generic"])),
+    }[case]
+    if token is None:
+        response = client.post(f"/sidebar/zendesk/session?account={key}")
+    else:
+        target = accounts_with_ratings["generic"] if case == "wrong_account" else key
+        response = _zendesk_session(client, target, token)
+    assert response.status_code == 401
+    assert "url" not in response.get_json()
+
+
+def test_zendesk_view_link_expires_and_cannot_be_forged(client, accounts_with_ratings):
+    key = accounts_with_ratings["zendesk"]
+    old = SidebarTokens(SECRET_KEY).view_token(SidebarGrant(key, "T2", None), utcnow() - timedelta(hours=1))
+    assert client.get(f"/sidebar/zendesk?v={old}").status_code == 401
+    forged = SidebarTokens("another-secret-key-0123456789").view_token(SidebarGrant(key, "T2", None), utcnow())
+    assert client.get(f"/sidebar/zendesk?v={forged}").status_code == 401
+
+
+def _helpscout_body() -> bytes:
+    return json.dumps(
+        {
+            "ticket": {"id": "T2", "number": 2, "subject": "Printer"},
+            "customer": {"email": "c@x.test"},
+            "user": {"id": 1, "email": "lead@acme.test"},
+            "mailbox": {"id": 3},
+        }
+    ).encode()
+
+
+def test_helpscout_signed_request_gets_html(client, accounts_with_ratings):
+    key = accounts_with_ratings["helpscout"]
+    body = _helpscout_body()
+    response = client.post(
+        f"/sidebar/helpscout?account={key}",
+        data=body,
+        content_type="application/json",
+        headers={"X-HelpScout-Signature": helpscout_signature(shared_secret(SECRET_KEY, key), body)},
+    )
+    assert response.status_code == 200
+    html = response.get_json()["html"]
+    assert "slow" in html and re.findall(r'<td class="csat">([^<]+)</td>', html) == ["50%", "67%", "75%"]
+
+
+@pytest.mark.parametrize("case", ["forged", "tampered_body", "missing", "wrong_account"])
+def test_helpscout_refuses_bad_signatures(client, accounts_with_ratings, case):
+    key = accounts_with_ratings["helpscout"]
+    body = _helpscout_body()
+    signature = helpscout_signature(shared_secret(SECRET_KEY, key), body)
+    headers = {"X-HelpScout-Signature": helpscout_signature("guess", body) if case == "forged" else signature}
+    if case == "missing":
+        headers = {}
+    if case == "tampered_body":
+        body = body.replace(b'"T2"', b'"T1"')
+    target = accounts_with_ratings["generic"] if case == "wrong_account" else key
+    response = client.post(
+        f"/sidebar/helpscout?account={target}", data=body, content_type="application/json", headers=headers
+    )
+    assert response.status_code == 401
+    assert "html" not in response.get_json()
+
+
+def test_helpscout_secret_fits_its_forty_character_field():
+    assert len(shared_secret(SECRET_KEY, "any-account")) == 40
+    assert shared_secret(SECRET_KEY, "a") != shared_secret(SECRET_KEY, "b")
+
+
+def test_cli_prints_the_sidebar_secret_and_url(runner, accounts_with_ratings):
+    key = accounts_with_ratings["generic"]
+    described = json.loads(runner.invoke(args=["sidebar", "url", "--account", key]).output)
+    assert described["url"] == f"{PUBLIC_URL}/sidebar/generic?token={described['token']}"
+    assert SidebarTokens(SECRET_KEY).read_account_token(described["token"], utcnow()) == key
+    secret = json.loads(runner.invoke(args=["sidebar", "secret", "--account", key]).output)["shared_secret"]
+    assert secret == shared_secret(SECRET_KEY, key)
