@@ -13,54 +13,27 @@ from plugin.models import Alert, Rating, Survey, WebhookDelivery, WebhookEvent, 
 BATCH = 500
 
 
+# (task, the row's id, what makes it waiting, when it is due) for every kind of row-driven work.
+DUE_WORK = (
+    ("send_survey", Survey.id, Survey.status == "scheduled", Survey.scheduled_at),
+    ("settle_rating", Rating.id, Rating.status == "pending", Rating.settles_at),
+    ("deliver_write_back", WriteBack.id, WriteBack.status == "pending", WriteBack.next_attempt_at),
+    ("send_alert", Alert.id, Alert.status == "pending", Alert.next_attempt_at),
+    ("deliver_webhook", WebhookDelivery.id, WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at),
+)
+
+
 def due_work(session: Session, now: datetime) -> list[tuple[str, int]]:
-    """Every (task, id) whose row says it is due now."""
-    lookups = session.scalars(
-        select(WebhookEvent.id)
-        .where(
-            WebhookEvent.event_json.is_not(None),
-            or_(WebhookEvent.lookup_due_at.is_(None), WebhookEvent.lookup_due_at <= now),
-        )
-        .limit(BATCH)
+    """Every (task, id) whose row says it is due now, oldest first within each kind."""
+    lookups = select(WebhookEvent.id).where(
+        WebhookEvent.event_json.is_not(None),
+        or_(WebhookEvent.lookup_due_at.is_(None), WebhookEvent.lookup_due_at <= now),
     )
-    surveys = session.scalars(
-        select(Survey.id)
-        .where(Survey.status == "scheduled", Survey.scheduled_at <= now)
-        .order_by(Survey.scheduled_at)
-        .limit(BATCH)
-    )
-    ratings = session.scalars(
-        select(Rating.id)
-        .where(Rating.status == "pending", Rating.settles_at <= now)
-        .order_by(Rating.settles_at)
-        .limit(BATCH)
-    )
-    write_backs = session.scalars(
-        select(WriteBack.id)
-        .where(WriteBack.status == "pending", WriteBack.next_attempt_at <= now)
-        .order_by(WriteBack.next_attempt_at)
-        .limit(BATCH)
-    )
-    alerts = session.scalars(
-        select(Alert.id)
-        .where(Alert.status == "pending", Alert.next_attempt_at <= now)
-        .order_by(Alert.next_attempt_at)
-        .limit(BATCH)
-    )
-    deliveries = session.scalars(
-        select(WebhookDelivery.id)
-        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
-        .order_by(WebhookDelivery.next_attempt_at)
-        .limit(BATCH)
-    )
-    return (
-        [("complete_event", i) for i in lookups]
-        + [("send_survey", i) for i in surveys]
-        + [("settle_rating", i) for i in ratings]
-        + [("deliver_write_back", i) for i in write_backs]
-        + [("send_alert", i) for i in alerts]
-        + [("deliver_webhook", i) for i in deliveries]
-    )
+    work = [("complete_event", i) for i in session.scalars(lookups.limit(BATCH))]
+    for task, id_column, waiting, due_at in DUE_WORK:
+        ids = session.scalars(select(id_column).where(waiting, due_at <= now).order_by(due_at).limit(BATCH))
+        work += [(task, i) for i in ids]
+    return work
 
 
 def sweep(session: Session, queue: JobQueue, now: datetime) -> int:
