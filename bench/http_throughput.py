@@ -310,6 +310,7 @@ class Bench:
     def __init__(self, postgres: str, dbname: str, redis_url: str) -> None:
         self.postgres, self.dbname, self.redis_url = postgres.rstrip("/"), dbname, redis_url
         self.url = f"{self.postgres}/{dbname}".replace("postgresql://", "postgresql+psycopg://", 1)
+        self.floor_url = f"{self.postgres}/{dbname}"
         self.app = None
 
     def _admin(self, sql: str) -> None:
@@ -330,6 +331,10 @@ class Bench:
         self._admin(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
         self._admin(f'CREATE DATABASE "{self.dbname}"')
         upgrade_database(self.url)
+        import psycopg
+
+        with psycopg.connect(self.floor_url, autocommit=True) as conn:  # the floor baseline's table
+            conn.execute("CREATE TABLE bench_floor (id bigserial PRIMARY KEY, kind text, payload text)")
         self._redis().flushdb()
         self.app = create_app(self.config())
 
@@ -398,7 +403,7 @@ class Bench:
         return key, tokens
 
     def counts(self) -> dict[str, int]:
-        from sqlalchemy import func, select
+        from sqlalchemy import func, select, text
 
         from plugin.jobs import RQQueue
         from plugin.models import Click, Rating, Survey, WebhookEvent
@@ -415,6 +420,7 @@ class Bench:
                 "ratings_pending": session.scalar(
                     select(func.count()).select_from(Rating).where(Rating.status == "pending")
                 ),
+                "floor_rows": session.scalar(text("SELECT count(*) FROM bench_floor")),
             }
         counts["queued_jobs"] = self._redis().llen(f"rq:queue:{RQQueue.QUEUE_NAME}")
         return counts
@@ -457,7 +463,7 @@ def serve_and_measure(children, name, argv, env, health_path, scenarios, args, l
 
 
 def argv_app(name: str) -> list[str]:
-    if name == "bare":
+    if name in ("bare", "floor"):
         return ["--pythonpath", str(ROOT / "bench"), "bare_app:app"]
     return ["plugin:create_app()"]
 
@@ -522,10 +528,14 @@ def main() -> int:
             bare = serve_and_measure(
                 children, "bare", argv, bench.env(), "/r/ping", scenarios(bare_tokens, "B"), args, logdir
             )
+            floor_env = {**bench.env(), "BARE_DATABASE_URL": bench.floor_url}
+            floor = serve_and_measure(
+                children, "floor", argv, floor_env, "/r/ping", scenarios(bare_tokens, "F"), args, logdir
+            )
             app = serve_and_measure(
                 children, "opencsat", argv, bench.env(), "/healthz", scenarios(app_tokens, "O"), args, logdir
             )
-            ok = report(bare, app, bench.counts(), args)
+            ok = report(bare, app, bench.counts(), args, floor)
         except BaseException:
             for log in sorted(logdir.glob("*.log")):
                 tail = log.read_text(errors="replace")[-2000:]
@@ -586,7 +596,9 @@ def _redis_calls(redis) -> int:
     return sum(v["calls"] for v in redis.info("commandstats").values())
 
 
-def report(bare: dict[str, Result], app: dict[str, Result], counts: dict[str, int], args) -> bool:
+def report(
+    bare: dict[str, Result], app: dict[str, Result], counts: dict[str, int], args, floor: dict[str, Result]
+) -> bool:
     print()
     header = (
         f"{'scenario':16} {'bare req/s':>10} {'opencsat req/s':>14} {'ratio':>6} "
@@ -603,6 +615,18 @@ def report(bare: dict[str, Result], app: dict[str, Result], counts: dict[str, in
             f"{b.percentile(99) / o.percentile(99):9.2f}"
         )
     print("ratio = opencsat req/s / bare req/s; p99 ratio = bare p99 / opencsat p99 (both: 1.0 = as fast as bare)")
+    print()
+    print(
+        f"{'scenario':16} {'floor req/s':>11} {'opencsat req/s':>14} {'ratio':>6} "
+        f"{'floor p99':>10} {'opencsat p99':>12}"
+    )
+    for scenario in floor:
+        f, o = floor[scenario], app[scenario]
+        print(
+            f"{scenario:16} {f.rps:11.0f} {o.rps:14.0f} {o.rps / f.rps:6.2f} "
+            f"{f.percentile(99) * 1000:7.1f} ms {o.percentile(99) * 1000:9.1f} ms"
+        )
+    print("floor = the bare app that also INSERTs and commits one row per request with plain psycopg")
     print()
     if all(r.cpu for r in (*bare.values(), *app.values())):
         print("CPU per request in ms (timed runs; everything shares the same cores, so the sum bounds req/s):")
@@ -626,6 +650,8 @@ def report(bare: dict[str, Result], app: dict[str, Result], counts: dict[str, in
     checks = [
         ("bare webhook answers 202", bare["webhook ingest"].statuses.get(202, 0), args.requests),
         ("bare click answers 200", bare["rating click"].statuses.get(200, 0), args.requests),
+        ("floor webhook answers 202", floor["webhook ingest"].statuses.get(202, 0), args.requests),
+        ("floor rows (incl. warm-up)", counts["floor_rows"], 2 * n),
         ("opencsat webhook answers 202", app["webhook ingest"].statuses.get(202, 0), args.requests),
         ("opencsat click answers 200", app["rating click"].statuses.get(200, 0), args.requests),
         ("webhook_events rows (incl. warm-up)", counts["webhook_events"], n),
