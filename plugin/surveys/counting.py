@@ -17,6 +17,7 @@ PENDING, COUNTED, FLAGGED = "pending", "counted", "flagged"
 MAX_COMMENT_CHARS = 2000
 LINKS_OPEN_DAYS = 30  # an unanswered survey's links expire this long after sending (410)
 SIGNALS = ("visible", "interaction")
+NOT_LOADED = object()  # a caller that already read the survey's rating (maybe None) passes it instead
 
 
 class RatingClosed(Exception):
@@ -72,7 +73,7 @@ def record_click(
     client_ip: str,
     now: datetime,
     headers: Mapping[str, str] | None = None,
-    rating: Rating | None = None,
+    rating: Rating | None | object = NOT_LOADED,
 ) -> tuple[Rating, Click]:
     """Keep the click as an event and let it start, re-start or flag the survey's pending rating.
 
@@ -103,7 +104,7 @@ def record_click(
         at=now,
     )
     session.add(click)
-    rating = rating or rating_of(session, survey)
+    rating = rating_of(session, survey) if rating is NOT_LOADED else rating
     if rating is None:
         rating = _new_rating(survey, score, now)
         session.add(rating)
