@@ -196,16 +196,20 @@ class Helpdesk:
         )
 
     def run_jobs(self) -> int:
-        """Sweep and run every due job in this thread, as the in-process worker would."""
-        from plugin.jobs.sweep import sweep
-
-        s = services()
-        with s.db.session() as session:
-            sweep(session, s.jobs, s.clock())
-        return s.jobs.drain()
+        return run_jobs()
 
     def api(self, path: str, **kwargs):
         return self.client.get(path, headers={"Authorization": f"Bearer {self.api_key}"}, **kwargs)
+
+
+def run_jobs() -> int:
+    """Sweep and run every due job in this thread, as the in-process worker would."""
+    from plugin.jobs.sweep import sweep
+
+    s = services()
+    with s.db.session() as session:
+        sweep(session, s.jobs, s.clock())
+    return s.jobs.drain()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -18,7 +17,7 @@ from werkzeug.serving import make_server
 from plugin import create_app, signing
 from plugin.jobs.sweep import sweep
 from plugin.services import services
-from tests.conftest import SECRET_KEY, rating_links
+from tests.conftest import SECRET_KEY, nonce_of, rating_links
 from tests.support.servers import free_port
 
 
@@ -52,6 +51,23 @@ def _cli(config: dict, *args: str) -> str:
     return result.stdout
 
 
+EVENT = {"event_id": "e1", "event": "ticket.solved", "ticket": {"id": "1"}, "requester": {"email": "a@customer.test"}}
+
+
+def _create_account(config: dict, secret: str, api_url: str | None = None) -> dict:
+    """A generic account made with the CLI, as an operator would: its key, webhook URL and API key."""
+    callback = ["--api-url", api_url] if api_url else []
+    args = ["--platform", "generic", "--name", "Acme", "--webhook-secret", secret, *callback, "--delay-minutes", "0"]
+    return json.loads(_cli(config, "accounts", "create", *args))
+
+
+def _post_event(account: dict, secret: str, event: dict = EVENT) -> requests.Response:
+    """The helpdesk's signed webhook for `event`, over HTTP to the account's webhook URL."""
+    body = json.dumps(event).encode()
+    headers = {"Content-Type": "application/json", "X-OpenCSAT-Signature": signing.sign(secret, body)}
+    return requests.post(account["webhook_url"], data=body, headers=headers, timeout=10)
+
+
 def _work() -> None:
     """One burst of the real RQ worker, after the sweep has offered what is due."""
     s = services()
@@ -62,39 +78,20 @@ def _work() -> None:
 
 def test_ticket_solved_to_rating_written_back(live, smtp_server, http_recorder):
     base, config = live
-    created = json.loads(
-        _cli(
-            config,
-            "accounts",
-            "create",
-            "--platform",
-            "generic",
-            "--name",
-            "Acme",
-            "--webhook-secret",
-            "S3cret",
-            "--api-url",
-            http_recorder.url + "/hook",
-            "--delay-minutes",
-            "0",
-        )
-    )
+    created = _create_account(config, "S3cret", http_recorder.url + "/hook")
     assert set(created) >= {"account_key", "webhook_url", "api_key"}
     assert created["webhook_url"] == f"{base}/webhooks/generic/{created['account_key']}"
 
-    body = json.dumps(
-        {
-            "event_id": "evt-1",
-            "event": "ticket.solved",
-            "occurred_at": "2026-11-23T10:00:00Z",
-            "ticket": {"id": "4711", "subject": "VPN drops", "url": "https://desk.test/4711"},
-            "requester": {"email": "dana@customer.test", "name": "Dana", "locale": "en"},
-            "assignee": {"id": "9", "email": "sam@acme.test", "name": "Sam"},
-        }
-    ).encode()
-    headers = {"Content-Type": "application/json", "X-OpenCSAT-Signature": signing.sign("S3cret", body)}
+    event = {
+        "event_id": "evt-1",
+        "event": "ticket.solved",
+        "occurred_at": "2026-11-23T10:00:00Z",
+        "ticket": {"id": "4711", "subject": "VPN drops", "url": "https://desk.test/4711"},
+        "requester": {"email": "dana@customer.test", "name": "Dana", "locale": "en"},
+        "assignee": {"id": "9", "email": "sam@acme.test", "name": "Sam"},
+    }
     for attempt in range(5):  # the helpdesk retries; one email only
-        answer = requests.post(created["webhook_url"], data=body, headers=headers, timeout=10)
+        answer = _post_event(created, "S3cret", event)
         assert answer.status_code == (202 if attempt == 0 else 200)
     _work()
     (mail,) = smtp_server.messages
@@ -104,7 +101,7 @@ def test_ticket_solved_to_rating_written_back(live, smtp_server, http_recorder):
     assert link.startswith(base + "/r/")
     page = requests.get(link, timeout=10)
     assert page.status_code == 200
-    nonce = re.search(r'name="nonce" value="([^"]+)"', page.text).group(1)
+    nonce = nonce_of(page.text)
     confirmed = requests.post(link, data={"nonce": nonce, "score": "4", "comment": "Thanks Sam"}, timeout=10)
     assert confirmed.status_code == 200
     _work()
@@ -123,28 +120,8 @@ def test_ticket_solved_to_rating_written_back(live, smtp_server, http_recorder):
 
 def test_flushing_redis_loses_nothing(live, smtp_server, redis_url, http_recorder):
     base, config = live
-    created = json.loads(
-        _cli(
-            config,
-            "accounts",
-            "create",
-            "--platform",
-            "generic",
-            "--name",
-            "Acme",
-            "--webhook-secret",
-            "S",
-            "--api-url",
-            http_recorder.url,
-            "--delay-minutes",
-            "0",
-        )
-    )
-    body = json.dumps(
-        {"event_id": "e1", "event": "ticket.solved", "ticket": {"id": "1"}, "requester": {"email": "a@customer.test"}}
-    ).encode()
-    headers = {"Content-Type": "application/json", "X-OpenCSAT-Signature": signing.sign("S", body)}
-    assert requests.post(created["webhook_url"], data=body, headers=headers, timeout=10).status_code == 202
+    created = _create_account(config, "S", http_recorder.url)
+    assert _post_event(created, "S").status_code == 202
     Redis.from_url(redis_url).flushdb()  # the queued send_survey job is gone
     s = services()
     SimpleWorker([s.jobs.queue], connection=s.jobs.redis).work(burst=True)
@@ -156,26 +133,7 @@ def test_flushing_redis_loses_nothing(live, smtp_server, redis_url, http_recorde
 
 def test_the_same_job_enqueued_twice_runs_once(live, smtp_server, http_recorder):
     base, config = live
-    created = json.loads(
-        _cli(
-            config,
-            "accounts",
-            "create",
-            "--platform",
-            "generic",
-            "--name",
-            "Acme",
-            "--webhook-secret",
-            "S",
-            "--delay-minutes",
-            "0",
-        )
-    )
-    body = json.dumps(
-        {"event_id": "e1", "event": "ticket.solved", "ticket": {"id": "1"}, "requester": {"email": "a@customer.test"}}
-    ).encode()
-    headers = {"Content-Type": "application/json", "X-OpenCSAT-Signature": signing.sign("S", body)}
-    requests.post(created["webhook_url"], data=body, headers=headers, timeout=10)
+    _post_event(_create_account(config, "S"), "S")
     s = services()
     for _ in range(3):
         s.jobs.enqueue("send_survey", 1)
@@ -186,25 +144,6 @@ def test_the_same_job_enqueued_twice_runs_once(live, smtp_server, http_recorder)
 
 def test_worker_command_runs_queued_jobs(live, smtp_server):
     base, config = live
-    created = json.loads(
-        _cli(
-            config,
-            "accounts",
-            "create",
-            "--platform",
-            "generic",
-            "--name",
-            "Acme",
-            "--webhook-secret",
-            "S",
-            "--delay-minutes",
-            "0",
-        )
-    )
-    body = json.dumps(
-        {"event_id": "e1", "event": "ticket.solved", "ticket": {"id": "1"}, "requester": {"email": "a@customer.test"}}
-    ).encode()
-    headers = {"Content-Type": "application/json", "X-OpenCSAT-Signature": signing.sign("S", body)}
-    requests.post(created["webhook_url"], data=body, headers=headers, timeout=10)
+    _post_event(_create_account(config, "S"), "S")
     _cli(config, "worker", "--burst")
     assert len(smtp_server.messages) == 1

@@ -9,23 +9,14 @@ the whole hash (ConversationsController#custom_attributes); labels answer {"payl
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.emulators.base import INVALID_JSON, Emulator, Request, Response
 
 ROUTE = re.compile(r"^/api/v1/accounts/(\d+)(/.*)$")
 CONVERSATION = re.compile(r"^/conversations/(\d+)(/labels|/custom_attributes|/messages)?$")
 MESSAGE_TYPES = {"outgoing", "incoming", "template"}
-
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    headers: dict
-    body: object  # parsed JSON, or None
 
 
 @dataclass
@@ -46,74 +37,32 @@ class Conversation:
         }
 
 
-class ChatwootEmulator:
+class ChatwootEmulator(Emulator):
     """Keeps one account's conversations and agents, records every call, can be told to fail the next call(s)."""
 
+    methods = Emulator.methods | {"PATCH"}
+
     def __init__(self, account_id: int = 3, token: str = "cw-token") -> None:
+        super().__init__()
         self.account_id, self.token = account_id, token
         self.conversations: dict[int, Conversation] = {}
         self.agents: list[dict] = []
-        self.calls: list[Call] = []
-        self._failures: list[tuple[int, dict, dict]] = []
-        self._lock = threading.Lock()
-        emulator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _handle(self) -> None:
-                status, body, headers = emulator._serve(self)
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
 
     def add_conversation(self, display_id: int, **fields) -> Conversation:
         self.conversations[display_id] = Conversation(id=display_id, **fields)
         return self.conversations[display_id]
 
-    def fail_next(self, status: int, body: dict | None = None, headers: dict | None = None, times: int = 1) -> None:
-        """Answer the next `times` calls with `status` (429 as Rack::Attack does, with or without Retry-After)."""
-        self._failures += [(status, body or {"error": f"HTTP {status}"}, headers or {})] * times
+    def handle(self, request: Request, body) -> Response:
+        if request.headers.get("api_access_token") != self.token:
+            return 401, {"error": "Invalid Access Token"}, {}
+        if body is INVALID_JSON:
+            return 400, {"error": "Malformed JSON body"}, {}
+        match = ROUTE.match(request.target)
+        if match is None or int(match.group(1)) != self.account_id:
+            return 404, {"error": "Resource could not be found"}, {}
+        return self._route(request.method, match.group(2), body)
 
-    def start(self) -> ChatwootEmulator:
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _serve(self, request: BaseHTTPRequestHandler) -> tuple[int, object, dict]:
-        raw = request.rfile.read(int(request.headers.get("Content-Length") or 0))
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = ValueError
-        with self._lock:
-            self.calls.append(Call(request.command, request.path, dict(request.headers), body))
-            if self._failures:
-                return self._failures.pop(0)
-            if request.headers.get("api_access_token") != self.token:
-                return 401, {"error": "Invalid Access Token"}, {}
-            if body is ValueError:
-                return 400, {"error": "Malformed JSON body"}, {}
-            match = ROUTE.match(request.path)
-            if match is None or int(match.group(1)) != self.account_id:
-                return 404, {"error": "Resource could not be found"}, {}
-            return self._route(request.command, match.group(2), body)
-
-    def _route(self, method: str, path: str, body) -> tuple[int, object, dict]:
+    def _route(self, method: str, path: str, body) -> Response:
         if path == "/agents" and method == "GET":
             return 200, list(self.agents), {}
         match = CONVERSATION.match(path)
@@ -141,7 +90,7 @@ class ChatwootEmulator:
             return self._add_message(conversation, body)
         return 404, {"error": "Resource could not be found"}, {}
 
-    def _add_message(self, conversation: Conversation, body) -> tuple[int, object, dict]:
+    def _add_message(self, conversation: Conversation, body) -> Response:
         if not isinstance(body, dict) or not str(body.get("content") or "").strip():
             return 422, {"error": "Content can't be blank"}, {}
         if body.get("message_type", "outgoing") not in MESSAGE_TYPES:

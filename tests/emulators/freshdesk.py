@@ -9,26 +9,13 @@ A PUT with ``tags`` replaces the ticket's whole tag list, as Freshdesk does.
 from __future__ import annotations
 
 import base64
-import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.emulators.base import INVALID_JSON, Emulator, Request, Response
 
 TICKET = re.compile(r"^/api/v2/tickets/(\d+)$")
 NOTES = re.compile(r"^/api/v2/tickets/(\d+)/notes$")
-
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    headers: dict
-    body: object  # parsed JSON, or None
-
-    @property
-    def authorization(self) -> str | None:
-        return self.headers.get("Authorization")
 
 
 @dataclass
@@ -50,77 +37,34 @@ class Ticket:
         }
 
 
-class FreshdeskEmulator:
+class FreshdeskEmulator(Emulator):
     """Keeps tickets (tags, notes, custom fields), records every call, and can be told to fail the next call(s)."""
 
     def __init__(self, api_key: str = "fd-api-key", custom_fields: tuple[str, ...] = ("cf_csat_score",)) -> None:
+        super().__init__()
         self.api_key = api_key
         self.field_names = set(custom_fields)
         self.tickets: dict[int, Ticket] = {}
-        self.calls: list[Call] = []
-        self._failures: list[tuple[int, dict, dict] | None] = []  # None lets a call through
-        self._lock = threading.Lock()
-        emulator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _handle(self) -> None:
-                status, body, headers = emulator._serve(self)
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_PUT = do_POST = do_DELETE = _handle  # noqa: N815
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
 
     # --- test controls -------------------------------------------------------------------------------------------
     def add_ticket(self, ticket_id: int, **attributes) -> Ticket:
         self.tickets[ticket_id] = Ticket(id=ticket_id, **attributes)
         return self.tickets[ticket_id]
 
-    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1, after: int = 0) -> None:
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        body = {"code": "too_many_requests"} if status == 429 else {"code": "internal_error"}
-        self._failures.extend([None] * after + [(status, body, headers)] * times)
-
-    def start(self) -> FreshdeskEmulator:
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def error_body(self, status: int) -> dict:
+        return {"code": "too_many_requests"} if status == 429 else {"code": "internal_error"}
 
     # --- the API ---------------------------------------------------------------------------------------------------
-    def _serve(self, request: BaseHTTPRequestHandler) -> tuple[int, dict, dict]:
-        raw = request.rfile.read(int(request.headers.get("Content-Length") or 0))
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = ...
-        with self._lock:
-            self.calls.append(Call(request.command, request.path, dict(request.headers), body))
-            failure = self._failures.pop(0) if self._failures else None
-            if failure is not None:
-                return failure
-            if not self._authenticated(request.headers.get("Authorization", "")):
-                return (
-                    401,
-                    {"code": "invalid_credentials", "message": "You have to be logged in to perform this action."},
-                    {},
-                )
-            if body is ...:
-                return 400, {"code": "invalid_json", "message": "Request body has invalid json format"}, {}
-            return self._route(request.command, request.path, body)
+    def handle(self, request: Request, body) -> Response:
+        if not self._authenticated(request.headers.get("Authorization", "")):
+            return (
+                401,
+                {"code": "invalid_credentials", "message": "You have to be logged in to perform this action."},
+                {},
+            )
+        if body is INVALID_JSON:
+            return 400, {"code": "invalid_json", "message": "Request body has invalid json format"}, {}
+        return self._route(request.method, request.target, body)
 
     def _authenticated(self, header: str) -> bool:
         if not header.startswith("Basic "):
@@ -131,7 +75,7 @@ class FreshdeskEmulator:
             return False
         return user == self.api_key
 
-    def _route(self, method: str, path: str, body) -> tuple[int, dict, dict]:
+    def _route(self, method: str, path: str, body) -> Response:
         if match := NOTES.match(path):
             ticket = self.tickets.get(int(match.group(1)))
             if ticket is None:
@@ -147,7 +91,7 @@ class FreshdeskEmulator:
                 return self._update(ticket, body)
         return _not_found()
 
-    def _update(self, ticket: Ticket, body) -> tuple[int, dict, dict]:
+    def _update(self, ticket: Ticket, body) -> Response:
         if not isinstance(body, dict) or not body:
             return _invalid("body", "missing_field", "It should be a non-empty JSON object")
         tags, fields = body.get("tags"), body.get("custom_fields")
@@ -164,7 +108,7 @@ class FreshdeskEmulator:
             ticket.tags = list(tags)  # replaces the whole list
         return 200, ticket.as_json(), {}
 
-    def _add_note(self, ticket: Ticket, body) -> tuple[int, dict, dict]:
+    def _add_note(self, ticket: Ticket, body) -> Response:
         if not isinstance(body, dict) or not str(body.get("body") or "").strip():
             return _invalid("body", "missing_field", "It should be a non-empty String")
         if not isinstance(body.get("private", True), bool):
@@ -174,7 +118,7 @@ class FreshdeskEmulator:
         return 201, {**note, "ticket_id": ticket.id}, {}
 
 
-def _not_found() -> tuple[int, dict, dict]:
+def _not_found() -> Response:
     return (
         404,
         {
@@ -185,5 +129,5 @@ def _not_found() -> tuple[int, dict, dict]:
     )
 
 
-def _invalid(name: str, code: str, message: str) -> tuple[int, dict, dict]:
+def _invalid(name: str, code: str, message: str) -> Response:
     return 400, {"description": "Validation failed", "errors": [{"field": name, "message": message, "code": code}]}, {}

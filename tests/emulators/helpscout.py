@@ -9,32 +9,19 @@ errors use Help Scout's ``{"logRef", "message", "_embedded": {"errors": [...]}}`
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+
+from tests.emulators.base import INVALID_JSON, Call, Emulator, Request, Response
 
 CONVERSATION = re.compile(r"^/v2/conversations/(\d+)$")
 TAGS = re.compile(r"^/v2/conversations/(\d+)/tags$")
 FIELDS = re.compile(r"^/v2/conversations/(\d+)/fields$")
 NOTES = re.compile(r"^/v2/conversations/(\d+)/notes$")
 STATUSES = {"active", "closed", "open", "pending", "spam", "inbox_predefined"}
-
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    headers: dict
-    body: object  # parsed JSON or form (dict), or None
-
-    @property
-    def authorization(self) -> str | None:
-        return self.headers.get("Authorization")
 
 
 @dataclass
@@ -64,56 +51,30 @@ class Conversation:
         }
 
 
-class HelpScoutEmulator:
+class HelpScoutEmulator(Emulator):
     """Keeps conversations, issues and checks tokens, records every call, and can fail the next call(s)."""
+
+    content_type = "application/hal+json;charset=UTF-8"
+    retry_after_header = "X-RateLimit-Retry-After"
 
     def __init__(
         self, client_id: str = "hs-app-id", client_secret: str = "hs-app-secret", token_lifetime: int = 172800
     ):
+        super().__init__()
         self.client_id, self.client_secret, self.token_lifetime = client_id, client_secret, token_lifetime
         self.conversations: dict[int, Conversation] = {}
         self.field_names: dict[int, str] = {}  # the mailbox's custom fields
         self.tokens: dict[str, float] = {}  # access token -> expiry (monotonic)
-        self.calls: list[Call] = []
-        self._failures: list[tuple[int, dict, dict] | None] = []
-        self._lock = threading.Lock()
-        emulator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _handle(self) -> None:
-                status, body, headers = emulator._serve(self)
-                payload = b"" if body is None else json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                if body is not None:
-                    self.send_header("Content-Type", "application/hal+json;charset=UTF-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_PUT = do_POST = do_DELETE = _handle  # noqa: N815
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
 
     # --- test controls -------------------------------------------------------------------------------------------
     def add_conversation(self, conversation_id: int, **attributes) -> Conversation:
         self.conversations[conversation_id] = Conversation(id=conversation_id, **attributes)
         return self.conversations[conversation_id]
 
-    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1, after: int = 0) -> None:
-        """Answer the next `times` calls (after letting `after` through) with `status`: 429 or 5xx."""
-        headers = {"X-RateLimit-Retry-After": str(retry_after)} if retry_after is not None else {}
-        body = (
-            {"message": "API rate limit exceeded"}
-            if status == 429
-            else {"logRef": "emu#1", "message": "Internal error"}
-        )
-        self._failures.extend([None] * after + [(status, body, headers)] * times)
+    def error_body(self, status: int) -> dict:
+        if status == 429:
+            return {"message": "API rate limit exceeded"}
+        return {"logRef": "emu#1", "message": "Internal error"}
 
     def revoke_tokens(self) -> None:
         self.tokens.clear()
@@ -125,37 +86,26 @@ class HelpScoutEmulator:
     def token_requests(self) -> list[Call]:
         return self.calls_to("/v2/oauth2/token")
 
-    def start(self) -> HelpScoutEmulator:
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
     # --- the API ---------------------------------------------------------------------------------------------------
-    def _serve(self, request: BaseHTTPRequestHandler) -> tuple[int, dict | None, dict]:
-        raw = request.rfile.read(int(request.headers.get("Content-Length") or 0))
-        path = urlsplit(request.path).path
-        form = "application/x-www-form-urlencoded" in (request.headers.get("Content-Type") or "")
+    def parse(self, request: Request) -> object:
+        """JSON, or the fields of a form (the token endpoint takes both)."""
+        if "application/x-www-form-urlencoded" not in (request.headers.get("Content-Type") or ""):
+            return request.json()
         try:
-            body = {k: v[0] for k, v in parse_qs(raw.decode()).items()} if form else (json.loads(raw) if raw else None)
+            return {k: v[0] for k, v in parse_qs(request.raw.decode()).items()}
         except ValueError:
-            body = ...
-        with self._lock:
-            self.calls.append(Call(request.command, path, dict(request.headers), body))
-            failure = self._failures.pop(0) if self._failures else None
-            if failure is not None:
-                return failure
-            if path == "/v2/oauth2/token" and request.command == "POST":
-                return self._token(body)
-            if not self._authenticated(request.headers.get("Authorization", "")):
-                return 401, {"logRef": "emu#401", "message": "Unauthorized: the access token is invalid or expired"}, {}
-            if body is ...:
-                return _invalid("body", "could not parse the JSON body")
-            return self._route(request.command, path, body)
+            return INVALID_JSON
 
-    def _token(self, body) -> tuple[int, dict, dict]:
+    def handle(self, request: Request, body) -> Response:
+        if request.path == "/v2/oauth2/token" and request.method == "POST":
+            return self._token(body)
+        if not self._authenticated(request.headers.get("Authorization", "")):
+            return 401, {"logRef": "emu#401", "message": "Unauthorized: the access token is invalid or expired"}, {}
+        if body is INVALID_JSON:
+            return _invalid("body", "could not parse the JSON body")
+        return self._route(request.method, request.path, body)
+
+    def _token(self, body) -> Response:
         if not isinstance(body, dict) or body.get("grant_type") != "client_credentials":
             return (
                 400,
@@ -172,7 +122,7 @@ class HelpScoutEmulator:
         scheme, _, token = header.partition(" ")
         return scheme == "Bearer" and self.tokens.get(token, 0) > time.monotonic()
 
-    def _route(self, method: str, path: str, body) -> tuple[int, dict | None, dict]:
+    def _route(self, method: str, path: str, body) -> Response:
         for pattern, handler, verb in (
             (CONVERSATION, self._show, "GET"),
             (TAGS, self._tags, "PUT"),
@@ -188,19 +138,19 @@ class HelpScoutEmulator:
                 return handler(conversation, body)
         return 404, {"logRef": "emu#404", "message": "Not found"}, {}
 
-    def _show(self, conversation: Conversation, body) -> tuple[int, dict | None, dict]:
+    def _show(self, conversation: Conversation, body) -> Response:
         if conversation.moved_to:
             return 301, None, {"Location": f"{self.url}/v2/conversations/{conversation.moved_to}"}
         return 200, conversation.as_json(self.field_names), {}
 
-    def _tags(self, conversation: Conversation, body) -> tuple[int, dict | None, dict]:
+    def _tags(self, conversation: Conversation, body) -> Response:
         tags = body.get("tags") if isinstance(body, dict) else None
         if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
             return _invalid("tags", "must be a list of tag names")
         conversation.tags = list(dict.fromkeys(t.strip().lower() for t in tags))
         return 204, None, {}
 
-    def _fields(self, conversation: Conversation, body) -> tuple[int, dict | None, dict]:
+    def _fields(self, conversation: Conversation, body) -> Response:
         fields = body.get("fields") if isinstance(body, dict) else None
         if not isinstance(fields, list) or not all(
             isinstance(f, dict) and isinstance(f.get("id"), int) for f in fields
@@ -214,7 +164,7 @@ class HelpScoutEmulator:
         conversation.fields = {f["id"]: f["value"] for f in fields}
         return 204, None, {}
 
-    def _note(self, conversation: Conversation, body) -> tuple[int, dict | None, dict]:
+    def _note(self, conversation: Conversation, body) -> Response:
         text = body.get("text") if isinstance(body, dict) else None
         if not isinstance(text, str) or not text.strip():
             return _invalid("text", "may not be empty")
@@ -230,6 +180,6 @@ class HelpScoutEmulator:
         return 201, None, {"Resource-ID": str(thread_id), "Location": f"{self.url}/v2/conversations/{conversation.id}"}
 
 
-def _invalid(path: str, message: str) -> tuple[int, dict, dict]:
+def _invalid(path: str, message: str) -> Response:
     error = {"path": path, "message": message, "source": "JSON"}
     return 400, {"logRef": "emu#400", "message": "Validation error", "_embedded": {"errors": [error]}}, {}

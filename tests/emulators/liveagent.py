@@ -9,25 +9,16 @@ the adapter; the emulator accepts it so that the rest can be tested.
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.emulators.base import INVALID_JSON, Emulator, Request, Response
 
 TICKET = re.compile(r"^/api/v3/tickets/([^/]+)$")
 MESSAGES = re.compile(r"^/api/v3/tickets/([^/]+)/messages$")
 AGENT = re.compile(r"^/api/v3/agents/([^/]+)$")
 TAGS = "/api/v3/tags"
 STATUSES = set("INTPRXBACWL")
-
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    headers: dict
-    body: object  # parsed JSON, or None
 
 
 @dataclass
@@ -58,39 +49,18 @@ class Ticket:
         }
 
 
-class LiveAgentEmulator:
+class LiveAgentEmulator(Emulator):
     """Keeps tickets, agents and tags, records every call, and can be told to fail the next call(s)."""
 
+    content_type = "application/json"
+
     def __init__(self, api_key: str = "la-key") -> None:
+        super().__init__()
         self.api_key = api_key
         self.tickets: dict[str, Ticket] = {}
         self.agents: dict[str, dict] = {}
         self.tags: dict[str, str] = {}  # id -> name
         self.field_codes: set[str] = set()
-        self.calls: list[Call] = []
-        self._failures: list[tuple[int, dict, dict]] = []
-        self._lock = threading.Lock()
-        emulator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _handle(self) -> None:
-                status, body, headers = emulator._serve(self)
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _handle  # noqa: N815
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
 
     # -- setting the scene -------------------------------------------------------------------------------------
     def add_ticket(self, ticket_id: str, **fields) -> Ticket:
@@ -105,36 +75,18 @@ class LiveAgentEmulator:
     def tag_names(self, ticket_id: str) -> list[str]:
         return [self.tags[t] for t in self.tickets[ticket_id].tags]
 
-    def fail_next(self, status: int, body: dict | None = None, headers: dict | None = None, times: int = 1) -> None:
-        """Answer the next `times` calls with `status` (e.g. 429 with Retry-After, or 500)."""
-        self._failures += [(status, body or {"message": f"HTTP {status}"}, headers or {})] * times
-
-    def start(self) -> LiveAgentEmulator:
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def error_body(self, status: int) -> dict:
+        return {"message": f"HTTP {status}"}
 
     # -- serving -----------------------------------------------------------------------------------------------
-    def _serve(self, request: BaseHTTPRequestHandler) -> tuple[int, object, dict]:
-        raw = request.rfile.read(int(request.headers.get("Content-Length") or 0))
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = ValueError
-        with self._lock:
-            self.calls.append(Call(request.command, request.path, dict(request.headers), body))
-            if self._failures:
-                return self._failures.pop(0)
-            if request.headers.get("apikey") != self.api_key:
-                return 401, {"message": "Invalid API key"}, {}
-            if body is ValueError:
-                return 400, {"message": "Malformed JSON body"}, {}
-            return self._route(request.command, request.path, body)
+    def handle(self, request: Request, body) -> Response:
+        if request.headers.get("apikey") != self.api_key:
+            return 401, {"message": "Invalid API key"}, {}
+        if body is INVALID_JSON:
+            return 400, {"message": "Malformed JSON body"}, {}
+        return self._route(request.method, request.target, body)
 
-    def _route(self, method: str, path: str, body) -> tuple[int, object, dict]:
+    def _route(self, method: str, path: str, body) -> Response:
         if path == TAGS and method == "GET":
             return 200, [{"id": i, "name": n, "is_public": "Y"} for i, n in self.tags.items()], {}
         if path == TAGS and method == "POST":
@@ -160,7 +112,7 @@ class LiveAgentEmulator:
                 return self._update(ticket, body)
         return 404, {"message": f"Unknown endpoint {method} {path}"}, {}
 
-    def _update(self, ticket: Ticket, body) -> tuple[int, object, dict]:
+    def _update(self, ticket: Ticket, body) -> Response:
         if not isinstance(body, dict):
             return 400, {"message": "Body must be a TicketUpdatable object"}, {}
         if "status" in body and body["status"] not in STATUSES:
@@ -183,7 +135,7 @@ class LiveAgentEmulator:
         ticket.custom_fields = [dict(f) for f in body.get("custom_fields", ticket.custom_fields)]
         return 200, {"message": "OK"}, {}
 
-    def _add_note(self, ticket_id: str, method: str, body) -> tuple[int, object, dict]:
+    def _add_note(self, ticket_id: str, method: str, body) -> Response:
         ticket = self.tickets.get(ticket_id)
         if ticket is None:
             return 404, {"message": "Ticket not found"}, {}

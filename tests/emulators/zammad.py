@@ -9,29 +9,14 @@ credentials at all 403 "Authentication required"
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+
+from tests.emulators.base import INVALID_JSON, Emulator, Request, Response
 
 TICKET = re.compile(r"^/api/v1/tickets/(\d+)$")
 ARTICLE_TYPES = {"email", "phone", "web", "note", "sms", "chat", "fax", "twitter status", "facebook feed post"}
 CONTENT_TYPES = {"text/plain", "text/html"}
-
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    query: dict
-    headers: dict
-    body: object  # parsed JSON, or None
-
-    @property
-    def authorization(self) -> str | None:
-        return self.headers.get("Authorization")
 
 
 @dataclass
@@ -47,85 +32,37 @@ class Ticket:
         return {"id": self.id, "title": self.title, "state": self.state, **self.attributes}
 
 
-class ZammadEmulator:
+class ZammadEmulator(Emulator):
     """Keeps tickets, records every call, and can be told to answer the next call(s) with 429 or 5xx."""
 
     def __init__(self, token: str = "zammad-token") -> None:
+        super().__init__()
         self.token = token
         self.tickets: dict[int, Ticket] = {}
         self.attribute_names: set[str] = set()  # custom object attributes defined on tickets
-        self.calls: list[Call] = []
-        self._failures: list[tuple[int, object, dict] | None] = []
-        self._lock = threading.Lock()
-        emulator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _handle(self) -> None:
-                status, body, headers = emulator._serve(self)
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_PUT = do_POST = do_DELETE = _handle  # noqa: N815
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
 
     # --- test controls -------------------------------------------------------------------------------------------
     def add_ticket(self, ticket_id: int, **attributes) -> Ticket:
         self.tickets[ticket_id] = Ticket(id=ticket_id, **attributes)
         return self.tickets[ticket_id]
 
-    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1, after: int = 0) -> None:
-        """Answer the next `times` calls (after letting `after` through) with `status`: 429 or 5xx."""
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        body = (
-            {"error": "Too many requests"}
-            if status == 429
-            else {"error": "Error ID emu: Please contact your administrator."}
-        )
-        self._failures.extend([None] * after + [(status, body, headers)] * times)
-
-    def start(self) -> ZammadEmulator:
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def error_body(self, status: int) -> dict:
+        if status == 429:
+            return {"error": "Too many requests"}
+        return {"error": "Error ID emu: Please contact your administrator."}
 
     # --- the API ---------------------------------------------------------------------------------------------------
-    def _serve(self, request: BaseHTTPRequestHandler) -> tuple[int, object, dict]:
-        raw = request.rfile.read(int(request.headers.get("Content-Length") or 0))
-        parts = urlsplit(request.path)
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = ...
-        query = parse_qs(parts.query)
-        with self._lock:
-            self.calls.append(Call(request.command, parts.path, query, dict(request.headers), body))
-            failure = self._failures.pop(0) if self._failures else None
-            if failure is not None:
-                return failure
-            header = request.headers.get("Authorization", "")
-            if not header:
-                return _error(403, "Authentication required")
-            if header != f"Token token={self.token}":
-                return _error(401, "Can't find User for Token")
-            if body is ...:
-                return _error(422, "Unable to parse the JSON body")
-            return self._route(request.command, parts.path, query, body)
+    def handle(self, request: Request, body) -> Response:
+        header = request.headers.get("Authorization", "")
+        if not header:
+            return _error(403, "Authentication required")
+        if header != f"Token token={self.token}":
+            return _error(401, "Can't find User for Token")
+        if body is INVALID_JSON:
+            return _error(422, "Unable to parse the JSON body")
+        return self._route(request.method, request.path, request.query, body)
 
-    def _route(self, method: str, path: str, query: dict, body) -> tuple[int, object, dict]:
+    def _route(self, method: str, path: str, query: dict, body) -> Response:
         if path == "/api/v1/tags" and method == "GET":
             return self._list_tags(query)
         if path == "/api/v1/tags/add" and method == "POST":
@@ -144,7 +81,7 @@ class ZammadEmulator:
         except (TypeError, ValueError):
             return None
 
-    def _list_tags(self, query: dict) -> tuple[int, object, dict]:
+    def _list_tags(self, query: dict) -> Response:
         if query.get("object") != ["Ticket"]:
             return _error(422, "Need object and o_id")
         ticket = self._ticket((query.get("o_id") or [None])[0])
@@ -152,7 +89,7 @@ class ZammadEmulator:
             return _error(404, "Couldn't find Ticket")
         return 200, {"tags": list(ticket.tags)}, {}
 
-    def _change_tag(self, body, *, add: bool) -> tuple[int, object, dict]:
+    def _change_tag(self, body, *, add: bool) -> Response:
         if not isinstance(body, dict) or body.get("object") != "Ticket" or not str(body.get("item") or "").strip():
             return _error(422, "Need object, o_id and item")
         ticket = self._ticket(body.get("o_id"))
@@ -165,7 +102,7 @@ class ZammadEmulator:
             ticket.tags = [t for t in ticket.tags if t != item]
         return 201, True, {}
 
-    def _update_ticket(self, ticket_id: int, body) -> tuple[int, object, dict]:
+    def _update_ticket(self, ticket_id: int, body) -> Response:
         ticket = self.tickets.get(ticket_id)
         if ticket is None:
             return _error(404, f"Couldn't find Ticket with 'id'={ticket_id}")
@@ -177,7 +114,7 @@ class ZammadEmulator:
         ticket.attributes.update({k: v for k, v in body.items() if k in self.attribute_names})
         return 200, ticket.as_json(), {}
 
-    def _create_article(self, body) -> tuple[int, object, dict]:
+    def _create_article(self, body) -> Response:
         if not isinstance(body, dict):
             return _error(422, "Need a JSON object")
         ticket = self._ticket(body.get("ticket_id"))
@@ -201,5 +138,5 @@ class ZammadEmulator:
         return 201, article, {}
 
 
-def _error(status: int, message: str) -> tuple[int, dict, dict]:
+def _error(status: int, message: str) -> Response:
     return status, {"error": message, "error_human": message}, {}

@@ -9,29 +9,14 @@ Zendesk's ``{"error": "Couldn't authenticate you"}`` and a closed ticket answers
 from __future__ import annotations
 
 import base64
-import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+
+from tests.emulators.base import INVALID_JSON, Call, Emulator, Request, Response
 
 TICKET = re.compile(r"^/api/v2/tickets/(\d+)(?:\.json)?$")
 TAGS = re.compile(r"^/api/v2/tickets/(\d+)/tags(?:\.json)?$")
 USER = re.compile(r"^/api/v2/users/(\d+)(?:\.json)?$")
-
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    query: dict
-    headers: dict
-    body: object  # parsed JSON, or None
-
-    @property
-    def authorization(self) -> str | None:
-        return self.headers.get("Authorization")
 
 
 @dataclass
@@ -57,38 +42,15 @@ class Ticket:
         }
 
 
-class ZendeskEmulator:
+class ZendeskEmulator(Emulator):
     """Keeps tickets and users, records every call, and can be told to fail the next call(s)."""
 
     def __init__(self, email: str = "admin@acme.test", api_token: str = "zd-token", oauth_token: str = "zd-oauth"):
+        super().__init__()
         self.email, self.api_token, self.oauth_token = email, api_token, oauth_token
         self.tickets: dict[int, Ticket] = {}
         self.users: dict[int, dict] = {}
         self.field_ids: set[int] = set()
-        self.calls: list[Call] = []
-        self._failures: list[tuple[int, dict, dict] | None] = []  # None lets a call through
-        self._lock = threading.Lock()
-        emulator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _handle(self) -> None:
-                status, body, headers = emulator._serve(self)
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_PUT = do_POST = do_DELETE = _handle  # noqa: N815
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
 
     # --- test controls -------------------------------------------------------------------------------------------
     def add_ticket(self, ticket_id: int, **attributes) -> Ticket:
@@ -98,41 +60,19 @@ class ZendeskEmulator:
     def add_user(self, user_id: int, email: str, name: str, locale: str = "en-US", role: str = "end-user") -> None:
         self.users[user_id] = {"id": user_id, "email": email, "name": name, "locale": locale, "role": role}
 
-    def fail_next(self, status: int, *, retry_after: int | None = None, times: int = 1, after: int = 0) -> None:
-        """Answer the next `times` calls with `status` (429 with Retry-After, 500...)."""
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        body = {"error": "TooManyRequests"} if status == 429 else {"error": "InternalServerError"}
-        self._failures.extend([None] * after + [(status, body, headers)] * times)
+    def error_body(self, status: int) -> dict:
+        return {"error": "TooManyRequests"} if status == 429 else {"error": "InternalServerError"}
 
     def calls_to(self, method: str | None = None) -> list[Call]:
         return [c for c in self.calls if method is None or c.method == method]
 
-    def start(self) -> ZendeskEmulator:
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
     # --- the API ---------------------------------------------------------------------------------------------------
-    def _serve(self, request: BaseHTTPRequestHandler) -> tuple[int, dict, dict]:
-        raw = request.rfile.read(int(request.headers.get("Content-Length") or 0))
-        parts = urlsplit(request.path)
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = ...
-        with self._lock:
-            self.calls.append(Call(request.command, parts.path, parse_qs(parts.query), dict(request.headers), body))
-            failure = self._failures.pop(0) if self._failures else None
-            if failure is not None:
-                return failure
-            if not self._authenticated(request.headers.get("Authorization", "")):
-                return 401, {"error": "Couldn't authenticate you"}, {}
-            if body is ...:
-                return 400, {"error": "Unprocessable Entity", "description": "The request body is not valid JSON"}, {}
-            return self._route(request.command, parts.path, parse_qs(parts.query), body)
+    def handle(self, request: Request, body) -> Response:
+        if not self._authenticated(request.headers.get("Authorization", "")):
+            return 401, {"error": "Couldn't authenticate you"}, {}
+        if body is INVALID_JSON:
+            return 400, {"error": "Unprocessable Entity", "description": "The request body is not valid JSON"}, {}
+        return self._route(request.method, request.path, request.query, body)
 
     def _authenticated(self, header: str) -> bool:
         if header == f"Bearer {self.oauth_token}":
@@ -140,7 +80,7 @@ class ZendeskEmulator:
         expected = base64.b64encode(f"{self.email}/token:{self.api_token}".encode()).decode()
         return header == f"Basic {expected}"
 
-    def _route(self, method: str, path: str, query: dict, body) -> tuple[int, dict, dict]:
+    def _route(self, method: str, path: str, query: dict, body) -> Response:
         if match := USER.match(path):
             user = self.users.get(int(match.group(1)))
             return (200, {"user": user}, {}) if user and method == "GET" else _not_found()
@@ -164,7 +104,7 @@ class ZendeskEmulator:
             answer["users"] = [self.users[i] for i in dict.fromkeys(ids)]
         return answer
 
-    def _tags(self, ticket: Ticket, method: str, body) -> tuple[int, dict, dict]:
+    def _tags(self, ticket: Ticket, method: str, body) -> Response:
         tags = body.get("tags") if isinstance(body, dict) else None
         if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
             return _invalid("tags", "Tags: must be a list of strings")
@@ -180,7 +120,7 @@ class ZendeskEmulator:
             return 405, {"error": "MethodNotAllowed"}, {}
         return 200, {"tags": list(ticket.tags)}, {}
 
-    def _update(self, ticket: Ticket, body) -> tuple[int, dict, dict]:
+    def _update(self, ticket: Ticket, body) -> Response:
         update = body.get("ticket") if isinstance(body, dict) else None
         if not isinstance(update, dict):
             return 400, {"error": "InvalidValue", "description": "ticket parameter is required"}, {}
@@ -205,11 +145,11 @@ class ZendeskEmulator:
         return 200, {"ticket": ticket.as_json(), "audit": {"ticket_id": ticket.id}}, {}
 
 
-def _not_found() -> tuple[int, dict, dict]:
+def _not_found() -> Response:
     return 404, {"error": "RecordNotFound", "description": "Not found"}, {}
 
 
-def _invalid(name: str, description: str) -> tuple[int, dict, dict]:
+def _invalid(name: str, description: str) -> Response:
     return (
         422,
         {
@@ -221,5 +161,5 @@ def _invalid(name: str, description: str) -> tuple[int, dict, dict]:
     )
 
 
-def _closed() -> tuple[int, dict, dict]:
+def _closed() -> Response:
     return _invalid("status", "Status: closed prevents ticket update")

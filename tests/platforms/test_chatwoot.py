@@ -7,72 +7,60 @@ import hmac
 import json
 import uuid
 from datetime import timedelta
-from pathlib import Path
+from functools import partial
 
 import pytest
-from sqlalchemy import func, select, update
 
-from plugin.accounts import create_account
-from plugin.jobs.sweep import sweep
-from plugin.models import Survey, WebhookEvent, WriteBack
 from plugin.services import services
-from tests.conftest import PUBLIC_URL, nonce_of, rating_links
 from tests.emulators.chatwoot import ChatwootEmulator
+from tests.platforms.support import (
+    PlatformAccount,
+    counts,
+    fixture_bytes,
+    latest_survey,
+    latest_write_back,
+    make_write_backs_due,
+    rate,
+    run_jobs,
+)
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "chatwoot"
 SECRET = "cw-webhook-secret-0123"
 CONVERSATION = "/api/v1/accounts/1/conversations/10"
-
-
-@pytest.fixture
-def app_config(app_config, smtp_server):
-    app_config["SMTP_URL"] = smtp_server.url
-    return app_config
+fixture = partial(fixture_bytes, "chatwoot")
 
 
 @pytest.fixture
 def desk():
-    emulator = ChatwootEmulator(account_id=1, token="cw-token").start()
-    emulator.add_conversation(10, labels=["billing", "vip"], custom_attributes={"order_id": "A-17"})
-    emulator.agents.append({"id": 1, "name": "John", "email": "john@acme.test", "role": "agent"})
-    yield emulator
-    emulator.stop()
+    with ChatwootEmulator(account_id=1, token="cw-token") as emulator:
+        emulator.add_conversation(10, labels=["billing", "vip"], custom_attributes={"order_id": "A-17"})
+        emulator.agents.append({"id": 1, "name": "John", "email": "john@acme.test", "role": "agent"})
+        yield emulator
 
 
-class Account:
-    """One Chatwoot account pointed at the emulator, and ways to post signed events to it."""
+class Account(PlatformAccount):
+    """One Chatwoot account pointed at the emulator; posts the (signed) bodies it is given."""
 
     def __init__(self, client, desk, **settings) -> None:
-        s = services()
-        with s.db.session() as session:
-            created = create_account(
-                session,
-                s.box,
-                platform="chatwoot",
-                name="Acme",
-                webhook_secret=settings.pop("webhook_secret", SECRET),
-                api_url=desk.url,
-                api_token=settings.pop("api_token", "cw-token"),
-                options=settings.pop("options", {"custom_attribute": "csat_score"}),
-                **{"delay_minutes": 0, **settings},
-            )
-        self.client, self.key, self.api_key = client, created.account.key, created.api_key
-        self.url = f"/webhooks/chatwoot/{self.key}"
+        super().__init__(
+            client,
+            "chatwoot",
+            name="Acme",
+            api_url=desk.url,
+            **{
+                "webhook_secret": SECRET,
+                "api_token": "cw-token",
+                "options": {"custom_attribute": "csat_score"},
+                **settings,
+            },
+        )
 
     def post(self, body: bytes, headers: dict | None = None):
         return self.client.post(self.url, data=body, content_type="application/json", headers=headers or {})
-
-    def api(self, path: str):
-        return self.client.get(path, headers={"Authorization": f"Bearer {self.api_key}"}).get_json()
 
 
 @pytest.fixture
 def account(app, client, desk):
     return Account(client, desk)
-
-
-def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
 
 
 def signed(body: bytes, *, secret: str = SECRET, timestamp: int | None = None, delivery: str | None = None) -> dict:
@@ -86,45 +74,11 @@ def signed(body: bytes, *, secret: str = SECRET, timestamp: int | None = None, d
     }
 
 
-def run_jobs() -> int:
-    """Sweep and run every due job in this thread, as the in-process worker would."""
-    s = services()
-    with s.db.session() as session:
-        sweep(session, s.jobs, s.clock())
-    return s.jobs.drain()
-
-
-def rate(client, message, score: int, comment: str = "") -> None:
-    link = rating_links(message)[score - 1][len(PUBLIC_URL) :]
-    nonce = nonce_of(client.get(link).get_data(as_text=True))
-    client.post(link, data={"nonce": nonce, "score": score, "comment": comment})
-
-
 def solve_and_rate(account, smtp_server, score: int = 4, comment: str = "") -> None:
     body = fixture("conversation_resolved.json")
     assert account.post(body, signed(body)).status_code == 202
     run_jobs()
     rate(account.client, smtp_server.messages[-1], score, comment)
-
-
-def write_back() -> WriteBack:
-    with services().db.session() as session:
-        return session.scalar(select(WriteBack).order_by(WriteBack.id.desc()))
-
-
-def make_due() -> None:
-    with services().db.session() as session:
-        session.execute(update(WriteBack).values(next_attempt_at=services().clock() - timedelta(seconds=1)))
-
-
-def counts() -> tuple[int, int]:
-    with services().db.session() as session:
-        return session.scalar(select(func.count(WebhookEvent.id))), session.scalar(select(func.count(Survey.id)))
-
-
-def survey() -> Survey:
-    with services().db.session() as session:
-        return session.scalar(select(Survey))
 
 
 def test_signed_resolved_event_is_accepted_and_the_agent_looked_up(account, desk):
@@ -136,7 +90,7 @@ def test_signed_resolved_event_is_accepted_and_the_agent_looked_up(account, desk
     assert [(c.method, c.path, c.headers["api_access_token"]) for c in desk.calls] == [
         ("GET", "/api/v1/accounts/1/agents", "cw-token")
     ]
-    row = survey()
+    row = latest_survey()
     assert (row.ticket_id, row.requester_email, row.requester_name) == ("10", "jane@acme.inc", "jane")
     assert (row.agent_id, row.agent_email, row.agent_name, row.team) == ("1", "john@acme.test", "John", "second-line")
     assert row.ticket_url == f"{desk.url}/app/accounts/1/conversations/10"
@@ -205,7 +159,7 @@ def test_reopen_cancels_the_unsent_survey(app, client, desk, smtp_server):
     response = account.post(reopened, signed(reopened))
     assert (response.status_code, response.get_json()["event"]) == (202, "reopened")
     run_jobs()
-    assert [s["status"] for s in account.api("/api/v1/surveys?ticket_id=10")["surveys"]] == ["cancelled"]
+    assert [s["status"] for s in account.api("/api/v1/surveys?ticket_id=10").get_json()["surveys"]] == ["cancelled"]
     assert smtp_server.messages == []
 
 
@@ -213,7 +167,7 @@ def test_write_back_makes_exactly_these_requests_and_keeps_other_labels(account,
     solve_and_rate(account, smtp_server, 4, "Quick and kind")
     calls_before = len(desk.calls)
     run_jobs()
-    assert write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     conversation = desk.conversations[10]
     note = conversation.messages[0]["content"]
     assert [(c.method, c.path, c.body) for c in desk.calls[calls_before:]] == [
@@ -244,7 +198,7 @@ def test_account_id_option_is_used_when_given(app, client, desk, smtp_server):
     account = Account(client, desk, options={"account_id": "7"})
     solve_and_rate(account, smtp_server)
     run_jobs()
-    assert write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     assert desk.calls[-1].path == "/api/v1/accounts/7/conversations/10/messages"
 
 
@@ -252,7 +206,7 @@ def test_429_waits_at_least_retry_after_then_delivers(account, desk, smtp_server
     solve_and_rate(account, smtp_server)
     desk.fail_next(429, {"error": "Retry later"}, {"Retry-After": "90"})
     run_jobs()
-    wb = write_back()
+    wb = latest_write_back()
     assert (wb.status, wb.attempts) == ("pending", 1)
     assert wb.next_attempt_at >= clock() + timedelta(seconds=90)
     calls = len(desk.calls)
@@ -261,14 +215,14 @@ def test_429_waits_at_least_retry_after_then_delivers(account, desk, smtp_server
     assert len(desk.calls) == calls  # not due yet
     clock.advance(seconds=2)
     run_jobs()
-    assert write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
 
 
 def test_429_without_retry_after_backs_off(account, desk, smtp_server, clock):
     solve_and_rate(account, smtp_server)
     desk.fail_next(429, {"error": "Retry later"})
     run_jobs()
-    wb = write_back()
+    wb = latest_write_back()
     assert wb.status == "pending" and wb.next_attempt_at >= clock() + timedelta(seconds=15)
 
 
@@ -276,10 +230,10 @@ def test_500_is_retried_then_delivered(account, desk, smtp_server):
     solve_and_rate(account, smtp_server)
     desk.fail_next(500, {"error": "Internal Server Error"})
     run_jobs()
-    assert write_back().status == "pending" and "HTTP 500" in write_back().last_error
-    make_due()
+    assert latest_write_back().status == "pending" and "HTTP 500" in latest_write_back().last_error
+    make_write_backs_due()
     run_jobs()
-    assert write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     assert desk.conversations[10].labels == ["billing", "vip", "csat_4_of_5"]
 
 
@@ -287,7 +241,7 @@ def test_a_wrong_token_is_parked_with_chatwoots_error(app, client, desk, smtp_se
     account = Account(client, desk, api_token="not-the-token")
     solve_and_rate(account, smtp_server)
     run_jobs()
-    parked = account.api("/api/v1/write-backs?status=parked")["write_backs"]
+    parked = account.api("/api/v1/write-backs?status=parked").get_json()["write_backs"]
     assert len(parked) == 1 and "Invalid Access Token" in parked[0]["last_error"]
 
 
@@ -297,17 +251,13 @@ def test_end_to_end_through_http_only(account, desk, smtp_server):
     run_jobs()
     (mail,) = smtp_server.messages
     assert mail["To"] == "jane <jane@acme.inc>"
-    link = rating_links(mail)[4][len(PUBLIC_URL) :]
-    page = account.client.get(link)
-    assert page.status_code == 200
-    confirmed = account.client.post(link, data={"nonce": nonce_of(page.get_data(as_text=True)), "score": 5})
-    assert confirmed.status_code in (200, 303)
+    rate(account.client, mail, 5, comment=None)
     run_jobs()
     conversation = desk.conversations[10]
     assert conversation.labels == ["billing", "vip", "csat_5_of_5"]
     assert conversation.custom_attributes["csat_score"] == 5
     assert conversation.messages[0]["private"] is True and "5/5" in conversation.messages[0]["content"]
-    ratings = account.api("/api/v1/ratings?ticket_id=10")["ratings"]
+    ratings = account.api("/api/v1/ratings?ticket_id=10").get_json()["ratings"]
     assert [(r["score"], r["agent_email"], r["status"]) for r in ratings] == [(5, "john@acme.test", "counted")]
 
 

@@ -5,64 +5,48 @@ from __future__ import annotations
 import base64
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
 
-from plugin.accounts import create_account
-from plugin.jobs.sweep import sweep
-from plugin.models import Survey, WriteBack
 from plugin.services import services
-from tests.conftest import PUBLIC_URL, nonce_of, rating_links
 from tests.emulators.freshdesk import FreshdeskEmulator
+from tests.platforms.support import (
+    PlatformAccount,
+    fixture_loader,
+    latest_survey,
+    latest_write_back,
+    make_write_backs_due,
+)
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "freshdesk"
 SECRET = "fd-hook-secret-8c1d2e"
 API_KEY = "fd-api-key"
-
-
-def fixture(name: str, **fields) -> dict:
-    data = json.loads((FIXTURES / name).read_text())
-    data["freshdesk_webhook"].update(fields)
-    return data
-
-
-@pytest.fixture
-def app_config(app_config, smtp_server):
-    app_config["SMTP_URL"] = smtp_server.url
-    return app_config
+fixture = fixture_loader("freshdesk", changes_to="freshdesk_webhook")
 
 
 @pytest.fixture
 def freshdesk():
-    emulator = FreshdeskEmulator(api_key=API_KEY).start()
-    emulator.add_ticket(11, tags=["billing", "vip"])
-    emulator.add_ticket(12, status=5)
-    yield emulator
-    emulator.stop()
+    with FreshdeskEmulator(api_key=API_KEY) as emulator:
+        emulator.add_ticket(11, tags=["billing", "vip"])
+        emulator.add_ticket(12, status=5)
+        yield emulator
 
 
-class Desk:
-    """One Freshdesk account pointed at the emulator, and the ways a test drives it over HTTP."""
+class Desk(PlatformAccount):
+    """One Freshdesk account pointed at the emulator; posts rule webhooks with the secret header."""
 
     def __init__(self, client, freshdesk: FreshdeskEmulator, smtp_server, *, api_key: str = API_KEY, **settings):
-        self.client, self.freshdesk, self.smtp = client, freshdesk, smtp_server
-        s = services()
-        with s.db.session() as session:
-            created = create_account(
-                session,
-                s.box,
-                platform="freshdesk",
-                name="Acme on Freshdesk",
-                webhook_secret=SECRET,
-                api_url=freshdesk.url,
-                api_token=api_key,
-                options={"custom_field": "cf_csat_score"},
-                **{"delay_minutes": 0, **settings},
-            )
-        self.key, self.api_key = created.account.key, created.api_key
-        self.url = f"/webhooks/freshdesk/{self.key}"
+        super().__init__(
+            client,
+            "freshdesk",
+            smtp_server,
+            name="Acme on Freshdesk",
+            webhook_secret=SECRET,
+            api_url=freshdesk.url,
+            api_token=api_key,
+            options={"custom_field": "cf_csat_score"},
+            **settings,
+        )
+        self.freshdesk = freshdesk
 
     def post(self, payload: dict | bytes, *, secret: str | None = SECRET):
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -71,45 +55,10 @@ class Desk:
             headers["X-OpenCSAT-Secret"] = secret
         return self.client.post(self.url, data=body, headers=headers)
 
-    def run_jobs(self) -> int:
-        s = services()
-        with s.db.session() as session:
-            sweep(session, s.jobs, services().clock())
-        return s.jobs.drain()
-
-    def api(self, path: str):
-        return self.client.get(path, headers={"Authorization": f"Bearer {self.api_key}"})
-
-    def rate(self, score: int, comment: str = "") -> None:
-        """Click the score's link in the last survey email and confirm it on the page, as a person would."""
-        link = rating_links(self.smtp.messages[-1])[score - 1][len(PUBLIC_URL) :]
-        page = self.client.get(link)
-        assert page.status_code == 200
-        nonce = nonce_of(page.get_data(as_text=True))
-        assert self.client.post(link, data={"nonce": nonce, "score": score, "comment": comment}).status_code in (
-            200,
-            303,
-        )
-
 
 @pytest.fixture
 def desk(app, client, freshdesk, smtp_server):
     return Desk(client, freshdesk, smtp_server)
-
-
-def _survey(ticket_id: str) -> Survey | None:
-    with services().db.session() as session:
-        return session.scalar(select(Survey).where(Survey.ticket_id == ticket_id).order_by(Survey.id.desc()))
-
-
-def _write_back() -> WriteBack:
-    with services().db.session() as session:
-        return session.scalar(select(WriteBack).order_by(WriteBack.id.desc()))
-
-
-def _make_write_backs_due() -> None:
-    with services().db.session() as session:
-        session.execute(update(WriteBack).values(next_attempt_at=services().clock() - timedelta(seconds=1)))
 
 
 BASIC = "Basic " + base64.b64encode(f"{API_KEY}:X".encode()).decode()
@@ -128,7 +77,7 @@ def test_resolved_and_closed_both_schedule_a_survey(desk, name, ticket_id):
 
 def test_the_agent_at_solve_time_and_the_requester_are_kept(desk):
     desk.post(fixture("rule_resolved.json"))
-    survey = _survey("11")
+    survey = latest_survey("11")
     assert (survey.requester_email, survey.requester_name) == ("requester-bob@example.com", "Requester Bob")
     assert (survey.agent_email, survey.agent_name, survey.team) == ("sam@acme.test", "Sam Agent", "Billing")
     assert survey.ticket_url == "https://acme.freshdesk.com/helpdesk/tickets/11"
@@ -139,7 +88,7 @@ def test_wrong_or_missing_secret_header_is_401(desk, secret):
     response = desk.post(fixture("rule_resolved.json"), secret=secret)
     assert response.status_code == 401
     assert "X-OpenCSAT-Secret" in response.get_json()["message"]
-    assert _survey("11") is None
+    assert latest_survey("11") is None
 
 
 def test_a_repeated_delivery_is_a_duplicate_and_sends_one_survey(desk, smtp_server):
@@ -161,7 +110,7 @@ def test_reopen_cancels_the_unsent_survey(app, client, freshdesk, smtp_server):
     desk.post(fixture("rule_resolved.json"))
     assert desk.post(fixture("rule_reopened.json")).status_code == 202
     desk.run_jobs()
-    assert _survey("11").status == "cancelled"
+    assert latest_survey("11").status == "cancelled"
     assert smtp_server.messages == []
 
 
@@ -173,7 +122,7 @@ def test_zulips_recorded_body_leaving_resolved_is_a_reopen(desk):
 def test_other_changes_are_acknowledged_and_ignored(desk):
     response = desk.post(fixture("rule_priority_changed.json"))
     assert (response.status_code, response.get_json()["event"]) == (200, "ignored")
-    assert _survey("11") is None
+    assert latest_survey("11") is None
 
 
 def test_status_label_is_used_when_the_rule_sends_no_triggered_event(desk):
@@ -215,7 +164,7 @@ def test_write_back_makes_exactly_the_expected_requests(desk, freshdesk):
     assert ticket.tags == ["billing", "vip", "csat_4_of_5"]
     assert ticket.custom_fields == {"cf_csat_score": 4}
     assert [n["private"] for n in ticket.notes] == [True]
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
 
 
 def test_a_changed_rating_replaces_only_our_tag(desk, freshdesk):
@@ -232,14 +181,14 @@ def test_a_changed_rating_replaces_only_our_tag(desk, freshdesk):
 def test_429_waits_for_retry_after_then_delivers(desk, freshdesk):
     freshdesk.fail_next(429, retry_after=90)
     _solved_and_rated(desk, 3)
-    wb = _write_back()
+    wb = latest_write_back()
     assert (wb.status, wb.attempts) == ("pending", 1)
     assert wb.next_attempt_at >= services().clock() + timedelta(seconds=85)
     desk.run_jobs()
     assert len(freshdesk.calls) == 1  # not due yet: nothing sent
-    _make_write_backs_due()
+    make_write_backs_due()
     desk.run_jobs()
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     assert freshdesk.tickets[11].tags[-1] == "csat_3_of_5"
 
 
@@ -249,11 +198,11 @@ def test_server_error_on_the_note_is_retried_and_the_note_written_once(desk, fre
     freshdesk.fail_next(500, after=2)  # GET and PUT pass, the note fails
     desk.rate(4)
     desk.run_jobs()
-    wb = _write_back()
+    wb = latest_write_back()
     assert wb.status == "pending" and "HTTP 500" in wb.last_error
-    _make_write_backs_due()
+    make_write_backs_due()
     desk.run_jobs()
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     assert len(freshdesk.tickets[11].notes) == 1
     assert freshdesk.tickets[11].tags == ["billing", "vip", "csat_4_of_5"]
     # The retry repeats the idempotent GET and PUT (tags and custom field) and writes the note once.
@@ -271,7 +220,7 @@ def test_wrong_api_key_is_parked_with_freshdesks_error_text(app, client, freshde
 def test_unknown_custom_field_is_parked_with_freshdesks_validation_text(desk, freshdesk):
     freshdesk.field_names.clear()
     _solved_and_rated(desk, 4)
-    wb = _write_back()
+    wb = latest_write_back()
     assert wb.status == "parked"
     assert "HTTP 400" in wb.last_error and "Unexpected/invalid field in request" in wb.last_error
 
@@ -284,13 +233,7 @@ def test_end_to_end_event_mail_click_confirm_write_back(desk, freshdesk, smtp_se
     desk.run_jobs()
     (mail,) = smtp_server.messages
     assert mail["To"] == "Requester Ann <ann@example.com>"
-    link = rating_links(mail)[1][len(PUBLIC_URL) :]
-    page = desk.client.get(link)
-    assert page.status_code == 200
-    confirm = desk.client.post(
-        link, data={"nonce": nonce_of(page.get_data(as_text=True)), "score": 2, "comment": "Slow"}
-    )
-    assert confirm.status_code in (200, 303)
+    desk.rate(2, "Slow", message=mail)
     desk.run_jobs()
     assert [(c.method, c.path) for c in freshdesk.calls] == [
         ("GET", "/api/v2/tickets/12"),

@@ -7,28 +7,18 @@ import hashlib
 import hmac
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from plugin.accounts import create_account
 from plugin.adapters.helpscout import ADAPTER
-from plugin.jobs.sweep import sweep
-from plugin.models import Survey, WriteBack
-from plugin.services import services
-from tests.conftest import PUBLIC_URL, nonce_of, rating_links
 from tests.emulators.helpscout import HelpScoutEmulator
+from tests.platforms.support import PlatformAccount, fixture_loader, latest_survey, latest_write_back
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "helpscout"
 SECRET = "hs-webhook-secret-0123456789abcdefghij"  # Help Scout allows at most 40 characters
 CONVERSATION = 2391938111
 FIELD_ID = 104
 OTHER_FIELD_ID = 6688
-
-
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
+fixture = fixture_loader("helpscout")
 
 
 def sign(body: bytes, secret: str = SECRET) -> str:
@@ -36,44 +26,31 @@ def sign(body: bytes, secret: str = SECRET) -> str:
 
 
 @pytest.fixture
-def app_config(app_config, smtp_server):
-    app_config["SMTP_URL"] = smtp_server.url
-    return app_config
-
-
-@pytest.fixture
 def helpscout():
     ADAPTER.tokens.clear()
-    emulator = HelpScoutEmulator().start()
-    emulator.field_names.update({FIELD_ID: "CSAT score", OTHER_FIELD_ID: "Account Type"})
-    emulator.add_conversation(CONVERSATION, tags=["vpn", "vip"], fields={OTHER_FIELD_ID: "33077"})
-    yield emulator
-    emulator.stop()
+    with HelpScoutEmulator() as emulator:
+        emulator.field_names.update({FIELD_ID: "CSAT score", OTHER_FIELD_ID: "Account Type"})
+        emulator.add_conversation(CONVERSATION, tags=["vpn", "vip"], fields={OTHER_FIELD_ID: "33077"})
+        yield emulator
     ADAPTER.tokens.clear()
 
 
-class Desk:
-    """One Help Scout account pointed at the emulator, and the ways a test drives it over HTTP."""
+class Desk(PlatformAccount):
+    """One Help Scout account pointed at the emulator; posts signed webhooks as Help Scout does."""
 
     def __init__(self, client, helpscout: HelpScoutEmulator, smtp_server, *, app_secret: str | None = None, **kw):
-        self.client, self.helpscout, self.smtp = client, helpscout, smtp_server
-        options = kw.pop("options", {"custom_field_id": str(FIELD_ID)})
-        s = services()
-        with s.db.session() as session:
-            created = create_account(
-                session,
-                s.box,
-                platform="helpscout",
-                name="Acme on Help Scout",
-                webhook_secret=SECRET,
-                api_url=helpscout.url,
-                api_user=helpscout.client_id,
-                api_token=app_secret or helpscout.client_secret,
-                options=options,
-                **{"delay_minutes": 0, **kw},
-            )
-        self.key, self.api_key = created.account.key, created.api_key
-        self.url = f"/webhooks/helpscout/{self.key}"
+        super().__init__(
+            client,
+            "helpscout",
+            smtp_server,
+            name="Acme on Help Scout",
+            webhook_secret=SECRET,
+            api_url=helpscout.url,
+            api_user=helpscout.client_id,
+            api_token=app_secret or helpscout.client_secret,
+            **{"options": {"custom_field_id": str(FIELD_ID)}, **kw},
+        )
+        self.helpscout = helpscout
 
     def post(self, payload: dict | bytes, *, event: str = "convo.status", signature: str | None = None, **kw):
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -86,38 +63,10 @@ class Desk:
             headers.pop(name)
         return self.client.post(self.url, data=body, headers=headers)
 
-    def run_jobs(self) -> int:
-        s = services()
-        with s.db.session() as session:
-            sweep(session, s.jobs, s.clock())
-        return s.jobs.drain()
-
-    def api(self, path: str):
-        return self.client.get(path, headers={"Authorization": f"Bearer {self.api_key}"})
-
-    def rate(self, score: int, comment: str = "", message=None) -> None:
-        """Click the score's link in the (last) survey email and confirm it on the page, as a person would."""
-        link = rating_links(message or self.smtp.messages[-1])[score - 1][len(PUBLIC_URL) :]
-        page = self.client.get(link)
-        assert page.status_code == 200
-        nonce = nonce_of(page.get_data(as_text=True))
-        confirmed = self.client.post(link, data={"nonce": nonce, "score": score, "comment": comment})
-        assert confirmed.status_code in (200, 303)
-
 
 @pytest.fixture
 def desk(app, client, helpscout, smtp_server):
     return Desk(client, helpscout, smtp_server)
-
-
-def _survey(ticket_id: str = str(CONVERSATION)) -> Survey | None:
-    with services().db.session() as session:
-        return session.scalar(select(Survey).where(Survey.ticket_id == ticket_id).order_by(Survey.id.desc()))
-
-
-def _write_back() -> WriteBack:
-    with services().db.session() as session:
-        return session.scalar(select(WriteBack).order_by(WriteBack.id.desc()))
 
 
 def _solved_and_rated(desk: Desk, score: int, comment: str = "") -> None:
@@ -138,7 +87,7 @@ def test_signed_closed_conversation_is_accepted_and_freezes_the_assignee(desk, h
     response = desk.post(fixture("convo_status_closed.json"))
     assert response.status_code == 202
     assert response.get_json()["survey"]["status"] == "scheduled"
-    survey = _survey()
+    survey = latest_survey(CONVERSATION)
     assert (survey.requester_email, survey.requester_name) == ("dana@customer.test", "Dana Customer")
     assert (survey.agent_id, survey.agent_email, survey.agent_name) == ("256", "sam@acme.test", "Sam Agent")
     assert survey.ticket_subject == "VPN drops every hour"
@@ -157,7 +106,7 @@ def test_signed_closed_conversation_is_accepted_and_freezes_the_assignee(desk, h
 def test_wrong_or_missing_signature_is_401(desk, change):
     response = desk.post(fixture("convo_status_closed.json"), **change)
     assert response.status_code == 401
-    assert _survey() is None
+    assert latest_survey(CONVERSATION) is None
 
 
 def test_tampered_body_is_401(desk):
@@ -169,7 +118,7 @@ def test_tampered_body_is_401(desk):
 def test_the_test_button_is_answered_200_and_ignored(desk):
     response = desk.post(fixture("helpscout_test.json"), event="helpscout.test")
     assert (response.status_code, response.get_json()["event"]) == (200, "ignored")
-    assert _survey("1") is None
+    assert latest_survey("1") is None
 
 
 @pytest.mark.parametrize(
@@ -178,7 +127,7 @@ def test_the_test_button_is_answered_200_and_ignored(desk):
 def test_other_statuses_and_events_are_ignored(desk, name, event):
     response = desk.post(fixture(name), event=event)
     assert (response.status_code, response.get_json()["event"]) == (200, "ignored")
-    assert _survey() is None
+    assert latest_survey(CONVERSATION) is None
 
 
 def test_missing_event_header_or_id_is_400(desk):
@@ -202,7 +151,7 @@ def test_reopen_cancels_the_unsent_survey_and_a_later_close_counts_again(app, cl
     assert desk.post(fixture("convo_status_closed.json")).status_code == 202
     assert desk.post(fixture("convo_status_active.json")).status_code == 202
     desk.run_jobs()
-    assert _survey().status == "cancelled"
+    assert latest_survey(CONVERSATION).status == "cancelled"
     assert smtp_server.messages == []
     closed_again = {**fixture("convo_status_closed.json"), "userUpdatedAt": "2024-05-04T08:00:00Z"}
     closed_again["closedAt"] = closed_again["userUpdatedAt"]
@@ -214,7 +163,7 @@ def test_a_customer_without_email_in_primary_customer_falls_back_to_the_creator(
     body = fixture("convo_status_closed.json")
     body["primaryCustomer"] = {"id": 238604}
     assert desk.post(body).status_code == 202
-    assert _survey().requester_email == "dana@customer.test"
+    assert latest_survey(CONVERSATION).requester_email == "dana@customer.test"
 
 
 # --- ratings out -------------------------------------------------------------------------------------------------
@@ -250,7 +199,7 @@ def test_write_back_makes_exactly_the_expected_requests(desk, helpscout):
     assert conversation.tags == ["vpn", "vip", "csat_4_of_5"]
     assert conversation.fields == {OTHER_FIELD_ID: "33077", FIELD_ID: "4"}
     assert conversation.status == "closed" and len(conversation.notes) == 1
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
 
 
 def test_a_changed_rating_replaces_only_our_tag_with_the_cached_token(desk, helpscout, smtp_server):
@@ -280,7 +229,7 @@ def test_a_token_near_its_expiry_is_replaced(desk, helpscout, smtp_server, monke
     desk.run_jobs()
     assert len(helpscout.token_requests) == 2
     assert helpscout.calls[-1].authorization != f"Bearer {first}"
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
 
 
 def test_a_401_drops_the_cached_token_and_fetches_a_new_one(desk, helpscout, smtp_server):
@@ -297,7 +246,7 @@ def test_a_401_drops_the_cached_token_and_fetches_a_new_one(desk, helpscout, smt
         ("PUT", f"{path}/fields"),
         ("POST", f"{path}/notes"),
     ]
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     assert helpscout.conversations[CONVERSATION].tags[-1] == "csat_4_of_5"
 
 
@@ -313,7 +262,7 @@ def test_wrong_app_secret_is_parked_with_help_scouts_error(app, client, helpscou
 def test_429_waits_for_x_ratelimit_retry_after_then_delivers(desk, helpscout, clock):
     helpscout.fail_next(429, retry_after=120, after=1)  # the token passes, the GET is rate limited
     _solved_and_rated(desk, 4)
-    wb = _write_back()
+    wb = latest_write_back()
     assert (wb.status, wb.attempts) == ("pending", 1) and "HTTP 429" in wb.last_error
     assert wb.next_attempt_at >= clock.now + timedelta(seconds=120)
     calls = len(helpscout.calls)
@@ -322,7 +271,7 @@ def test_429_waits_for_x_ratelimit_retry_after_then_delivers(desk, helpscout, cl
     assert len(helpscout.calls) == calls  # not due yet: nothing sent
     clock.advance(seconds=21)
     desk.run_jobs()
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     assert helpscout.conversations[CONVERSATION].tags == ["vpn", "vip", "csat_4_of_5"]
     assert len(helpscout.conversations[CONVERSATION].notes) == 1
 
@@ -333,12 +282,12 @@ def test_server_error_is_retried_without_writing_the_note_twice(desk, helpscout,
     helpscout.fail_next(500, after=4)  # token, GET, tags and fields pass; the note fails
     desk.rate(4)
     desk.run_jobs()
-    wb = _write_back()
+    wb = latest_write_back()
     assert (wb.status, wb.attempts) == ("pending", 1) and "HTTP 500" in wb.last_error
     assert wb.next_attempt_at > clock.now + timedelta(seconds=10)
     clock.advance(hours=1)
     desk.run_jobs()
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     assert len(helpscout.conversations[CONVERSATION].notes) == 1
     assert helpscout.conversations[CONVERSATION].tags == ["vpn", "vip", "csat_4_of_5"]
 
@@ -346,7 +295,7 @@ def test_server_error_is_retried_without_writing_the_note_twice(desk, helpscout,
 def test_unknown_custom_field_is_parked_with_help_scouts_error_text(desk, helpscout):
     del helpscout.field_names[FIELD_ID]
     _solved_and_rated(desk, 4)
-    wb = _write_back()
+    wb = latest_write_back()
     assert wb.status == "parked" and "HTTP 400" in wb.last_error
     assert f"Custom field {FIELD_ID} does not belong" in wb.last_error
     assert helpscout.conversations[CONVERSATION].notes == []  # the note comes last: nothing half-written twice
@@ -363,7 +312,7 @@ def test_a_merged_conversation_is_written_under_its_new_id(desk, helpscout):
     helpscout.conversations[CONVERSATION].moved_to = 2391938200
     helpscout.add_conversation(2391938200, tags=["merged"])
     _solved_and_rated(desk, 5)
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     assert helpscout.conversations[2391938200].tags == ["merged", "csat_5_of_5"]
     assert len(helpscout.conversations[2391938200].notes) == 1
 
@@ -376,12 +325,7 @@ def test_end_to_end_event_mail_click_confirm_write_back(desk, helpscout, smtp_se
     desk.run_jobs()
     (mail,) = smtp_server.messages
     assert mail["To"] == "Dana Customer <dana@customer.test>"
-    link = rating_links(mail)[4][len(PUBLIC_URL) :]
-    page = desk.client.get(link)
-    assert page.status_code == 200
-    nonce = nonce_of(page.get_data(as_text=True))
-    confirm = desk.client.post(link, data={"nonce": nonce, "score": 5, "comment": "Great"})
-    assert confirm.status_code in (200, 303)
+    desk.rate(5, "Great", message=mail)
     desk.run_jobs()
     path = f"/v2/conversations/{CONVERSATION}"
     assert [(c.method, c.path) for c in helpscout.calls] == [

@@ -4,69 +4,56 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 
-from plugin.accounts import create_account
-from plugin.jobs.sweep import sweep
-from plugin.models import Survey, WebhookEvent, WriteBack
+from plugin.models import Survey
 from plugin.services import services
-from tests.conftest import PUBLIC_URL, nonce_of, rating_links
 from tests.emulators.liveagent import LiveAgentEmulator
+from tests.platforms.support import (
+    PlatformAccount,
+    counts,
+    fixture_loader,
+    latest_write_back,
+    make_write_backs_due,
+    rate,
+    run_jobs,
+)
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "liveagent"
 SECRET = "la-webhook-secret-0123"
 TICKET = "ab12cd34"
-
-
-@pytest.fixture
-def app_config(app_config, smtp_server):
-    app_config["SMTP_URL"] = smtp_server.url
-    return app_config
+fixture = fixture_loader("liveagent")
 
 
 @pytest.fixture
 def desk():
-    emulator = LiveAgentEmulator(api_key="la-key").start()
-    vip = emulator.add_tag("vip")
-    emulator.add_tag("csat_2_of_5")
-    emulator.field_codes.add("csat")
-    emulator.add_ticket(TICKET, owner_email="dana@customer.test", tags=[vip])
-    emulator.agents["ag7"] = {"id": "ag7", "name": "Sam Agent", "email": "sam@acme.test", "role": "agent"}
-    yield emulator
-    emulator.stop()
+    with LiveAgentEmulator(api_key="la-key") as emulator:
+        vip = emulator.add_tag("vip")
+        emulator.add_tag("csat_2_of_5")
+        emulator.field_codes.add("csat")
+        emulator.add_ticket(TICKET, owner_email="dana@customer.test", tags=[vip])
+        emulator.agents["ag7"] = {"id": "ag7", "name": "Sam Agent", "email": "sam@acme.test", "role": "agent"}
+        yield emulator
 
 
-class Account:
-    """One LiveAgent account pointed at the emulator, and ways to post to it and run its jobs."""
+class Account(PlatformAccount):
+    """One LiveAgent account pointed at the emulator; posts the rule's request with the secret header."""
 
     def __init__(self, client, desk, **settings) -> None:
-        s = services()
-        options = settings.pop("options", {"custom_field": "csat"})
-        with s.db.session() as session:
-            created = create_account(
-                session,
-                s.box,
-                platform="liveagent",
-                name="Acme",
-                webhook_secret=SECRET,
-                api_url=desk.url,
-                api_token=settings.pop("api_token", "la-key"),
-                options=options,
-                **{"delay_minutes": 0, **settings},
-            )
-        self.client, self.key, self.api_key = client, created.account.key, created.api_key
-        self.url = f"/webhooks/liveagent/{self.key}"
+        super().__init__(
+            client,
+            "liveagent",
+            name="Acme",
+            webhook_secret=SECRET,
+            api_url=desk.url,
+            **{"api_token": "la-key", "options": {"custom_field": "csat"}, **settings},
+        )
 
     def post(self, payload: dict | str, secret: str | None = SECRET):
         body = json.dumps(payload) if isinstance(payload, dict) else payload
         headers = {"X-OpenCSAT-Secret": secret} if secret else {}
         return self.client.post(self.url, data=body, content_type="application/json", headers=headers)
-
-    def api(self, path: str):
-        return self.client.get(path, headers={"Authorization": f"Bearer {self.api_key}"}).get_json()
 
 
 @pytest.fixture
@@ -74,43 +61,10 @@ def account(app, client, desk):
     return Account(client, desk)
 
 
-def fixture(name: str, **changes) -> dict:
-    return {**json.loads((FIXTURES / name).read_text()), **changes}
-
-
-def run_jobs() -> int:
-    """Sweep and run every due job in this thread, as the in-process worker would."""
-    s = services()
-    with s.db.session() as session:
-        sweep(session, s.jobs, s.clock())
-    return s.jobs.drain()
-
-
-def rate(client, message, score: int, comment: str = "") -> None:
-    link = rating_links(message)[score - 1][len(PUBLIC_URL) :]
-    nonce = nonce_of(client.get(link).get_data(as_text=True))
-    client.post(link, data={"nonce": nonce, "score": score, "comment": comment})
-
-
 def solve_and_rate(account, smtp_server, score: int = 4, comment: str = "") -> None:
     assert account.post(fixture("ticket_resolved.json")).status_code == 202
     run_jobs()
     rate(account.client, smtp_server.messages[-1], score, comment)
-
-
-def write_back() -> WriteBack:
-    with services().db.session() as session:
-        return session.scalar(select(WriteBack).order_by(WriteBack.id.desc()))
-
-
-def make_due() -> None:
-    with services().db.session() as session:
-        session.execute(update(WriteBack).values(next_attempt_at=services().clock() - timedelta(seconds=1)))
-
-
-def counts() -> tuple[int, int]:
-    with services().db.session() as session:
-        return session.scalar(select(func.count(WebhookEvent.id))), session.scalar(select(func.count(Survey.id)))
 
 
 def test_resolved_rule_request_is_accepted_and_schedules_a_survey(account):
@@ -161,7 +115,7 @@ def test_reopen_cancels_the_unsent_survey(app, client, desk, smtp_server):
     account.post(fixture("ticket_resolved.json"))
     assert account.post(fixture("ticket_reopened.json")).status_code == 202
     run_jobs()
-    surveys = account.api(f"/api/v1/surveys?ticket_id={TICKET}")["surveys"]
+    surveys = account.api(f"/api/v1/surveys?ticket_id={TICKET}").get_json()["surveys"]
     assert [s["status"] for s in surveys] == ["cancelled"]
     assert smtp_server.messages == []
 
@@ -187,7 +141,7 @@ def test_ids_only_request_reads_requester_and_agent_from_the_api(account, desk):
 def test_write_back_makes_exactly_these_requests_and_keeps_other_tags(account, desk, smtp_server):
     solve_and_rate(account, smtp_server, 4, "Quick and kind")
     run_jobs()
-    assert write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     calls = [(c.method, c.path, c.body) for c in desk.calls]
     note = desk.tickets[TICKET].notes[0]["message"]
     assert calls == [
@@ -216,7 +170,7 @@ def test_note_can_be_turned_off(app, client, desk, smtp_server):
     account = Account(client, desk, options={"note": "off"})
     solve_and_rate(account, smtp_server)
     run_jobs()
-    assert write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     assert [c.method for c in desk.calls] == ["GET", "GET", "POST", "PUT"]
     assert "custom_fields" not in desk.calls[-1].body
 
@@ -225,7 +179,7 @@ def test_429_waits_at_least_retry_after_then_delivers(account, desk, smtp_server
     desk.fail_next(429, {"message": "Too many requests"}, {"Retry-After": "120"})
     solve_and_rate(account, smtp_server)
     run_jobs()
-    wb = write_back()
+    wb = latest_write_back()
     assert (wb.status, wb.attempts) == ("pending", 1)
     assert wb.next_attempt_at >= clock() + timedelta(seconds=120)
     clock.advance(seconds=119)
@@ -233,7 +187,7 @@ def test_429_waits_at_least_retry_after_then_delivers(account, desk, smtp_server
     assert len(desk.calls) == 1  # not due yet
     clock.advance(seconds=2)
     run_jobs()
-    assert write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     assert desk.tag_names(TICKET) == ["vip", "csat_4_of_5"]
 
 
@@ -241,18 +195,18 @@ def test_500_is_retried_then_delivered(account, desk, smtp_server):
     desk.fail_next(500, {"message": "Internal error"})
     solve_and_rate(account, smtp_server)
     run_jobs()
-    wb = write_back()
+    wb = latest_write_back()
     assert wb.status == "pending" and "HTTP 500" in wb.last_error
-    make_due()
+    make_write_backs_due()
     run_jobs()
-    assert write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
 
 
 def test_a_wrong_api_key_is_parked_with_liveagents_error(app, client, desk, smtp_server):
     account = Account(client, desk, api_token="not-the-key")
     solve_and_rate(account, smtp_server)
     run_jobs()
-    parked = account.api("/api/v1/write-backs?status=parked")["write_backs"]
+    parked = account.api("/api/v1/write-backs?status=parked").get_json()["write_backs"]
     assert len(parked) == 1 and "Invalid API key" in parked[0]["last_error"]
     assert len(desk.calls) == 1
 
@@ -263,14 +217,10 @@ def test_end_to_end_through_http_only(account, desk, smtp_server):
     run_jobs()
     (mail,) = smtp_server.messages
     assert mail["To"] == "Dana Smith <dana@customer.test>"
-    link = rating_links(mail)[4][len(PUBLIC_URL) :]
-    page = account.client.get(link)
-    assert page.status_code == 200
-    confirmed = account.client.post(link, data={"nonce": nonce_of(page.get_data(as_text=True)), "score": 5})
-    assert confirmed.status_code in (200, 303)
+    rate(account.client, mail, 5, comment=None)
     run_jobs()
     assert desk.tag_names(TICKET) == ["vip", "csat_5_of_5"]
     assert desk.tickets[TICKET].custom_fields == [{"code": "csat", "value": "5"}]
     assert "Customer rating: 5/5" in desk.tickets[TICKET].notes[0]["message"]
-    ratings = account.api(f"/api/v1/ratings?ticket_id={TICKET}")["ratings"]
+    ratings = account.api(f"/api/v1/ratings?ticket_id={TICKET}").get_json()["ratings"]
     assert [(r["score"], r["agent_email"], r["status"]) for r in ratings] == [(5, "sam@acme.test", "counted")]

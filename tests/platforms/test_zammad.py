@@ -7,25 +7,15 @@ import hmac
 import json
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from plugin.accounts import create_account
-from plugin.jobs.sweep import sweep
-from plugin.models import Survey, WriteBack
-from plugin.services import services
-from tests.conftest import PUBLIC_URL, nonce_of, rating_links
 from tests.emulators.zammad import ZammadEmulator
+from tests.platforms.support import PlatformAccount, fixture_loader, latest_survey, latest_write_back
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "zammad"
 SECRET = "zammad-hmac-token-3f9c"
 TICKET = 81
-
-
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
+fixture = fixture_loader("zammad")
 
 
 def sign(body: bytes, secret: str = SECRET) -> str:
@@ -33,41 +23,28 @@ def sign(body: bytes, secret: str = SECRET) -> str:
 
 
 @pytest.fixture
-def app_config(app_config, smtp_server):
-    app_config["SMTP_URL"] = smtp_server.url
-    return app_config
-
-
-@pytest.fixture
 def zammad():
-    emulator = ZammadEmulator().start()
-    emulator.attribute_names.add("csat_score")
-    emulator.add_ticket(TICKET, tags=["coffee", "vip"])
-    yield emulator
-    emulator.stop()
+    with ZammadEmulator() as emulator:
+        emulator.attribute_names.add("csat_score")
+        emulator.add_ticket(TICKET, tags=["coffee", "vip"])
+        yield emulator
 
 
-class Desk:
-    """One Zammad account pointed at the emulator, and the ways a test drives it over HTTP."""
+class Desk(PlatformAccount):
+    """One Zammad account pointed at the emulator; posts signed trigger webhooks as Zammad does."""
 
     def __init__(self, client, zammad: ZammadEmulator, smtp_server, *, token: str | None = None, **kw) -> None:
-        self.client, self.zammad, self.smtp = client, zammad, smtp_server
-        options = kw.pop("options", {"custom_field": "csat_score"})
-        s = services()
-        with s.db.session() as session:
-            created = create_account(
-                session,
-                s.box,
-                platform="zammad",
-                name="Acme on Zammad",
-                webhook_secret=SECRET,
-                api_url=zammad.url,
-                api_token=token or zammad.token,
-                options=options,
-                **{"delay_minutes": 0, **kw},
-            )
-        self.key, self.api_key = created.account.key, created.api_key
-        self.url = f"/webhooks/zammad/{self.key}"
+        super().__init__(
+            client,
+            "zammad",
+            smtp_server,
+            name="Acme on Zammad",
+            webhook_secret=SECRET,
+            api_url=zammad.url,
+            api_token=token or zammad.token,
+            **{"options": {"custom_field": "csat_score"}, **kw},
+        )
+        self.zammad = zammad
 
     def post(self, payload: dict | bytes, *, delivery: str | None = None, signature: str | None = None, **kw):
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -82,38 +59,10 @@ class Desk:
             headers.pop(name)
         return self.client.post(self.url, data=body, headers=headers)
 
-    def run_jobs(self) -> int:
-        s = services()
-        with s.db.session() as session:
-            sweep(session, s.jobs, s.clock())
-        return s.jobs.drain()
-
-    def api(self, path: str):
-        return self.client.get(path, headers={"Authorization": f"Bearer {self.api_key}"})
-
-    def rate(self, score: int, comment: str = "", message=None) -> None:
-        """Click the score's link in the (last) survey email and confirm it on the page, as a person would."""
-        link = rating_links(message or self.smtp.messages[-1])[score - 1][len(PUBLIC_URL) :]
-        page = self.client.get(link)
-        assert page.status_code == 200
-        nonce = nonce_of(page.get_data(as_text=True))
-        confirmed = self.client.post(link, data={"nonce": nonce, "score": score, "comment": comment})
-        assert confirmed.status_code in (200, 303)
-
 
 @pytest.fixture
 def desk(app, client, zammad, smtp_server):
     return Desk(client, zammad, smtp_server)
-
-
-def _survey(ticket_id: str = str(TICKET)) -> Survey | None:
-    with services().db.session() as session:
-        return session.scalar(select(Survey).where(Survey.ticket_id == ticket_id).order_by(Survey.id.desc()))
-
-
-def _write_back() -> WriteBack:
-    with services().db.session() as session:
-        return session.scalar(select(WriteBack).order_by(WriteBack.id.desc()))
 
 
 def _solved_and_rated(desk: Desk, score: int, comment: str = "") -> None:
@@ -130,7 +79,7 @@ def test_signed_closed_ticket_is_accepted_and_freezes_the_owner(desk, zammad):
     response = desk.post(fixture("trigger_closed.json"))
     assert response.status_code == 202
     assert response.get_json()["survey"]["status"] == "scheduled"
-    survey = _survey()
+    survey = latest_survey(TICKET)
     assert (survey.requester_email, survey.requester_name) == ("emily@example.com", "Emily Adams")
     assert (survey.agent_id, survey.agent_email, survey.agent_name) == ("5", "emma@chrispresso.com", "Emma Taylor")
     assert (survey.ticket_subject, survey.team) == ("Coffee machine leaks", "Service Desk")
@@ -149,7 +98,7 @@ def test_signed_closed_ticket_is_accepted_and_freezes_the_owner(desk, zammad):
 def test_wrong_or_missing_signature_is_401(desk, change):
     response = desk.post(fixture("trigger_closed.json"), **change)
     assert response.status_code == 401
-    assert _survey() is None
+    assert latest_survey(TICKET) is None
 
 
 def test_tampered_body_is_401(desk):
@@ -180,7 +129,7 @@ def test_reopen_cancels_the_unsent_survey(app, client, zammad, smtp_server):
     assert desk.post(fixture("trigger_closed.json")).status_code == 202
     assert desk.post(fixture("trigger_reopened.json")).status_code == 202
     desk.run_jobs()
-    assert _survey().status == "cancelled"
+    assert latest_survey(TICKET).status == "cancelled"
     assert smtp_server.messages == []
 
 
@@ -198,7 +147,7 @@ def test_an_unassigned_ticket_has_no_agent(desk):
     body["ticket"]["owner"] = {"id": 1, "login": "-", "firstname": "-", "lastname": "", "email": ""}
     body["ticket"]["owner_id"] = 1
     assert desk.post(body).status_code == 202
-    survey = _survey()
+    survey = latest_survey(TICKET)
     assert (survey.agent_id, survey.agent_email) == (None, None)
 
 
@@ -207,7 +156,7 @@ def test_the_trigger_fired_by_our_own_note_is_ignored(desk):
     body["article"].update({"body": "Customer rating: 5/5 (Very satisfied) on the csat5 scale", "internal": True})
     response = desk.post(body)
     assert (response.status_code, response.get_json()["event"]) == (200, "ignored")
-    assert _survey() is None
+    assert latest_survey(TICKET) is None
 
 
 # --- ratings out -------------------------------------------------------------------------------------------------
@@ -240,7 +189,7 @@ def test_write_back_makes_exactly_the_expected_requests(desk, zammad):
     assert ticket.tags == ["coffee", "vip", "csat_4_of_5"]
     assert ticket.attributes == {"csat_score": 4}
     assert [(a["type"], a["internal"]) for a in ticket.articles] == [("note", True)]
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
 
 
 def test_a_changed_rating_replaces_only_our_tag(desk, zammad, smtp_server):
@@ -262,7 +211,7 @@ def test_a_changed_rating_replaces_only_our_tag(desk, zammad, smtp_server):
 def test_429_waits_for_retry_after_then_delivers(desk, zammad, clock):
     zammad.fail_next(429, retry_after=120)
     _solved_and_rated(desk, 4)
-    wb = _write_back()
+    wb = latest_write_back()
     assert (wb.status, wb.attempts) == ("pending", 1) and "HTTP 429" in wb.last_error
     assert wb.next_attempt_at >= clock.now + timedelta(seconds=120)
     clock.advance(seconds=100)
@@ -270,7 +219,7 @@ def test_429_waits_for_retry_after_then_delivers(desk, zammad, clock):
     assert len(zammad.calls) == 1  # not due yet: nothing sent
     clock.advance(seconds=21)
     desk.run_jobs()
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     assert zammad.tickets[TICKET].tags == ["coffee", "vip", "csat_4_of_5"]
     assert len(zammad.tickets[TICKET].articles) == 1
 
@@ -281,11 +230,11 @@ def test_server_error_is_retried_without_writing_the_note_twice(desk, zammad, cl
     zammad.fail_next(500, after=3)  # tags and field pass, the note fails
     desk.rate(4)
     desk.run_jobs()
-    wb = _write_back()
+    wb = latest_write_back()
     assert (wb.status, wb.attempts) == ("pending", 1) and "HTTP 500" in wb.last_error
     clock.advance(hours=1)
     desk.run_jobs()
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     assert [(c.method, c.path) for c in zammad.calls[4:]] == [
         ("GET", "/api/v1/tags"),  # our tag is already there: not added again
         ("PUT", f"/api/v1/tickets/{TICKET}"),
@@ -306,7 +255,7 @@ def test_wrong_token_is_parked_with_zammads_error_text(app, client, zammad, smtp
 def test_unknown_custom_field_is_parked_before_the_note(app, client, zammad, smtp_server):
     desk = Desk(client, zammad, smtp_server, options={"custom_field": "csat_typo"})
     _solved_and_rated(desk, 4)
-    wb = _write_back()
+    wb = latest_write_back()
     assert wb.status == "parked" and "HTTP 422" in wb.last_error and "csat_typo" in wb.last_error
     assert zammad.tickets[TICKET].articles == []
 
@@ -326,12 +275,7 @@ def test_end_to_end_event_mail_click_confirm_write_back(desk, zammad, smtp_serve
     desk.run_jobs()
     (mail,) = smtp_server.messages
     assert mail["To"] == "Emily Adams <emily@example.com>"
-    link = rating_links(mail)[4][len(PUBLIC_URL) :]
-    page = desk.client.get(link)
-    assert page.status_code == 200
-    nonce = nonce_of(page.get_data(as_text=True))
-    confirm = desk.client.post(link, data={"nonce": nonce, "score": 5, "comment": "Great"})
-    assert confirm.status_code in (200, 303)
+    desk.rate(5, "Great", message=mail)
     desk.run_jobs()
     assert [(c.method, c.path) for c in zammad.calls] == [
         ("GET", "/api/v1/tags"),

@@ -7,28 +7,22 @@ import hashlib
 import hmac
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
 
-from plugin.accounts import create_account
-from plugin.jobs.sweep import sweep
-from plugin.models import Survey, WriteBack
 from plugin.services import services
-from tests.conftest import PUBLIC_URL, nonce_of, rating_links
 from tests.emulators.zendesk import ZendeskEmulator
+from tests.platforms.support import (
+    PlatformAccount,
+    fixture_loader,
+    latest_survey,
+    latest_write_back,
+    make_write_backs_due,
+)
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "zendesk"
 SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3RpbmdfcHVycG9zZXNfb25seQ=="
 FIELD_ID = 360001
-
-
-def fixture(name: str, **ticket) -> dict:
-    data = json.loads((FIXTURES / name).read_text())
-    if "ticket" in data:
-        data["ticket"].update(ticket)
-    return data
+fixture = fixture_loader("zendesk")
 
 
 def sign(body: bytes, timestamp: str, secret: str = SECRET) -> str:
@@ -36,46 +30,35 @@ def sign(body: bytes, timestamp: str, secret: str = SECRET) -> str:
 
 
 @pytest.fixture
-def app_config(app_config, smtp_server):
-    app_config["SMTP_URL"] = smtp_server.url
-    return app_config
-
-
-@pytest.fixture
 def zendesk():
-    emulator = ZendeskEmulator().start()
-    emulator.field_ids.add(FIELD_ID)
-    emulator.add_user(9001, "dana@customer.test", "Dana Customer")
-    emulator.add_user(9002, "lee@customer.test", "Lee Customer", locale="de")
-    emulator.add_user(501, "sam@acme.test", "Sam Agent", role="agent")
-    emulator.add_user(502, "kim@acme.test", "Kim Agent", role="agent")
-    emulator.add_ticket(4711, requester_id=9001, assignee_id=501, tags=["vpn", "vip_customer"])
-    emulator.add_ticket(4712, requester_id=9002, assignee_id=501, tags=["vpn"])
-    yield emulator
-    emulator.stop()
+    with ZendeskEmulator() as emulator:
+        emulator.field_ids.add(FIELD_ID)
+        emulator.add_user(9001, "dana@customer.test", "Dana Customer")
+        emulator.add_user(9002, "lee@customer.test", "Lee Customer", locale="de")
+        emulator.add_user(501, "sam@acme.test", "Sam Agent", role="agent")
+        emulator.add_user(502, "kim@acme.test", "Kim Agent", role="agent")
+        emulator.add_ticket(4711, requester_id=9001, assignee_id=501, tags=["vpn", "vip_customer"])
+        emulator.add_ticket(4712, requester_id=9002, assignee_id=501, tags=["vpn"])
+        yield emulator
 
 
-class Desk:
-    """One Zendesk account pointed at the emulator, and the ways a test drives it over HTTP."""
+class Desk(PlatformAccount):
+    """One Zendesk account pointed at the emulator; posts signed webhooks as Zendesk does."""
 
     def __init__(self, client, zendesk: ZendeskEmulator, smtp_server, *, oauth: bool = False, **settings) -> None:
-        self.client, self.zendesk, self.smtp = client, zendesk, smtp_server
-        s = services()
-        with s.db.session() as session:
-            created = create_account(
-                session,
-                s.box,
-                platform="zendesk",
-                name="Acme on Zendesk",
-                webhook_secret=SECRET,
-                api_url=zendesk.url,
-                api_user=None if oauth else zendesk.email,
-                api_token=zendesk.oauth_token if oauth else zendesk.api_token,
-                options={"custom_field_id": str(FIELD_ID)},
-                **{"delay_minutes": 0, **settings},
-            )
-        self.key, self.api_key = created.account.key, created.api_key
-        self.url = f"/webhooks/zendesk/{self.key}"
+        super().__init__(
+            client,
+            "zendesk",
+            smtp_server,
+            name="Acme on Zendesk",
+            webhook_secret=SECRET,
+            api_url=zendesk.url,
+            api_user=None if oauth else zendesk.email,
+            api_token=zendesk.oauth_token if oauth else zendesk.api_token,
+            options={"custom_field_id": str(FIELD_ID)},
+            **settings,
+        )
+        self.zendesk = zendesk
         self._invocations = 0
 
     def post(self, payload: dict | bytes, *, invocation: str | None = None, timestamp: str | None = None, **kw):
@@ -94,44 +77,10 @@ class Desk:
             headers.pop(name)
         return self.client.post(self.url, data=body, headers=headers)
 
-    def run_jobs(self) -> int:
-        s = services()
-        with s.db.session() as session:
-            sweep(session, s.jobs, services().clock())
-        return s.jobs.drain()
-
-    def api(self, path: str):
-        return self.client.get(path, headers={"Authorization": f"Bearer {self.api_key}"})
-
-    def rate(self, score: int, comment: str = "", message=None) -> None:
-        """Click the score's link in the (last) survey email and confirm it on the page, as a person would."""
-        link = rating_links(message or self.smtp.messages[-1])[score - 1][len(PUBLIC_URL) :]
-        page = self.client.get(link)
-        assert page.status_code == 200
-        confirmed = self.client.post(
-            link, data={"nonce": nonce_of(page.get_data(as_text=True)), "score": score, "comment": comment}
-        )
-        assert confirmed.status_code in (200, 303)
-
 
 @pytest.fixture
 def desk(app, client, zendesk, smtp_server):
     return Desk(client, zendesk, smtp_server)
-
-
-def _survey(ticket_id: str) -> Survey:
-    with services().db.session() as session:
-        return session.scalar(select(Survey).where(Survey.ticket_id == ticket_id).order_by(Survey.id.desc()))
-
-
-def _write_back() -> WriteBack:
-    with services().db.session() as session:
-        return session.scalar(select(WriteBack).order_by(WriteBack.id.desc()))
-
-
-def _make_write_backs_due() -> None:
-    with services().db.session() as session:
-        session.execute(update(WriteBack).values(next_attempt_at=services().clock() - timedelta(seconds=1)))
 
 
 def _basic(email: str, token: str) -> str:
@@ -145,7 +94,7 @@ def test_signed_trigger_body_is_accepted_and_freezes_the_assignee(desk):
     response = desk.post(fixture("trigger_solved.json"))
     assert response.status_code == 202
     assert response.get_json()["survey"]["status"] == "scheduled"
-    survey = _survey("4711")
+    survey = latest_survey("4711")
     assert (survey.requester_email, survey.requester_name, survey.locale) == (
         "dana@customer.test",
         "Dana Customer",
@@ -172,7 +121,7 @@ def test_signed_trigger_body_is_accepted_and_freezes_the_assignee(desk):
 def test_wrong_or_missing_signature_is_401(desk, change):
     response = desk.post(fixture("trigger_solved.json"), **change)
     assert response.status_code == 401
-    assert _survey("4711") is None
+    assert latest_survey("4711") is None
 
 
 @pytest.mark.parametrize("minutes", [-6, 6])
@@ -219,7 +168,7 @@ def test_reopen_trigger_cancels_the_unsent_survey(app, client, zendesk, smtp_ser
     assert desk.post(fixture("trigger_solved.json")).status_code == 202
     assert desk.post(fixture("trigger_reopened.json")).status_code == 202
     desk.run_jobs()
-    assert _survey("4711").status == "cancelled"
+    assert latest_survey("4711").status == "cancelled"
     assert smtp_server.messages == []
 
 
@@ -236,7 +185,7 @@ def test_event_subscribed_solve_reads_people_in_a_job_then_sends_the_survey(desk
         ("GET", "/api/v2/users/501", {}),
     ]
     assert all(c.authorization == _basic(zendesk.email, zendesk.api_token) for c in zendesk.calls)
-    survey = _survey("4712")
+    survey = latest_survey("4712")
     assert (survey.status, survey.requester_email, survey.requester_name, survey.locale) == (
         "sent",
         "lee@customer.test",
@@ -252,9 +201,9 @@ def test_event_subscribed_reopen_cancels_the_unsent_survey(app, client, zendesk,
     desk = Desk(client, zendesk, smtp_server, delay_minutes=60)
     desk.post(fixture("event_status_changed_solved.json"))
     desk.run_jobs()
-    assert _survey("4712").status == "scheduled"
+    assert latest_survey("4712").status == "scheduled"
     assert desk.post(fixture("event_status_changed_reopened.json")).status_code == 202
-    assert _survey("4712").status == "cancelled"
+    assert latest_survey("4712").status == "cancelled"
 
 
 @pytest.mark.parametrize(
@@ -270,14 +219,14 @@ def test_other_events_are_acknowledged_and_ignored(desk, zendesk, change):
     response = desk.post(event)
     assert (response.status_code, response.get_json()["event"]) == (200, "ignored")
     desk.run_jobs()
-    assert _survey("4712") is None and zendesk.calls == []
+    assert latest_survey("4712") is None and zendesk.calls == []
 
 
 def test_a_reopen_while_the_lookup_waits_means_no_survey(desk, zendesk, smtp_server):
     desk.post(fixture("event_status_changed_solved.json"))
     assert desk.post(fixture("event_status_changed_reopened.json")).status_code == 202
     desk.run_jobs()
-    assert _survey("4712") is None
+    assert latest_survey("4712") is None
     assert smtp_server.messages == []
 
 
@@ -285,19 +234,19 @@ def test_lookup_of_a_deleted_ticket_skips_the_survey(desk, zendesk):
     del zendesk.tickets[4712]
     desk.post(fixture("event_status_changed_solved.json"))
     desk.run_jobs()
-    assert (_survey("4712").status, _survey("4712").reason) == ("skipped", "no_requester_email")
+    assert (latest_survey("4712").status, latest_survey("4712").reason) == ("skipped", "no_requester_email")
 
 
 def test_lookup_retried_with_backoff_when_zendesk_is_down(desk, zendesk, clock):
     zendesk.fail_next(503)
     desk.post(fixture("event_status_changed_solved.json"))
     desk.run_jobs()
-    assert _survey("4712") is None
+    assert latest_survey("4712") is None
     desk.run_jobs()  # not due again yet: Zendesk is not asked again at once
     assert len(zendesk.calls) == 1
     clock.advance(minutes=2)
     desk.run_jobs()
-    assert _survey("4712").requester_email == "lee@customer.test"
+    assert latest_survey("4712").requester_email == "lee@customer.test"
 
 
 def test_lookup_refused_for_good_records_the_survey_as_skipped_with_why(desk, zendesk, smtp_server):
@@ -308,7 +257,7 @@ def test_lookup_refused_for_good_records_the_survey_as_skipped_with_why(desk, ze
         update_account(session, s.box, by_key(session, desk.key), api_token="revoked-token")
     desk.post(fixture("event_status_changed_solved.json"))
     desk.run_jobs()
-    survey = _survey("4712")
+    survey = latest_survey("4712")
     assert survey.status == "skipped"
     assert survey.reason.startswith("lookup_failed: HTTP 401")
     assert smtp_server.messages == []
@@ -345,7 +294,7 @@ def test_write_back_makes_exactly_the_expected_requests(desk, zendesk):
     assert ticket.tags == ["vpn", "vip_customer", "csat_4_of_5"]
     assert ticket.custom_fields == {FIELD_ID: 4}
     assert [c["public"] for c in ticket.comments] == [False]
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
 
 
 def test_a_changed_rating_replaces_only_our_tag(desk, zendesk, smtp_server):
@@ -367,21 +316,21 @@ def test_oauth_token_is_sent_as_bearer_when_there_is_no_api_user(app, client, ze
     desk = Desk(client, zendesk, smtp_server, oauth=True)
     _solved_and_rated(desk, 3)
     assert {c.authorization for c in zendesk.calls} == {"Bearer zd-oauth"}
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
 
 
 def test_429_waits_for_retry_after_then_delivers(desk, zendesk):
     zendesk.fail_next(429, retry_after=120)
     _solved_and_rated(desk, 4)
-    wb = _write_back()
+    wb = latest_write_back()
     assert (wb.status, wb.attempts) == ("pending", 1)
     assert wb.next_attempt_at >= services().clock() + timedelta(seconds=115)
     assert "HTTP 429" in wb.last_error
     desk.run_jobs()
     assert len(zendesk.calls) == 1  # not due yet: nothing sent
-    _make_write_backs_due()
+    make_write_backs_due()
     desk.run_jobs()
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     assert zendesk.tickets[4711].tags[-1] == "csat_4_of_5"
     assert len(zendesk.tickets[4711].comments) == 1
 
@@ -392,12 +341,12 @@ def test_server_error_is_retried_without_writing_the_note_twice(desk, zendesk):
     zendesk.fail_next(500, after=1)  # the tags call passes, the ticket update with the note fails
     desk.rate(4)
     desk.run_jobs()
-    wb = _write_back()
+    wb = latest_write_back()
     assert (wb.status, wb.attempts) == ("pending", 1) and "HTTP 500" in wb.last_error
     assert wb.next_attempt_at > services().clock() + timedelta(seconds=10)
-    _make_write_backs_due()
+    make_write_backs_due()
     desk.run_jobs()
-    assert _write_back().status == "delivered"
+    assert latest_write_back().status == "delivered"
     assert [(c.method, c.path) for c in zendesk.calls] == [
         ("PUT", "/api/v2/tickets/4711/tags"),
         ("PUT", "/api/v2/tickets/4711"),
@@ -422,7 +371,7 @@ def test_wrong_credentials_are_parked_with_zendesks_error_text(app, client, zend
     desk = Desk(client, zendesk, smtp_server)
     zendesk.api_token = "zd-token"
     _solved_and_rated(desk, 4)
-    wb = _write_back()
+    wb = latest_write_back()
     assert wb.status == "parked"
     assert "HTTP 401" in wb.last_error and "Couldn't authenticate you" in wb.last_error
 
@@ -430,7 +379,7 @@ def test_wrong_credentials_are_parked_with_zendesks_error_text(app, client, zend
 def test_unknown_custom_field_is_parked_with_zendesks_error_text(desk, zendesk):
     zendesk.field_ids.clear()
     _solved_and_rated(desk, 4)
-    wb = _write_back()
+    wb = latest_write_back()
     assert wb.status == "parked" and f"Custom field {FIELD_ID} does not exist" in wb.last_error
 
 
@@ -442,13 +391,7 @@ def test_end_to_end_event_mail_click_confirm_write_back(desk, zendesk, smtp_serv
     desk.run_jobs()
     (mail,) = smtp_server.messages
     assert mail["To"] == "Lee Customer <lee@customer.test>"
-    link = rating_links(mail)[4][len(PUBLIC_URL) :]
-    page = desk.client.get(link)
-    assert page.status_code == 200
-    confirm = desk.client.post(
-        link, data={"nonce": nonce_of(page.get_data(as_text=True)), "score": 5, "comment": "Great"}
-    )
-    assert confirm.status_code in (200, 303)
+    desk.rate(5, "Great", message=mail)
     desk.run_jobs()
     writes = [(c.method, c.path) for c in zendesk.calls if c.method != "GET"]
     assert writes == [("PUT", "/api/v2/tickets/4712/tags"), ("PUT", "/api/v2/tickets/4712")]

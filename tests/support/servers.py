@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
+
+from tests.emulators.base import Emulator, Request, Response
 
 
 def free_port() -> int:
@@ -80,40 +80,26 @@ class Reply:
     headers: dict = field(default_factory=dict)
 
 
-class HTTPRecorder:
+class HTTPRecorder(Emulator):
     """An HTTP server on loopback that records every request and answers from a script of replies."""
 
+    content_type = "application/json"
+    methods = Emulator.methods | {"PATCH"}
+
     def __init__(self) -> None:
-        self.requests: list[Recorded] = []
+        super().__init__()
         self.replies: list[Reply] = []  # consumed first to last; empty means 200 {}
-        recorder = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def _handle(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                recorder.requests.append(Recorded(self.command, self.path, dict(self.headers), body))
-                reply = recorder.replies.pop(0) if recorder.replies else Reply()
-                payload = json.dumps(reply.body).encode()
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+    @property
+    def requests(self) -> list[Recorded]:
+        return self.calls
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815
+    def parse(self, request: Request) -> bytes:
+        return request.raw
 
-            def log_message(self, *args) -> None:
-                pass
+    def record(self, request: Request, body: bytes) -> Recorded:
+        return Recorded(request.method, request.target, dict(request.headers), body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def start(self) -> HTTPRecorder:
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def handle(self, request: Request, body: bytes) -> Response:
+        reply = self.replies.pop(0) if self.replies else Reply()
+        return reply.status, reply.body, reply.headers
