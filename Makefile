@@ -13,7 +13,7 @@ $(BIN)/flask: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $(BIN)/flask
 
-run: $(BIN)/flask
+run: $(BIN)/flask compile
 	$(BIN)/flask --app plugin db upgrade
 	@echo ""
 	@echo "OpenCSAT on http://127.0.0.1:$(PORT)  (jobs run in-process; emails go to instance/outbox/)"
@@ -23,7 +23,7 @@ run: $(BIN)/flask
 	$(BIN)/flask --app plugin run --host 127.0.0.1 --port $(PORT) --no-reload
 
 # The whole suite, on SQLite and then on PostgreSQL (both with real Redis and SMTP on loopback).
-test: $(BIN)/flask
+test: $(BIN)/flask compile
 	$(BIN)/ruff check plugin tests bench migrations
 	OPENCSAT_TEST_DATABASE=sqlite $(BIN)/python -m pytest -q
 	OPENCSAT_TEST_DATABASE=postgresql $(BIN)/python -m pytest -q
@@ -58,3 +58,18 @@ zendesk-app:
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Translations (docs/emails.md#languages): extract the strings, start a language, merge new strings, compile .mo files.
+.PHONY: extract init update compile
+extract: $(BIN)/flask
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --project OpenCSAT -o translations/messages.pot .
+
+init: $(BIN)/flask
+	@test -n "$(LOCALE)" || { echo "usage: make init LOCALE=xx"; exit 2; }
+	$(BIN)/pybabel init -i translations/messages.pot -d translations -l $(LOCALE)
+
+update: extract
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
+
+compile: $(BIN)/flask
+	$(BIN)/pybabel compile -d translations --statistics

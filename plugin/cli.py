@@ -102,8 +102,9 @@ def accounts_update(account_key: str, extra: tuple[str, ...], **settings) -> Non
     try:
         options = dict(_key_value(item) for item in extra)
         with s.db.session() as session:
-            account = account_service.update_account(session, s.box, _account(session, account_key), options=options,
-                                                      **settings)
+            account = account_service.update_account(
+                session, s.box, _account(session, account_key), options=options, **settings
+            )
             described = account_service.describe(account, s.settings.public_url)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -233,11 +234,44 @@ def _sweep_forever(app: Flask) -> None:
             time.sleep(s.settings.sweep_seconds)
 
 
+@click.command("signature")
+@click.option("--account", "account_key", required=True)
+@click.option("--agent", "agent_email", required=True, help="The agent's email address (ratings are theirs).")
+@click.option("--platform", default=None, help="Another helpdesk's ticket placeholder (default: the account's).")
+def signature_command(account_key: str, agent_email: str, platform: str | None) -> None:
+    """Print an agent's signature rating block: HTML, then a plain-text variant (docs/signature-links.md)."""
+    from plugin import signature
+
+    if "@" not in agent_email or platform not in (None, *signature.PLACEHOLDERS):
+        raise click.UsageError(
+            f"--agent must be an email address; --platform one of {', '.join(signature.PLACEHOLDERS)}"
+        )
+    s = services()
+    with s.db.session() as session:
+        account = account_service.by_key(session, account_key)
+        if account is None:
+            raise click.UsageError(f"no account with key {account_key!r}")
+        block = signature.snippet(account, agent_email, s.tokens, s.settings.public_url, platform)
+    click.echo(f"<!-- HTML: paste into the signature's source view; {block.placeholder} is the ticket placeholder -->")
+    click.echo(block.html)
+    click.echo("\n-- plain text --")
+    click.echo(block.text)
+
+
 def init_app(app: Flask) -> None:
     from plugin.admin.cli import admins_cli
     from plugin.demo import demo_command
 
-    commands = (db_cli, accounts_cli, write_backs_cli, clicks_cli, sweep_command, worker_command, demo_command)
+    commands = (
+        db_cli,
+        accounts_cli,
+        write_backs_cli,
+        clicks_cli,
+        sweep_command,
+        worker_command,
+        demo_command,
+        signature_command,
+    )
     for command in (*commands, admins_cli):
         app.cli.add_command(command)
     from plugin.cli_webhooks import COMMANDS

@@ -85,6 +85,8 @@ class Survey(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     message_id: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # How the customer got the rating links: the survey email, or an agent's signature (plugin/signature.py).
+    channel: Mapped[str] = mapped_column(String(10), default="email", server_default="email")
 
     account: Mapped[Account] = relationship(lazy="joined")
 
@@ -251,3 +253,15 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# One signature-link survey per (account, ticket, agent): two first clicks racing in find the same row.
+Index(
+    "uq_surveys_signature",
+    Survey.account_id,
+    Survey.ticket_id,
+    Survey.agent_email,
+    unique=True,
+    sqlite_where=Survey.channel == "signature",
+    postgresql_where=Survey.channel == "signature",
+)

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from plugin import dashboard
-from plugin.models import Rating, Survey, WriteBack
+from plugin.models import Account, Rating, Survey, WriteBack
 from plugin.surveys.metrics import wilson_lower_bound
-from plugin.surveys.scales import get_scale
+from plugin.surveys.scales import get_scale, scale_for
 
 RATING_STATUSES = ("counted", "pending", "flagged")
 SURVEY_STATUSES = ("scheduled", "sent", "skipped", "cancelled", "failed")
@@ -109,16 +109,17 @@ def agents(
     )
     for agent, scale, score, count in session.execute(grouped):
         scores[agent].append((scale, score, count))
+    options = session.scalar(select(Account.options).where(Account.id == account_id)) or {}
     return sorted(
-        (_agent_row(agent, sent_counts.get(agent, 0), scores.get(agent, [])) for agent in sent_counts),
+        (_agent_row(agent, sent_counts.get(agent, 0), scores.get(agent, []), options) for agent in sent_counts),
         key=lambda row: (-(row["csat_lower_bound"] or -1), row["email"] or ""),
     )
 
 
-def _agent_row(agent: str | None, surveys_sent: int, scored: list[tuple[str, int, int]]) -> dict:
-    """One agent's figures from (scale, score, count) groups of counted ratings."""
+def _agent_row(agent: str | None, surveys_sent: int, scored: list[tuple[str, int, int]], options=None) -> dict:
+    """One agent's figures from (scale, score, count) groups of counted ratings (satisfied as the account counts)."""
     responses = sum(count for _, _, count in scored)
-    satisfied = sum(count for scale, score, count in scored if score in get_scale(scale).satisfied)
+    satisfied = sum(count for scale, score, count in scored if score in scale_for(scale, options).satisfied)
     row = {
         "email": agent,
         "responses": responses,

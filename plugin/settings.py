@@ -69,6 +69,7 @@ class Settings:
     rating_rate_limit: str = "60 per minute"
     proxy_count: int = 0
     outbox_path: Path = field(default=Path("instance/outbox"))
+    templates_override_path: Path = field(default=Path("instance/templates"))  # admins' email templates
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], instance_path: Path) -> Settings:
@@ -93,6 +94,9 @@ class Settings:
             rating_rate_limit=_rate_limit(env, "RATING_RATE_LIMIT", cls.rating_rate_limit),
             proxy_count=_int(env, "PROXY_COUNT", 0),
             outbox_path=instance_path / "outbox",
+            templates_override_path=Path(
+                (env.get("TEMPLATES_OVERRIDE_PATH") or "").strip() or instance_path / "templates"
+            ),
         )
 
 

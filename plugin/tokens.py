@@ -1,4 +1,4 @@
-"""Signed tokens in links: rating links bound to (survey, score), unsubscribe links, form nonces.
+"""Signed tokens in links: rating links bound to (survey, score), unsubscribe links, form nonces, signature agents.
 
 A token is a signed payload (itsdangerous, HMAC-SHA1 keyed from SECRET_KEY with a per-purpose salt);
 nobody can make one for another survey or score without the key, and any change to it fails the check.
@@ -30,6 +30,7 @@ class Tokens:
         self._rating = URLSafeSerializer(secret_key, salt="rating-link")
         self._unsubscribe = URLSafeSerializer(secret_key, salt="unsubscribe")
         self._form = URLSafeTimedSerializer(secret_key, salt="rating-form")
+        self._agent = URLSafeSerializer(secret_key, salt="signature-agent")
 
     def rating(self, survey_id: int, score: int) -> str:
         return self._rating.dumps([survey_id, score])
@@ -48,6 +49,22 @@ class Tokens:
         if not (isinstance(payload, list) and len(payload) == 2):
             raise InvalidToken("malformed unsubscribe token")
         return int(payload[0]), str(payload[1])
+
+    def signature_agent(self, account_id: int, agent_email: str) -> str:
+        """The agent part of a signature link: nobody can rate as another agent or for another account."""
+        return self._agent.dumps([account_id, agent_email.strip().lower()])
+
+    def read_signature_agent(self, token: str) -> tuple[int, str]:
+        payload = _loads(self._agent, token)
+        if not (
+            isinstance(payload, list)
+            and len(payload) == 2
+            and type(payload[0]) is int
+            and isinstance(payload[1], str)
+            and "@" in payload[1]
+        ):
+            raise InvalidToken("malformed signature token")
+        return payload[0], payload[1]
 
     def form_nonce(self, survey_id: int) -> str:
         """The CSRF nonce of a rating page: proves a POST comes from a page we rendered for this survey."""

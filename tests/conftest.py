@@ -114,8 +114,9 @@ def person_opens(client, clock, path: str, *, after_minutes: float = 5, beacon: 
     html = page.get_data(as_text=True)
     if beacon and page.status_code == 200:
         click = re.search(r'data-click="(\d+)"', html).group(1)
-        client.post(f"{path}/signal", data={"nonce": nonce_of(html), "click": click, "signal": beacon},
-                    headers=BROWSER_HEADERS)
+        client.post(
+            f"{path}/signal", data={"nonce": nonce_of(html), "click": click, "signal": beacon}, headers=BROWSER_HEADERS
+        )
     return page
 
 
@@ -236,6 +237,7 @@ def outbox(app) -> list:
     from email import message_from_bytes, policy
 
     folder = services().settings.outbox_path
+
     def survey_id(path):
         return int(re.search(r"survey-(\d+)-", path.name).group(1))
 

@@ -39,7 +39,10 @@ def test_survey_email_is_multipart_with_the_right_headers(helpdesk, smtp_server)
     assert len(text_links) == 5
     for link in text_links:
         assert f'href="{link}"' in html
-    assert 'style="' in html and "<style>" not in html  # CSS inlined for mail clients
+    assert 'style="' in html  # CSS inlined for mail clients; only @media rules (dark mode) stay in a <style> tag
+    assert all(
+        block.strip().startswith("@media") for block in html.split("<style>")[1].split("</style>")[0].split("}\n")
+    )
 
 
 def test_header_injection_in_names_and_subjects_is_neutralised(helpdesk, smtp_server):
@@ -132,3 +135,29 @@ def test_unsubscribe_stops_every_later_survey(helpdesk, smtp_server, client):
 
 def test_tampered_unsubscribe_link_is_404(client):
     assert client.post("/unsubscribe/WzEsImFAYi5jIl0.forged").status_code == 404
+
+
+def test_branded_sender_reply_to_and_greek_subject_arrive_encoded(app, client, http_recorder, smtp_server):
+    from tests.conftest import Helpdesk
+
+    options = {
+        "sender_name": "Acme Care\r\nBcc: victim@evil.test",
+        "sender_address": "care@acme.test",
+        "reply_to": "help@acme.test",
+    }
+    helpdesk = Helpdesk(app, client, http_recorder.url, options=options)
+    event = helpdesk.event(ticket_id="T-9")
+    event["requester"]["locale"] = "el-GR"
+    event["ticket"]["subject"] = "Εκτυπωτής\r\nX-Injected: yes"
+    helpdesk.post(event)
+    helpdesk.run_jobs()
+    (message,) = smtp_server.messages
+    assert message["Bcc"] is None and message["X-Injected"] is None
+    assert message["From"] == '"Acme Care Bcc: victim@evil.test" <care@acme.test>'  # quoted, one header
+    assert message["Reply-To"] == "help@acme.test"
+    assert str(message["Subject"]) == "Πώς τα πήγαμε; Θέμα: Εκτυπωτής X-Injected: yes"
+    raw = dict(message.raw_items())  # the headers as they crossed the wire
+    assert raw["Subject"].lstrip().lower().startswith("=?utf-8?") and "\n " not in raw["Subject"].replace("\r\n ", "")
+    text = message.get_body(("plain",)).get_content()
+    assert "Πώς θα αξιολογούσατε την υποστήριξη που λάβατε;" in text
+    assert message.get_body(("html",)).get_content().count("/r/") == 5

@@ -1,4 +1,8 @@
-"""The survey email: rendered from templates (HTML with inlined CSS, plain text), sent by SMTP or to the outbox."""
+"""The survey email: rendered from templates (HTML with inlined CSS, plain text), sent by SMTP or to the outbox.
+
+Branding comes from the account's options (docs/emails.md): sender_name, sender_address, reply_to, logo_url,
+accent_color, company_name, footer; question / question_<locale> replace the scale's question.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,10 @@ from urllib.parse import unquote, urlsplit
 
 import css_inline
 
+from plugin import i18n
 from plugin.models import Account, Survey
-from plugin.surveys.scales import get_scale
-from plugin.templating import environment
+from plugin.surveys.scales import Point, custom_question, scale_for
+from plugin.templating import email_template, environment
 from plugin.tokens import Tokens
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -34,10 +39,57 @@ class Mailer(Protocol):
     def send(self, message: EmailMessage) -> None: ...
 
 
+_ADDRESS = re.compile(r"[^@\s<>\"(),;:\[\]\\]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
+_LOGO_URL = re.compile(r"https?://[^\s\"'<>]+")
+DEFAULT_ACCENT = "#0969da"
+# @media rules (dark mode, narrow screens) cannot be inlined: they stay in a <style> tag for clients that read it.
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
 @dataclass(frozen=True)
 class Links:
-    ratings: list[tuple[object, str]]  # (scale point, url)
+    ratings: list[tuple[Point, str]]  # (scale point, url)
     unsubscribe: str
+
+
+@dataclass(frozen=True)
+class Branding:
+    """How an account's emails look and who they come from; every value checked, junk falls back to a default."""
+
+    sender_name: str
+    sender_address: str
+    reply_to: str | None
+    company: str
+    logo_url: str | None
+    accent: str
+    footer: tuple[str, ...]
+
+
+def branding(account: Account, mail_from: str) -> Branding:
+    """The account's branding options over the service defaults (MAIL_FROM, the account's name)."""
+    options = account.options or {}
+    default_name, default_address = parseaddr(mail_from)
+
+    def text(key: str, limit: int = 200) -> str:
+        return clean_header_text(str(options.get(key) or ""))[:limit]
+
+    def address(key: str) -> str | None:
+        value = text(key, 320)
+        return value if _ADDRESS.fullmatch(value) else None
+
+    company = text("company_name") or account.name or default_name
+    colour, logo = text("accent_color", 7), str(options.get("logo_url") or "").strip()
+    footer = str(options.get("footer") or "")[:1000]
+    return Branding(
+        sender_name=text("sender_name") or account.name or default_name,
+        sender_address=address("sender_address") or default_address,
+        reply_to=address("reply_to"),
+        company=company,
+        logo_url=logo if _LOGO_URL.fullmatch(logo) else None,
+        accent=colour if _COLOUR.fullmatch(colour) else DEFAULT_ACCENT,
+        footer=tuple(line.strip() for line in footer.splitlines() if line.strip()),
+    )
 
 
 def clean_header_text(value: str) -> str:
@@ -46,38 +98,50 @@ def clean_header_text(value: str) -> str:
 
 
 def survey_links(survey: Survey, tokens: Tokens, public_url: str) -> Links:
-    scale = get_scale(survey.scale)
+    """One signed link per point of the survey's scale, and the unsubscribe link (its page in the survey's language)."""
+    scale = scale_for(survey.scale)
+    unsubscribe = tokens.unsubscribe(survey.account_id, survey.requester_email)
     return Links(
         ratings=[(point, f"{public_url}/r/{tokens.rating(survey.id, point.score)}") for point in scale.points],
-        unsubscribe=f"{public_url}/unsubscribe/{tokens.unsubscribe(survey.account_id, survey.requester_email)}",
+        unsubscribe=f"{public_url}/unsubscribe/{unsubscribe}?lang={i18n.normalise(survey.locale)}",
     )
 
 
-def build_survey_email(survey: Survey, account: Account, links: Links, mail_from: str) -> EmailMessage:
-    """The multipart message for a survey, with the headers a well-behaved automated mail carries."""
-    scale = get_scale(survey.scale)
+def render_survey(survey: Survey, account: Account, links: Links, mail_from: str) -> tuple[str, str, str]:
+    """(subject, plain text, HTML with inlined CSS) of a survey email, in the survey's language."""
+    locale = i18n.normalise(survey.locale, account.locale)
+    scale = scale_for(survey.scale, account.options)
     context = {
         "survey": survey,
         "account": account,
+        "brand": branding(account, mail_from),
         "scale": scale,
-        "question": scale.question,
+        "question": custom_question(account.options, locale) or i18n.gettext(locale, scale.question),
         "links": links,
         "customer_name": survey.requester_name,
         "subject": survey.ticket_subject,
     }
-    env = environment()
-    subject = clean_header_text(env.get_template("email/survey_subject.txt").render(context))
-    text = env.get_template("email/survey.txt").render(context)
-    html = css_inline.inline(env.get_template("email/survey.html").render(context))
+    env = environment(locale)
+    subject = clean_header_text(email_template(env, "survey_subject.txt", account.key).render(context))
+    text = email_template(env, "survey.txt", account.key).render(context)
+    html = _INLINER.inline(email_template(env, "survey.html", account.key).render(context))
+    return subject, text, html
 
-    sender_name, sender_address = parseaddr(mail_from)
+
+def build_survey_email(survey: Survey, account: Account, links: Links, mail_from: str) -> EmailMessage:
+    """The multipart message for a survey, with the headers a well-behaved automated mail carries."""
+    subject, text, html = render_survey(survey, account, links, mail_from)
+    brand = branding(account, mail_from)
     message = EmailMessage()
     message["Subject"] = subject
-    message["From"] = Address(display_name=clean_header_text(account.name or sender_name), addr_spec=sender_address)
+    message["From"] = Address(display_name=brand.sender_name, addr_spec=brand.sender_address)
+    if brand.reply_to:
+        message["Reply-To"] = Address(addr_spec=brand.reply_to)
     message["To"] = Address(display_name=clean_header_text(survey.requester_name), addr_spec=survey.requester_email)
     message["Date"] = format_datetime(survey.scheduled_at)
+    # The service's own domain (MAIL_FROM), so the id stays the same whatever the account's sender becomes.
     message["Message-ID"] = (
-        f"<opencsat-survey-{survey.id}-{int(survey.created_at.timestamp())}@{sender_address.split('@')[-1]}>"
+        f"<opencsat-survey-{survey.id}-{int(survey.created_at.timestamp())}@{parseaddr(mail_from)[1].split('@')[-1]}>"
     )
     message["Auto-Submitted"] = "auto-generated"
     message["List-Unsubscribe"] = f"<{links.unsubscribe}>"

@@ -9,7 +9,10 @@ from plugin.surveys.scales import Scale
 
 
 def csat_percent(scores: Iterable[int], scale: Scale) -> float | None:
-    """Share of responses that are satisfied, in percent; None without responses."""
+    """Share of responses that are satisfied, in percent; None without responses.
+
+    Pass `scales.scale_for(name, account.options)` so an account's csat10 option (8 satisfied too) applies.
+    """
     scores = list(scores)
     if not scores:
         return None

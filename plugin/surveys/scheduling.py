@@ -1,16 +1,34 @@
-"""What a ticket event does to surveys: schedule one (or record why not), or cancel one not yet sent."""
+"""What a ticket event does to surveys: schedule one (or record why not), or cancel one not yet sent.
+
+The delivery rules (docs/emails.md), each skip stored as the survey's reason, first match wins:
+no_requester_email, no_reply_address, internal_address (option internal_domains), excluded_tag (option
+exclude_tags), then in one query unsubscribed, already_scheduled, throttled, and last not_sampled (option
+sample_percent), so a sample is drawn from the eligible tickets only.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
+from plugin import i18n
 from plugin.events import REOPENED, SOLVED, TicketEvent
 from plugin.models import Account, Survey, Unsubscribe, WebhookEvent
 
 SCHEDULED, SENT, SKIPPED, CANCELLED, FAILED = "scheduled", "sent", "skipped", "cancelled", "failed"
+
+# Mailboxes nobody reads: no-reply senders, bounce handlers, mailer daemons, autoresponders (the local part, with
+# any -suffix or +tag: noreply-billing@, bounces+1234@).
+NO_REPLY = re.compile(
+    r"(?:(?:no|do[-_.]?not|dont|never)[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?|auto[-_.]?(?:reply|responder))"
+    r"(?:[-_.+].*)?",
+    re.IGNORECASE,
+)
 
 
 def apply_event(
@@ -35,7 +53,7 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
         ticket_url=event.url,
         requester_email=email,
         requester_name=(event.requester.name or "")[:200],
-        locale=event.requester.locale or account.locale,
+        locale=i18n.normalise(event.requester.locale, account.locale),
         agent_id=event.assignee.id,
         agent_email=(event.assignee.email or "").lower() or None,
         agent_name=event.assignee.name,
@@ -46,7 +64,7 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
         scheduled_at=now + timedelta(minutes=account.delay_minutes),
         created_at=now,
     )
-    reason = skip_reason(session, account, event.ticket_id, email, now)
+    reason = skip_reason(session, account, event.ticket_id, email, now, tags=event.tags)
     if reason:
         survey.status, survey.reason = SKIPPED, reason
     session.add(survey)
@@ -54,10 +72,63 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
     return survey
 
 
-def skip_reason(session: Session, account: Account, ticket_id: str, email: str, now: datetime) -> str | None:
+def skip_reason(
+    session: Session, account: Account, ticket_id: str, email: str, now: datetime, tags: Iterable[str] = ()
+) -> str | None:
     """Why this ticket's requester must not get a survey now, or None when they may."""
-    if not email or "@" not in email:
+    reason = address_reason(email, account.options) or tag_reason(tags, account.options)
+    if reason:
+        return reason  # decided without the database
+    reason = _database_reason(session, account, ticket_id, email, now)
+    if reason:
+        return reason
+    return None if sampled(account.key, ticket_id, account.options) else "not_sampled"
+
+
+def address_reason(email: str, options: Mapping | None) -> str | None:
+    """no_requester_email, no_reply_address or internal_address for an address that must not be surveyed."""
+    local, at, domain = (email or "").strip().lower().rpartition("@")
+    if not at or not local or not domain:
         return "no_requester_email"
+    if NO_REPLY.fullmatch(local):
+        return "no_reply_address"
+    internal = _option_list(options, "internal_domains")
+    if any(domain == d or domain.endswith("." + d) for d in internal):
+        return "internal_address"
+    return None
+
+
+def tag_reason(tags: Iterable[str], options: Mapping | None) -> str | None:
+    """excluded_tag when the ticket carries one of the account's exclude_tags."""
+    excluded = set(_option_list(options, "exclude_tags"))
+    return "excluded_tag" if excluded and excluded & {t.strip().lower() for t in tags} else None
+
+
+def sample_percent(options: Mapping | None) -> float:
+    """The account's sample_percent option, 0-100 (default, and for anything unreadable: 100)."""
+    try:
+        value = float(str((options or {}).get("sample_percent", 100)).strip().rstrip("%"))
+    except ValueError:
+        return 100.0
+    return min(max(value, 0.0), 100.0) if value == value else 100.0  # NaN reads as the default
+
+
+def sampled(account_key: str, ticket_id: str, options: Mapping | None) -> bool:
+    """Whether this ticket is in the account's sample: the same answer for the same ticket, every time."""
+    percent = sample_percent(options)
+    if percent >= 100:
+        return True
+    digest = hashlib.sha256(f"{account_key}:{ticket_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 10_000 < percent * 100
+
+
+def _option_list(options: Mapping | None, key: str) -> list[str]:
+    raw = (options or {}).get(key) or ""
+    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    return [str(item).strip().lower().lstrip("@") for item in items if str(item).strip()]
+
+
+def _database_reason(session: Session, account: Account, ticket_id: str, email: str, now: datetime) -> str | None:
     active = (Survey.account_id == account.id, Survey.status.in_((SCHEDULED, SENT)))
     checks = [
         (

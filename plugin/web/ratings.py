@@ -6,12 +6,14 @@ are kept as events but never touch the rating; POST confirms; POST /r/<token>/si
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, g, render_template, request
 
+from plugin import i18n
+from plugin.i18n import N_
 from plugin.models import Rating, Survey
 from plugin.services import services
 from plugin.surveys import counting
-from plugin.surveys.scales import get_scale
+from plugin.surveys.scales import custom_question, get_scale
 from plugin.tokens import InvalidToken, RatingLink
 
 bp = Blueprint("ratings", __name__)
@@ -23,19 +25,20 @@ def _link(token: str) -> RatingLink:
     try:
         return services().tokens.read_rating(token)
     except InvalidToken:
-        abort(404, "This rating link is not valid. Please use the link from your email as it is.")
+        abort(404, N_("This rating link is not valid. Please use the link from your email as it is."))
 
 
 def _survey(session, link: RatingLink) -> tuple[Survey, Rating | None]:
     """The survey a link belongs to and its rating so far; 404 or 410 pages when it cannot be answered."""
     survey = session.get(Survey, link.survey_id)
     if survey is None or survey.status != "sent" or link.score not in get_scale(survey.scale).scores:
-        abort(404, "This survey does not exist or is no longer open.")
+        abort(404, N_("This survey does not exist or is no longer open."))
+    g.page_locale = i18n.normalise(survey.locale, survey.account.locale)  # this page and its error pages
     rating = counting.rating_of(session, survey)
     try:
         counting.check_open(survey, rating, services().clock())
     except counting.LinkExpired:
-        abort(410, "This survey has closed. Thank you for your time.")
+        abort(410, N_("This survey has closed. Thank you for your time."))
     return survey, rating
 
 
@@ -107,7 +110,7 @@ def _check_nonce(survey: Survey) -> None:
     try:
         services().tokens.check_form_nonce(request.form.get("nonce", ""), survey.id)
     except InvalidToken:
-        abort(400, "This form has expired. Please open the link from your email again.")
+        abort(400, N_("This form has expired. Please open the link from your email again."))
 
 
 def _render(
@@ -126,6 +129,8 @@ def _render(
         "pages/rating.html",
         survey=survey,
         scale=get_scale(survey.scale),
+        question=custom_question(survey.account.options, g.page_locale)
+        or i18n.gettext(g.page_locale, get_scale(survey.scale).question),
         rating=rating,
         selected=selected,
         token=token,

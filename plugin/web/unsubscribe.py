@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, g, render_template, request
 
+from plugin import i18n
+from plugin.i18n import N_
 from plugin.services import services
 from plugin.surveys.unsubscribing import unsubscribe
 from plugin.tokens import InvalidToken
@@ -12,10 +14,12 @@ bp = Blueprint("unsubscribe", __name__)
 
 
 def _read(token: str) -> tuple[int, str]:
+    # The email's link names the survey's language (?lang=); it only picks the page's words, so it needs no signature.
+    g.page_locale = i18n.match(request.args.get("lang")) or i18n.negotiate(request.headers.get("Accept-Language"))
     try:
         return services().tokens.read_unsubscribe(token)
     except InvalidToken:
-        abort(404, "This unsubscribe link is not valid.")
+        abort(404, N_("This unsubscribe link is not valid."))
 
 
 @bp.get("/unsubscribe/<token>")
@@ -29,5 +33,5 @@ def confirm(token: str):
     account_id, email = _read(token)
     with services().db.session() as session:
         if not unsubscribe(session, account_id, email, services().clock()):
-            abort(404, "This unsubscribe link is not valid.")
+            abort(404, N_("This unsubscribe link is not valid."))
     return render_template("pages/unsubscribe.html", email=email, token=token, done=True)
