@@ -164,3 +164,16 @@ def test_event_without_requester_email_is_recorded_as_skipped(helpdesk):
     assert helpdesk.post(event).status_code == 202
     surveys = helpdesk.api("/api/v1/surveys?ticket_id=T-3").get_json()["surveys"]
     assert (surveys[0]["status"], surveys[0]["reason"]) == ("skipped", "no_requester_email")
+
+
+def test_tags_can_exclude_a_ticket_from_surveys(app, client, http_recorder):
+    from tests.conftest import Helpdesk
+
+    helpdesk = Helpdesk(app, client, http_recorder.url, options={"exclude_tags": "vip, legal"})
+    assert helpdesk.post(helpdesk.event(ticket_id="T-20", tags=["Legal", "printer"])).status_code == 202
+    assert helpdesk.post(helpdesk.event(ticket_id="T-21", email="b@customer.test", tags="printer")).status_code == 202
+    assert helpdesk.post(helpdesk.event(ticket_id="T-22", tags=[1, 2])).status_code == 400
+    surveys = {
+        s["ticket_id"]: (s["status"], s["reason"]) for s in helpdesk.api("/api/v1/surveys").get_json()["surveys"]
+    }
+    assert surveys == {"T-20": ("skipped", "excluded_tag"), "T-21": ("scheduled", None)}

@@ -53,6 +53,7 @@ class GenericAdapter:
             ),
             brand=data.get("brand") if isinstance(data.get("brand"), str) else None,
             group=data.get("group") if isinstance(data.get("group"), str) else None,
+            tags=_tags(data.get("tags")),
         )
 
     def write_back(self, credentials: AccountCredentials, report: RatingReport) -> None:
@@ -71,6 +72,17 @@ class GenericAdapter:
                 signing.HEADER: signing.sign(credentials.webhook_secret, body),
             },
         )
+
+
+def _tags(value: object) -> tuple[str, ...]:
+    """Tags as a list of strings or one comma-separated string; PayloadError for anything else."""
+    if value in (None, ""):
+        return ()
+    if isinstance(value, str):
+        return tuple(tag.strip() for tag in value.split(",") if tag.strip())
+    if isinstance(value, list) and all(isinstance(tag, str) for tag in value):
+        return tuple(tag.strip() for tag in value if tag.strip())
+    raise PayloadError("tags must be a list of strings or a comma-separated string")
 
 
 ADAPTER = GenericAdapter()

@@ -7,6 +7,7 @@ are kept as events but never touch the rating; POST confirms; POST /r/<token>/si
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, render_template, request
+from sqlalchemy import select
 
 from plugin import i18n
 from plugin.i18n import N_
@@ -30,11 +31,13 @@ def _link(token: str) -> RatingLink:
 
 def _survey(session, link: RatingLink) -> tuple[Survey, Rating | None]:
     """The survey a link belongs to and its rating so far; 404 or 410 pages when it cannot be answered."""
-    survey = session.get(Survey, link.survey_id)
+    # One query for the survey (its account joined) and its rating so far.
+    survey, rating = session.execute(
+        select(Survey, Rating).outerjoin(Rating, Rating.survey_id == Survey.id).where(Survey.id == link.survey_id)
+    ).first() or (None, None)
     if survey is None or survey.status != "sent" or link.score not in get_scale(survey.scale).scores:
         abort(404, N_("This survey does not exist or is no longer open."))
     g.page_locale = i18n.normalise(survey.locale, survey.account.locale)  # this page and its error pages
-    rating = counting.rating_of(session, survey)
     try:
         counting.check_open(survey, rating, services().clock())
     except counting.LinkExpired:
