@@ -92,8 +92,13 @@ def surveys(
 def agents(
     session: Session, account_id: int, since: datetime | None = None, until: datetime | None = None
 ) -> list[dict]:
-    """Per agent over surveys sent in the period: responses, response rate, score, and its Wilson lower bound."""
-    sent = select(Survey.id, Survey.agent_email).where(Survey.account_id == account_id, Survey.status == "sent")
+    """Per agent over surveys emailed in the period: responses, response rate, score, and its Wilson lower bound.
+
+    Signature-link ratings have no emailed survey to divide by, so they are not in these figures (see /ratings).
+    """
+    sent = select(Survey.id, Survey.agent_email).where(
+        Survey.account_id == account_id, Survey.status == "sent", Survey.channel == "email"
+    )
     if since:
         sent = sent.where(Survey.sent_at >= since)
     if until:

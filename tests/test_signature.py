@@ -144,3 +144,13 @@ def test_signature_surveys_show_in_the_api_with_their_rating(helpdesk, client, c
     ratings = helpdesk.api("/api/v1/ratings?ticket_id=42").get_json()["ratings"]
     assert [(r["score"], r["status"], r["agent_email"]) for r in ratings] == [(5, "counted", AGENT)]
     assert json.dumps(helpdesk.api("/api/v1/surveys?ticket_id=42").get_json()).count('"sent"') == 1
+
+
+def test_signature_ratings_stay_out_of_response_rates(helpdesk, client, clock):
+    helpdesk.post(helpdesk.event(ticket_id="E-1"))  # one emailed survey for the same agent, never answered
+    helpdesk.run_jobs()
+    location = client.get(_fill(_links(helpdesk)[4], "42"), headers=BROWSER_HEADERS).headers["Location"]
+    page = client.get(location, headers=BROWSER_HEADERS)
+    client.post(location, data={"nonce": nonce_of(page.get_data(as_text=True)), "score": "5"}, headers=BROWSER_HEADERS)
+    (agent,) = helpdesk.api("/api/v1/agents").get_json()["agents"]
+    assert (agent["email"], agent["surveys_sent"], agent["responses"], agent["response_rate"]) == (AGENT, 1, 0, 0.0)
