@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from plugin.channels.email import Mailer, MailError, clean_header_text
 from plugin.models import Account, Alert, Rating
 from plugin.outbound import DeliveryError, check_url, post
-from plugin.surveys.scales import get_scale
+from plugin.surveys.scales import scale_for
 from plugin.templating import environment
 from plugin.writebacks import backoff
 
@@ -116,7 +116,7 @@ def claim(session: Session, alert_id: int, now: datetime) -> Alert | None:
 
 
 def _context(account: Account, rating: Rating, reason: str, escape=lambda text: text) -> dict:
-    survey, scale = rating.survey, get_scale(rating.scale)
+    survey, scale = rating.survey, scale_for(rating.scale, account.options)
     return {
         "customer": escape(survey.requester_name or survey.requester_email),
         "agent": escape(survey.agent_name or survey.agent_email or "-"),

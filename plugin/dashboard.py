@@ -15,9 +15,9 @@ from sqlalchemy import and_, func, literal_column, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from plugin.models import Rating, Survey
+from plugin.models import Account, Rating, Survey
 from plugin.surveys.metrics import wilson_lower_bound
-from plugin.surveys.scales import SCALES, get_scale
+from plugin.surveys.scales import SCALES, get_scale, scale_for
 
 BUCKETS = ("day", "week", "month")
 MIN_SAMPLE = 5  # agents with fewer responses are listed but not ranked: one lucky rating must not top the table
@@ -105,14 +105,21 @@ def conditions(account_id: int, filters: Filters) -> list[ColumnElement[bool]]:
     return where
 
 
-def figures(surveys_sent: int, groups: Groups) -> dict:
+def account_options(session: Session, account_id: int) -> Mapping:
+    """The account's options, which decide what counts as satisfied (scales.scale_for); one lookup per session."""
+    account = session.get(Account, account_id)
+    return (account.options if account else None) or {}
+
+
+def figures(surveys_sent: int, groups: Groups, options: Mapping | None = None) -> dict:
     """Responses, response rate and scores from (scale, score, count) groups of counted ratings.
 
-    `csat` is the share of satisfied answers (the scale's satisfied points: promoters on NPS, easy on CES), the
-    same figure /api/v1/agents ranks by; `nps` and `ces` (the mean) appear when such ratings exist.
+    `csat` is the share of satisfied answers (the scale's satisfied points: promoters on NPS, easy on CES, 8 on
+    csat10 when the account's `options` say so), the same figure /api/v1/agents ranks by; `nps` and `ces` (the
+    mean) appear when such ratings exist.
     """
     responses = sum(n for _, _, n in groups)
-    satisfied = sum(n for scale, score, n in groups if score in get_scale(scale).satisfied)
+    satisfied = sum(n for scale, score, n in groups if score in scale_for(scale, options).satisfied)
     row = {
         "surveys_sent": surveys_sent,
         "responses": responses,
@@ -192,6 +199,7 @@ def _floor(day: date, bucket: str) -> date:
 def summary(session: Session, account_id: int, filters: Filters, bucket: str = "week") -> dict:
     """Totals, figures over time and the distribution of scores: the dashboard's top half, from one query."""
     found = grouped(session, account_id, filters, _bucket_expression(session, bucket))
+    options = account_options(session, account_id)
     sent = sum(s for s, _ in found.values())
     merged: dict[tuple[str, int], int] = defaultdict(int)
     for _, groups in found.values():
@@ -199,13 +207,13 @@ def summary(session: Session, account_id: int, filters: Filters, bucket: str = "
             merged[(scale, score)] += n
     all_groups = [(scale, score, n) for (scale, score), n in merged.items()]
     return {
-        "totals": figures(sent, all_groups),
-        "over_time": _fill(found, filters, bucket),
-        "distribution": distribution(all_groups),
+        "totals": figures(sent, all_groups, options),
+        "over_time": _fill(found, filters, bucket, options),
+        "distribution": distribution(all_groups, options),
     }
 
 
-def _fill(found: dict[tuple, tuple[int, Groups]], filters: Filters, bucket: str) -> list[dict]:
+def _fill(found: dict[tuple, tuple[int, Groups]], filters: Filters, bucket: str, options: Mapping) -> list[dict]:
     by_start = {_bucket_start(key[0]): value for key, value in found.items()}
     if not by_start:
         return []
@@ -215,12 +223,12 @@ def _fill(found: dict[tuple, tuple[int, Groups]], filters: Filters, bucket: str)
     rows, start = [], first
     while start <= last:
         sent, groups = by_start.get(start, (0, []))
-        rows.append({"period": start.isoformat(), **figures(sent, groups)})
+        rows.append({"period": start.isoformat(), **figures(sent, groups, options)})
         start = _next_bucket(start, bucket)
     return rows
 
 
-def distribution(groups: Groups) -> list[dict]:
+def distribution(groups: Groups, options: Mapping | None = None) -> list[dict]:
     """Per scale answered, how many counted ratings each point got (zeros included), in scale order."""
     counts: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for scale, score, n in groups:
@@ -232,7 +240,7 @@ def distribution(groups: Groups) -> list[dict]:
                 {
                     "score": p.score,
                     "label": p.label,
-                    "satisfied": p.score in get_scale(name).satisfied,
+                    "satisfied": p.score in scale_for(name, options).satisfied,
                     "count": counts[name][p.score],
                 }
                 for p in get_scale(name).points
@@ -258,15 +266,17 @@ def _ranked(rows: list[dict], min_sample: int) -> list[dict]:
 
 def agents(session: Session, account_id: int, filters: Filters, min_sample: int = MIN_SAMPLE) -> list[dict]:
     """Per agent (the assignee at solve time): figures, ranked by Wilson lower bound once they have `min_sample`."""
-    found = grouped(session, account_id, filters, Survey.agent_email)
-    rows = [{"name": key[0], "email": key[0], **figures(sent, groups)} for key, (sent, groups) in found.items()]
+    found, options = grouped(session, account_id, filters, Survey.agent_email), account_options(session, account_id)
+    rows = [
+        {"name": key[0], "email": key[0], **figures(sent, groups, options)} for key, (sent, groups) in found.items()
+    ]
     return _ranked(rows, min_sample)
 
 
 def teams(session: Session, account_id: int, filters: Filters, min_sample: int = MIN_SAMPLE) -> list[dict]:
     """Per team (the helpdesk group at solve time): the same figures and ranking as agents."""
-    found = grouped(session, account_id, filters, Survey.team)
-    rows = [{"name": key[0], "team": key[0], **figures(sent, groups)} for key, (sent, groups) in found.items()]
+    found, options = grouped(session, account_id, filters, Survey.team), account_options(session, account_id)
+    rows = [{"name": key[0], "team": key[0], **figures(sent, groups, options)} for key, (sent, groups) in found.items()]
     return _ranked(rows, min_sample)
 
 
@@ -290,8 +300,8 @@ RATING_COLUMNS = (
 )
 
 
-def _rating_row(row) -> dict:
-    scale = get_scale(row.scale)
+def _rating_row(row, options: Mapping) -> dict:
+    scale = scale_for(row.scale, options)
     return {
         "id": row.id,
         "ticket_id": row.ticket_id,
@@ -327,14 +337,16 @@ def latest_comments(session: Session, account_id: int, filters: Filters, limit: 
     """The newest ratings with a comment, under the filters, with their ticket links."""
     query = _ratings_query(account_id, filters).where(Rating.comment != "")
     query = query.order_by(Rating.updated_at.desc(), Rating.id.desc()).limit(limit)
-    return [_rating_row(row) for row in session.execute(query)]
+    options = account_options(session, account_id)
+    return [_rating_row(row, options) for row in session.execute(query)]
 
 
 def flagged(session: Session, account_id: int, filters: Filters, limit: int = FLAGGED_SHOWN) -> list[dict]:
     """Clicks that look like a scanner's and wait for a person (or the admin) to confirm them, newest first."""
     query = _ratings_query(account_id, filters).where(Rating.status == "flagged")
     query = query.order_by(Rating.created_at.desc(), Rating.id.desc()).limit(limit)
-    return [_rating_row(row) for row in session.execute(query)]
+    options = account_options(session, account_id)
+    return [_rating_row(row, options) for row in session.execute(query)]
 
 
 def export_rows(
@@ -342,7 +354,8 @@ def export_rows(
 ) -> list[dict]:
     """Every rating (any status) of the surveys under the filters, oldest first, from after `after_id`."""
     query = _ratings_query(account_id, filters).where(Rating.id > after_id).order_by(Rating.id).limit(limit)
-    return [_rating_row(row) for row in session.execute(query)]
+    options = account_options(session, account_id)
+    return [_rating_row(row, options) for row in session.execute(query)]
 
 
 def options(session: Session, account_id: int, filters: Filters) -> dict[str, list[str]]:

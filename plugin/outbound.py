@@ -21,7 +21,7 @@ from plugin import signing
 from plugin.db import utcnow
 from plugin.models import Account, OutboundWebhook, Rating, WebhookDelivery
 from plugin.security import SecretBox
-from plugin.surveys.scales import get_scale
+from plugin.surveys.scales import scale_for
 from plugin.writebacks import backoff
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -106,7 +106,7 @@ def deliveries(session: Session, account_id: int, webhook_id: int | None = None,
 
 def payload_for(account: Account, rating: Rating) -> dict:
     """The JSON body for this version of the rating."""
-    survey, scale = rating.survey, get_scale(rating.scale)
+    survey, scale = rating.survey, scale_for(rating.scale, account.options)
     return {
         "event": "rating.counted" if rating.version <= 1 else "rating.changed",
         "account_key": account.key,

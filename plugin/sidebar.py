@@ -7,14 +7,15 @@ numerator (counted ratings) and denominator (surveys sent) describe the same sur
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from plugin.models import Click, Rating, Survey
-from plugin.surveys.scales import get_scale
+from plugin.models import Account, Click, Rating, Survey
+from plugin.surveys.scales import get_scale, scale_for
 
 WINDOWS = (7, 30, 90)
 TREND_WEEKS = 12
@@ -120,13 +121,14 @@ def ticket_ratings(session: Session, account_id: int, ticket_id: str) -> list[Ti
 def agent_rolling(session: Session, account_id: int, agent_email: str, now: datetime) -> Rolling:
     """The agent's CSAT, responses and response rate over 7/30/90 days, and a weekly trend (one query)."""
     rows = _sent_with_ratings(session, now, Survey.account_id == account_id, Survey.agent_email == agent_email)
-    return Rolling(agent_email, _windows(rows, now), _trend(rows, now))
+    options = _options(session, account_id)
+    return Rolling(agent_email, _windows(rows, now, options), _trend(rows, now, options))
 
 
 def team_rolling(session: Session, account_id: int, team: str, now: datetime) -> Rolling:
     """The same windows for every survey of the team (Survey.team) (one query)."""
     rows = _sent_with_ratings(session, now, Survey.account_id == account_id, Survey.team == team)
-    return Rolling(team, _windows(rows, now), [])
+    return Rolling(team, _windows(rows, now, _options(session, account_id)), [])
 
 
 def _sent_with_ratings(session: Session, now: datetime, *where) -> list[tuple[datetime, str | None, str, int | None]]:
@@ -140,27 +142,33 @@ def _sent_with_ratings(session: Session, now: datetime, *where) -> list[tuple[da
     return [tuple(row) for row in session.execute(query)]
 
 
-def _satisfied(scale: str, score: int) -> bool:
-    return score in get_scale(scale).satisfied
+def _options(session: Session, account_id: int) -> Mapping:
+    """The account's options: they decide what counts as satisfied (8 on csat10, if the account says so)."""
+    account = session.get(Account, account_id)
+    return (account.options if account else None) or {}
 
 
-def _windows(rows, now: datetime) -> list[Window]:
+def _satisfied(scale: str, score: int, options: Mapping) -> bool:
+    return score in scale_for(scale, options).satisfied
+
+
+def _windows(rows, now: datetime, options: Mapping) -> list[Window]:
     windows = []
     for days in WINDOWS:
         since = now - timedelta(days=days)
         inside = [row for row in rows if row[0] > since]
         counted = [(scale, score) for _, status, scale, score in inside if status == "counted"]
-        windows.append(Window(days, len(inside), len(counted), sum(_satisfied(s, v) for s, v in counted)))
+        windows.append(Window(days, len(inside), len(counted), sum(_satisfied(s, v, options) for s, v in counted)))
     return windows
 
 
-def _trend(rows, now: datetime) -> list[WeekPoint]:
+def _trend(rows, now: datetime, options: Mapping) -> list[WeekPoint]:
     """CSAT per week (by survey sent), oldest first; the last point is the week ending now."""
     buckets: dict[int, list[bool]] = defaultdict(list)
     for sent_at, status, scale, score in rows:
         week = int((now - sent_at).total_seconds() // (7 * 86400))
         if status == "counted" and week < TREND_WEEKS:
-            buckets[week].append(_satisfied(scale, score))
+            buckets[week].append(_satisfied(scale, score, options))
     points = []
     for week in reversed(range(TREND_WEEKS)):
         answers = buckets.get(week, [])

@@ -9,9 +9,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from plugin.adapters import RatingReport
-from plugin.models import Rating, WriteBack
+from plugin.models import Account, Rating, WriteBack
 from plugin.surveys.metrics import csat_percent
-from plugin.surveys.scales import get_scale
+from plugin.surveys.scales import scale_for
 
 PENDING, DELIVERED, PARKED, SUPERSEDED = "pending", "delivered", "parked", "superseded"
 MAX_ATTEMPTS = 8
@@ -35,7 +35,8 @@ def claim(session: Session, write_back_id: int, now: datetime) -> WriteBack | No
 def report_for(session: Session, rating: Rating, now: datetime) -> RatingReport:
     """What the helpdesk is told: the rating as it is now and its agent's rolling 30-day score."""
     survey = rating.survey
-    scale = get_scale(rating.scale)
+    # The account's options decide what counts as satisfied in the agent's 30-day CSAT (8 on csat10, if it says so).
+    scale = scale_for(rating.scale, session.get(Account, rating.account_id).options)
     scores = (
         session.scalars(
             select(Rating.score).where(

@@ -135,3 +135,17 @@ def test_retry_after_reads_seconds_and_dates():
     assert outbound.retry_after_seconds("30") == 30.0
     assert outbound.retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: no wait
     assert outbound.retry_after_seconds("soon") is None
+
+
+@pytest.mark.parametrize(("option", "satisfied"), [("true", True), ("", False)])
+def test_a_csat10_eight_is_satisfied_only_when_the_account_says_so(hooked, rate, receiver, helpdesk, option, satisfied):
+    from plugin.models import Account
+
+    with services().db.session() as session:
+        account = session.get(Account, helpdesk.account.id)
+        account.scale, account.options = "csat10", {"csat10_eight_is_satisfied": option} if option else {}
+    rate(8)
+    [request] = receiver.requests
+    rating = request.json()["rating"]
+    assert (rating["scale"], rating["score"], rating["max_score"]) == ("csat10", 8, 10)
+    assert rating["satisfied"] is satisfied

@@ -298,3 +298,20 @@ def test_cli_prints_the_sidebar_secret_and_url(runner, accounts_with_ratings):
     assert SidebarTokens(SECRET_KEY).read_account_token(described["token"], utcnow()) == key
     secret = json.loads(runner.invoke(args=["sidebar", "secret", "--account", key]).output)["shared_secret"]
     assert secret == shared_secret(SECRET_KEY, key)
+
+
+@pytest.mark.parametrize(("options", "satisfied"), [({"csat10_eight_is_satisfied": "true"}, 1), ({}, 0)])
+def test_a_csat10_eight_is_satisfied_only_when_the_account_says_so(app, options, satisfied):
+    now = utcnow()
+    with services().db.session() as session:
+        account = make_account(session, "generic", "key-csat10")
+        account.options = options
+        survey = make_survey(session, account, "E1", sent_days=2, score=8, now=now)
+        survey.scale = "csat10"
+        session.flush()
+        session.query(Rating).filter_by(survey_id=survey.id).update({"scale": "csat10"})
+        agent = sidebar.agent_rolling(session, account.id, AGENT, now)
+        team = sidebar.team_rolling(session, account.id, "Billing", now)
+    assert [(w.responses, w.satisfied) for w in agent.windows] == [(1, satisfied)] * 3
+    assert [(w.responses, w.satisfied) for w in team.windows] == [(1, satisfied)] * 3
+    assert agent.trend[-1].csat == 100.0 * satisfied

@@ -177,3 +177,19 @@ def test_backoff_grows_and_has_jitter_within_bounds(attempts):
 
 def test_backoff_never_sooner_than_retry_after():
     assert backoff(1, retry_after=600) >= timedelta(seconds=600)
+
+
+@pytest.mark.parametrize(("option", "csat"), [("true", 100.0), ("", 0.0)])
+def test_a_csat10_eight_is_satisfied_in_the_agents_csat_only_when_the_account_says_so(
+    helpdesk, http_recorder, rate, option, csat
+):
+    from plugin.models import Account
+
+    with services().db.session() as session:
+        account = session.get(Account, helpdesk.account.id)
+        account.scale, account.options = "csat10", {"csat10_eight_is_satisfied": option} if option else {}
+    rate(8)
+    helpdesk.run_jobs()
+    rating = http_recorder.requests[-1].json()["rating"]
+    assert (rating["scale"], rating["score"]) == ("csat10", 8)
+    assert (rating["agent_responses_30d"], rating["agent_csat_30d"]) == (1, csat)

@@ -167,7 +167,7 @@ def settings_page():
     if request.method == "POST":
         with services().db.session() as session:
             account = session.get(Account, g.account.id)
-            errors = account_settings.update(account, request.form)
+            errors = account_settings.update(session, services().box, account, request.form)
             if errors:
                 session.rollback()
         if not errors:
@@ -179,7 +179,8 @@ def settings_page():
         values=values,
         errors=errors,
         scales=SCALES,
-        numbers=account_settings.NUMBERS,
+        fieldsets=account_settings.FIELDSETS,
+        languages=account_settings.LANGUAGE_NAMES,
     ), (400 if errors else 200)
 
 

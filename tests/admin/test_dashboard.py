@@ -161,3 +161,21 @@ def test_other_accounts_never_show(reported, client):
     assert empty.totals["surveys_sent"] == 0 and empty.agents == []
     assert "zed@other.test" not in [a["email"] for a in acme.agents]
     assert acme.totals["surveys_sent"] == 22  # all time: January's 21 and kim's December survey
+
+
+@pytest.mark.parametrize(("option", "satisfied"), [("true", True), ("", False)])
+def test_a_csat10_eight_is_satisfied_only_when_the_account_says_so(reported, option, satisfied):
+    from plugin.models import Account
+    from tests.admin.conftest import add_survey, day
+
+    row = ("eve@acme.test", "Tech", "Beta", "en", "csat10", day(1, 10), 8, "counted", 1, "Fine")
+    with services().db.session() as session:
+        add_survey(session, reported.account, 500, row)
+        session.get(Account, reported.account.id).options = {"csat10_eight_is_satisfied": option} if option else {}
+    built = board(reported, agent="eve@acme.test")
+    assert pick(built.totals, "responses", "satisfied", "csat") == (1, int(satisfied), 100.0 if satisfied else 0.0)
+    assert [a["satisfied"] for a in built.agents] == [int(satisfied)]
+    assert [t["satisfied"] for t in built.teams] == [int(satisfied)]
+    eight = next(p for d in built.distribution for p in d["points"] if d["scale"] == "csat10" and p["score"] == 8)
+    assert eight == {"score": 8, "label": "8", "satisfied": satisfied, "count": 1}
+    assert [c["satisfied"] for c in built.comments] == [satisfied]
