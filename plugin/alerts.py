@@ -23,12 +23,12 @@ from email.utils import format_datetime, getaddresses, parseaddr
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from plugin import retries
 from plugin.channels.email import Mailer, MailError, clean_header_text
 from plugin.models import Account, Alert, Rating
 from plugin.outbound import DeliveryError, check_url, post
 from plugin.surveys.scales import scale_for
 from plugin.templating import environment
-from plugin.writebacks import backoff
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 SLACK, EMAIL = "slack", "email"
@@ -105,14 +105,7 @@ def queue_alerts(session: Session, account: Account, rating: Rating, now: dateti
 
 def claim(session: Session, alert_id: int, now: datetime) -> Alert | None:
     """Take a due alert for one attempt; None when it is not due or another worker has it."""
-    result = session.execute(
-        update(Alert)
-        .where(Alert.id == alert_id, Alert.status == PENDING, Alert.next_attempt_at <= now)
-        .values(next_attempt_at=now + LEASE, attempts=Alert.attempts + 1)
-    )
-    if not result.rowcount:
-        return None
-    return session.get(Alert, alert_id, populate_existing=True)
+    return retries.claim(session, Alert, alert_id, now, LEASE)
 
 
 def _context(account: Account, rating: Rating, reason: str, escape=lambda text: text) -> dict:
@@ -214,13 +207,11 @@ def mark_failed(
 ) -> str:
     """Schedule the next attempt, or give up after the last one (or when retrying cannot help)."""
     alert = session.get(Alert, alert_id, populate_existing=True)
-    if not retryable or alert.attempts >= MAX_ATTEMPTS:
-        alert.status = FAILED
-    else:
-        alert.next_attempt_at = now + backoff(alert.attempts, retry_after)
-    alert.last_error = error[:2000]
+    status = retries.retry_or_give_up(
+        alert, error, retryable=retryable, retry_after=retry_after, now=now, max_attempts=MAX_ATTEMPTS, gave_up=FAILED
+    )
     session.flush()
-    return alert.status
+    return status
 
 
 def alerts(session: Session, account_id: int, limit: int = 200) -> list[dict]:

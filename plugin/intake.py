@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from plugin.events import REOPENED, TicketEvent
 from plugin.models import Account, Survey, WebhookEvent
+from plugin.retries import backoff
 from plugin.surveys.scheduling import apply_event
-from plugin.writebacks import backoff
 
 MAX_LOOKUP_ATTEMPTS = 8
 LOOKUP_LEASE = timedelta(minutes=2)

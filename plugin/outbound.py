@@ -17,12 +17,11 @@ import requests
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from plugin import signing
+from plugin import retries, signing
 from plugin.db import utcnow
 from plugin.models import Account, OutboundWebhook, Rating, WebhookDelivery
 from plugin.security import SecretBox
 from plugin.surveys.scales import scale_for
-from plugin.writebacks import backoff
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 MAX_ATTEMPTS = 8
@@ -168,18 +167,7 @@ def queue_deliveries(session: Session, account: Account, rating: Rating, now: da
 
 def claim(session: Session, delivery_id: int, now: datetime) -> WebhookDelivery | None:
     """Take a due delivery for one attempt; None when it is not due or another worker has it."""
-    result = session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id == delivery_id,
-            WebhookDelivery.status == PENDING,
-            WebhookDelivery.next_attempt_at <= now,
-        )
-        .values(next_attempt_at=now + LEASE, attempts=WebhookDelivery.attempts + 1)
-    )
-    if not result.rowcount:
-        return None
-    return session.get(WebhookDelivery, delivery_id, populate_existing=True)
+    return retries.claim(session, WebhookDelivery, delivery_id, now, LEASE)
 
 
 def send(url: str, secret: str, delivery_id: int, body: str, now: datetime) -> int:
@@ -239,10 +227,15 @@ def mark_delivered(session: Session, delivery_id: int, status_code: int, now: da
 def mark_failed(session: Session, delivery_id: int, error: DeliveryError, now: datetime) -> str:
     """Schedule the next attempt, or give up after the last one (or when retrying cannot help)."""
     delivery = session.get(WebhookDelivery, delivery_id, populate_existing=True)
-    if not error.retryable or delivery.attempts >= MAX_ATTEMPTS:
-        delivery.status = FAILED
-    else:
-        delivery.next_attempt_at = now + backoff(delivery.attempts, error.retry_after)
-    delivery.last_status_code, delivery.last_error = error.status_code, str(error)[:2000]
+    delivery.last_status_code = error.status_code
+    status = retries.retry_or_give_up(
+        delivery,
+        str(error),
+        retryable=error.retryable,
+        retry_after=error.retry_after,
+        now=now,
+        max_attempts=MAX_ATTEMPTS,
+        gave_up=FAILED,
+    )
     session.flush()
-    return delivery.status
+    return status

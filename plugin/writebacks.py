@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import random
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from plugin import retries
 from plugin.adapters import RatingReport
 from plugin.models import Account, Rating, WriteBack
 from plugin.surveys.metrics import csat_percent
@@ -16,20 +16,11 @@ from plugin.surveys.scales import scale_for
 PENDING, DELIVERED, PARKED, SUPERSEDED = "pending", "delivered", "parked", "superseded"
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=2)  # a claimed write-back is not re-claimed while its call may be in flight
-BASE_DELAY = timedelta(seconds=30)
-MAX_DELAY = timedelta(hours=6)
 
 
 def claim(session: Session, write_back_id: int, now: datetime) -> WriteBack | None:
     """Take a due write-back for one delivery attempt; None when it is not due or someone else has it."""
-    result = session.execute(
-        update(WriteBack)
-        .where(WriteBack.id == write_back_id, WriteBack.status == PENDING, WriteBack.next_attempt_at <= now)
-        .values(next_attempt_at=now + LEASE, attempts=WriteBack.attempts + 1)
-    )
-    if not result.rowcount:
-        return None
-    return session.get(WriteBack, write_back_id, populate_existing=True)
+    return retries.claim(session, WriteBack, write_back_id, now, LEASE)
 
 
 def report_for(session: Session, rating: Rating, now: datetime) -> RatingReport:
@@ -83,22 +74,17 @@ def mark_failed(
 ) -> str:
     """Schedule the next attempt, or park it after the last one or when retrying cannot help; returns the status."""
     write_back = session.get(WriteBack, write_back_id, populate_existing=True)
-    if not retryable or write_back.attempts >= MAX_ATTEMPTS:
-        write_back.status = PARKED
-    else:
-        write_back.next_attempt_at = now + backoff(write_back.attempts, retry_after)
-    write_back.last_error = error[:2000]
+    status = retries.retry_or_give_up(
+        write_back,
+        error,
+        retryable=retryable,
+        retry_after=retry_after,
+        now=now,
+        max_attempts=MAX_ATTEMPTS,
+        gave_up=PARKED,
+    )
     session.flush()
-    return write_back.status
-
-
-def backoff(attempts: int, retry_after: float | None = None, rng: random.Random | None = None) -> timedelta:
-    """Exponential backoff with full jitter, but never sooner than the helpdesk's Retry-After."""
-    ceiling = min(BASE_DELAY * (2 ** max(attempts - 1, 0)), MAX_DELAY)
-    delay = ceiling * (0.5 + (rng or random).random() / 2)
-    if retry_after is not None:
-        delay = max(delay, timedelta(seconds=retry_after))
-    return delay
+    return status
 
 
 def replay(session: Session, write_back_id: int, account_id: int, now: datetime) -> WriteBack | None:

@@ -11,8 +11,9 @@ from sqlalchemy import select, update
 
 from plugin import signing
 from plugin.models import WriteBack
+from plugin.retries import backoff
 from plugin.services import services
-from plugin.writebacks import MAX_ATTEMPTS, backoff
+from plugin.writebacks import MAX_ATTEMPTS
 from tests.conftest import PUBLIC_URL, nonce_of, outbox, rating_links
 from tests.support.servers import Reply
 
