@@ -48,6 +48,13 @@ class RatingReport:
 OUR_TAG = re.compile(r"^(csat|nps|ces)_\d+_of_\d+$")
 
 
+def api_base(credentials: AccountCredentials, example: str) -> str:
+    """The account's API base URL without a trailing slash; a WriteBackError that says what to set when missing."""
+    if not credentials.api_url:
+        raise WriteBackError(f"this account has no api_url; set --api-url {example}", retryable=False)
+    return credentials.api_url.rstrip("/")
+
+
 def is_our_tag(tag: str) -> bool:
     """True for a tag OpenCSAT put on a ticket (so a new rating replaces it and leaves the others alone)."""
     return bool(OUR_TAG.match(tag))

@@ -37,7 +37,15 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from plugin.adapters.base import AccountCredentials, RatingReport, WriteBackError, is_our_tag, note_text, send
+from plugin.adapters.base import (
+    AccountCredentials,
+    RatingReport,
+    WriteBackError,
+    api_base,
+    is_our_tag,
+    note_text,
+    send,
+)
 from plugin.events import IGNORED, REOPENED, SOLVED, Person, TicketEvent
 from plugin.jsonbody import parse_datetime, parse_object, require
 from plugin.signing import SignatureError
@@ -146,15 +154,12 @@ class _Api:
     def __init__(self, credentials: AccountCredentials, ticket_url: str | None) -> None:
         if not credentials.api_token:
             raise WriteBackError("this account has no Chatwoot access token (--api-token)", retryable=False)
-        if not credentials.api_url:
-            raise WriteBackError(
-                "set --api-url to the Chatwoot installation, e.g. https://app.chatwoot.com", retryable=False
-            )
+        root = api_base(credentials, "https://app.chatwoot.com (your Chatwoot installation)")
         found = CONVERSATION_PATH.search(ticket_url or "")
         account_id = str(credentials.options.get("account_id") or (found.group(1) if found else ""))
         if not account_id.isdigit():
             raise WriteBackError("no Chatwoot account id: set --option account_id=<id>", retryable=False)
-        self.base = f"{credentials.api_url.rstrip('/')}/api/v1/accounts/{account_id}"
+        self.base = f"{root}/api/v1/accounts/{account_id}"
         self.headers = {"api_access_token": credentials.api_token, "Accept": "application/json"}
 
     def call(self, method: str, path: str, **kwargs):

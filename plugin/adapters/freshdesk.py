@@ -29,7 +29,7 @@ from datetime import datetime
 
 from requests.auth import HTTPBasicAuth
 
-from plugin.adapters.base import AccountCredentials, RatingReport, WriteBackError, is_our_tag, note_text, send
+from plugin.adapters.base import AccountCredentials, RatingReport, WriteBackError, api_base, is_our_tag, note_text, send
 from plugin.events import IGNORED, REOPENED, SOLVED, PayloadError, Person, TicketEvent
 from plugin.jsonbody import parse_datetime, parse_object, require
 from plugin.signing import SignatureError
@@ -86,7 +86,7 @@ class FreshdeskAdapter:
         )
 
     def write_back(self, credentials: AccountCredentials, report: RatingReport) -> None:
-        base, auth = _base_url(credentials), _auth(credentials)
+        base, auth = api_base(credentials, "https://<domain>.freshdesk.com"), _auth(credentials)
         ticket_url = f"{base}/api/v2/tickets/{report.ticket_id}"
         # The PUT replaces the whole tag list: read it, keep everything that is not ours, put ours in.
         current = send("GET", ticket_url, auth=auth, headers=_HEADERS).json().get("tags") or []
@@ -141,14 +141,6 @@ def _optional_time(value: str) -> datetime | None:
         return parse_datetime(value or None, "ticket_updated_at")
     except PayloadError:
         return None
-
-
-def _base_url(credentials: AccountCredentials) -> str:
-    if not credentials.api_url:
-        raise WriteBackError(
-            "this account has no api_url; set --api-url https://<domain>.freshdesk.com", retryable=False
-        )
-    return credentials.api_url.rstrip("/")
 
 
 def _auth(credentials: AccountCredentials) -> HTTPBasicAuth:

@@ -39,7 +39,15 @@ from datetime import datetime
 
 import requests
 
-from plugin.adapters.base import AccountCredentials, RatingReport, WriteBackError, is_our_tag, note_text, send
+from plugin.adapters.base import (
+    AccountCredentials,
+    RatingReport,
+    WriteBackError,
+    api_base,
+    is_our_tag,
+    note_text,
+    send,
+)
 from plugin.events import IGNORED, REOPENED, SOLVED, PayloadError, Person, TicketEvent
 from plugin.jsonbody import parse_datetime, parse_object, require
 from plugin.signing import SignatureError
@@ -99,13 +107,11 @@ class ZammadAdapter:
     # --- ratings out -----------------------------------------------------------------------------------------------
     def write_back(self, credentials: AccountCredentials, report: RatingReport) -> None:
         """Our tag in, our older tags out, the custom field, then the internal note (last: it is not idempotent)."""
-        if not credentials.api_url:
-            raise WriteBackError("this account has no --api-url (the Zammad base URL)", retryable=False)
+        base = api_base(credentials, "https://<your Zammad host>") + "/api/v1"
         if not credentials.api_token:
             raise WriteBackError("this account has no --api-token (a Zammad access token)", retryable=False)
         if not report.ticket_id.isdigit():
             raise WriteBackError(f"Zammad ticket ids are numbers, not {report.ticket_id!r}", retryable=False)
-        base = credentials.api_url.rstrip("/") + "/api/v1"
         headers = {
             "Authorization": f"Token token={credentials.api_token}",
             "Content-Type": "application/json",

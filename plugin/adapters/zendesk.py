@@ -50,6 +50,7 @@ from plugin.adapters.base import (
     AccountCredentials,
     RatingReport,
     WriteBackError,
+    api_base,
     check_response,
     is_our_tag,
     note_text,
@@ -116,7 +117,7 @@ class ZendeskAdapter:
 
     def lookup(self, credentials: AccountCredentials, event: TicketEvent) -> TicketEvent:
         """Read the requester and the assignee the event names by id; runs in the complete_event job."""
-        base = _base_url(credentials)
+        base = api_base(credentials, "https://<subdomain>.zendesk.com")
         auth = _auth_headers(credentials)
         try:
             answer = _call("GET", f"{base}/api/v2/tickets/{event.ticket_id}", auth, params={"include": "users"}).json()
@@ -138,7 +139,7 @@ class ZendeskAdapter:
         )
 
     def write_back(self, credentials: AccountCredentials, report: RatingReport) -> None:
-        base = _base_url(credentials)
+        base = api_base(credentials, "https://<subdomain>.zendesk.com")
         auth = _auth_headers(credentials)
         ticket = f"{base}/api/v2/tickets/{report.ticket_id}"
         # Tags first (adding and removing are idempotent), the note last: a retry never writes the note twice.
@@ -245,14 +246,6 @@ def _optional_time(value: object) -> datetime | None:
         return parse_datetime(_str(value), "ticket.updated_at")
     except PayloadError:
         return None
-
-
-def _base_url(credentials: AccountCredentials) -> str:
-    if not credentials.api_url:
-        raise WriteBackError(
-            "this account has no api_url; set --api-url https://<subdomain>.zendesk.com", retryable=False
-        )
-    return credentials.api_url.rstrip("/")
 
 
 def _auth_headers(credentials: AccountCredentials) -> dict:
