@@ -50,6 +50,13 @@ def test_wrong_password_or_unknown_email_is_refused(client, admin, email, passwo
     assert client.get("/admin/").status_code == 302
 
 
+def test_password_guessing_is_rate_limited_per_address(client, admin):
+    codes = [sign_in(client, admin, f"guess number {n}").status_code for n in range(11)]
+    assert codes == [401] * 10 + [429]
+    assert sign_in(client, admin).status_code == 429  # even the right password waits out the minute
+    assert client.get("/admin/login").status_code == 200  # the form itself is not limited
+
+
 def test_password_is_stored_as_a_scrypt_hash(admin):
     with services().db.session() as session:
         stored = session.scalar(select(AdminUser.password_hash))
