@@ -62,14 +62,14 @@ clean:
 # Translations (docs/emails.md#languages): extract the strings, start a language, merge new strings, compile .mo files.
 .PHONY: extract init update compile
 extract: $(BIN)/flask
-	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --project OpenCSAT -o translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --width 120 --project OpenCSAT -o translations/messages.pot .
 
 init: $(BIN)/flask
 	@test -n "$(LOCALE)" || { echo "usage: make init LOCALE=xx"; exit 2; }
-	$(BIN)/pybabel init -i translations/messages.pot -d translations -l $(LOCALE)
+	$(BIN)/pybabel init -i translations/messages.pot -d translations -l $(LOCALE) --width 120
 
 update: extract
-	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete --width 120
 
 compile: $(BIN)/flask
 	$(BIN)/pybabel compile -d translations --statistics

@@ -23,7 +23,7 @@ from email.utils import format_datetime, getaddresses, parseaddr
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from plugin import retries
+from plugin import i18n, retries
 from plugin.channels.email import Mailer, MailError, clean_header_text
 from plugin.models import Account, Alert, Rating
 from plugin.outbound import DeliveryError, check_url, post
@@ -119,16 +119,20 @@ def _context(account: Account, rating: Rating, reason: str, escape=lambda text: 
         "rating": rating,
         "survey": survey,
         "scale": scale,
-        "label": scale.point(rating.score).label,
+        "label": scale.point(rating.score).label,  # an English catalogue id: templates show translate(label)
         "reason": reason,
-        "locale": survey.locale or account.locale,
     }
 
 
+def alert_locale(account: Account) -> str:
+    """The catalogue an alert speaks: the account's (its team reads it), not the customer's."""
+    return i18n.normalise(account.locale)
+
+
 def slack_text(account: Account, rating: Rating, reason: str) -> str:
-    """The Slack message (mrkdwn), in the account's language once its catalogue exists."""
+    """The Slack message (mrkdwn), in the account's language."""
     context = _context(account, rating, reason, escape=slack_escape)
-    return environment().get_template("email/alert_slack.txt").render(context).strip()
+    return environment(alert_locale(account)).get_template("email/alert_slack.txt").render(context).strip()
 
 
 def slack_escape(text: str) -> str:
@@ -137,8 +141,8 @@ def slack_escape(text: str) -> str:
 
 
 def build_email(account: Account, rating: Rating, alert: Alert, recipients: tuple[str, ...], mail_from: str):
-    """The alert email to the account's list, with a deterministic Message-ID (a resend is recognisable)."""
-    env, context = environment(), _context(account, rating, alert.reason)
+    """The alert email to the account's list, in its language; a fixed Message-ID makes a resend recognisable."""
+    env, context = environment(alert_locale(account)), _context(account, rating, alert.reason)
     sender_name, sender_address = parseaddr(mail_from)
     message = EmailMessage()
     message["Subject"] = clean_header_text(env.get_template("email/alert_subject.txt").render(context))

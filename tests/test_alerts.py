@@ -32,13 +32,19 @@ def app_config(app_config, smtp_server):
 
 
 @pytest.fixture
-def desk(app, client, http_recorder, slack):
+def desk_locale():
+    """The account's --locale; a test parametrizes it to see alerts in another language."""
+    return "en"
+
+
+@pytest.fixture
+def desk(app, client, http_recorder, slack, desk_locale):
     options = {
         "alert_slack_url": slack.url + "/services/T0/B0/x",
         "alert_emails": f"{LEAD}, boss@acme.test",
         "alert_threshold": "2",
     }
-    return Helpdesk(app, client, http_recorder.url + "/callback", options=options)
+    return Helpdesk(app, client, http_recorder.url + "/callback", options=options, locale=desk_locale)
 
 
 @pytest.fixture
@@ -69,13 +75,14 @@ def test_low_rating_alerts_slack_and_email_once(rate, desk, slack, smtp_server):
     [posted] = slack.requests
     assert posted.path == "/services/T0/B0/x"
     text = posted.json()["text"]
-    assert "*1/5*" in text and "<https://desk.test/t/T-1|T-1>" in text
+    assert "*1/5* (Very dissatisfied) from Casey Customer on ticket <https://desk.test/t/T-1|T-1>" in text
     assert "&lt;!channel&gt;" in text and "<!channel>" not in text  # a comment cannot ping the channel
     [mail] = _alert_mails(smtp_server)
     assert mail["Subject"] == "Low rating 1/5 on ticket T-1"
     assert "boss@acme.test" in mail["To"]
     body = mail.get_content()
     assert "https://desk.test/t/T-1" in body and "Nobody <!channel> answered" in body
+    assert "Casey Customer rated ticket T-1 1/5 (Very dissatisfied)." in body and "Comment:" in body
     assert [(a.channel, a.reason, a.status) for a in _alerts()] == [
         ("slack", "low_score", "sent"),
         ("email", "low_score", "sent"),
@@ -85,6 +92,53 @@ def test_low_rating_alerts_slack_and_email_once(rate, desk, slack, smtp_server):
     for alert in _alerts():
         assert tasks.send_alert(alert.id) == "not due"  # a job that runs again sends nothing
     assert len(slack.requests) == 1 and len(_alert_mails(smtp_server)) == 1
+
+
+@pytest.mark.parametrize(
+    ("desk_locale", "slack_line", "subject", "body_lines"),
+    [
+        (
+            "de",
+            "*1/5* (Sehr unzufrieden) von Casey Customer zu Ticket <https://desk.test/t/T-1|T-1>",
+            "Schlechte Bewertung 1/5 zu Ticket T-1",
+            [
+                "Casey Customer hat Ticket T-1 mit 1/5 (Sehr unzufrieden) bewertet.",
+                "Bearbeiter: Alex Agent",
+                "Kommentar:",
+                "Ticket öffnen: https://desk.test/t/T-1",
+            ],
+        ),
+        (
+            "zh-TW",  # any tag the account was created with maps to its catalogue
+            "*1/5* (非常不滿意)，來自 Casey Customer，工單 <https://desk.test/t/T-1|T-1>",
+            "工單 T-1 收到低分 1/5",
+            [
+                "Casey Customer 給工單 T-1 評了 1/5（非常不滿意）。",
+                "客服人員: Alex Agent",
+                "開啟工單: https://desk.test/t/T-1",
+            ],
+        ),
+        (
+            "el",
+            "*1/5* (Πολύ δυσαρεστημένος) από Casey Customer για το αίτημα <https://desk.test/t/T-1|T-1>",
+            "Χαμηλή αξιολόγηση 1/5 για το αίτημα T-1",
+            ["Casey Customer αξιολόγησε το αίτημα T-1 με 1/5 (Πολύ δυσαρεστημένος).", "Σχόλιο:"],
+        ),
+    ],
+)
+def test_alerts_speak_the_accounts_language_not_the_customers(
+    rate, slack, smtp_server, slack_line, subject, body_lines
+):
+    rate(1, comment="Nobody answered")  # the customer's event says locale "en": the alert goes to the account's team
+    text = slack.requests[0].json()["text"]
+    assert slack_line in text and "Nobody answered" in text
+    assert "from Casey" not in text and "Agent:" not in text
+    [mail] = _alert_mails(smtp_server)
+    assert mail["Subject"] == subject
+    body = mail.get_content()
+    for line in body_lines:
+        assert line in body
+    assert "Nobody answered" in body and "rated ticket" not in body and "Open the ticket" not in body
 
 
 def test_good_rating_does_not_alert_unless_comments_are_wanted(rate, desk, slack, smtp_server):
