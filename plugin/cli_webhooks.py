@@ -36,10 +36,10 @@ def webhooks_add(account_key: str, url: str, secret: str | None) -> None:
     try:
         with s.db.session() as session:
             hook, secret = outbound.add_webhook(session, s.box, _account(session, account_key), url, secret)
-            hook_id = hook.id
+            shown = outbound.describe_new(hook, secret)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(json.dumps({"id": hook_id, "url": url, "secret": secret, "signature_header": "X-OpenCSAT-Signature"}))
+    click.echo(json.dumps(shown))
 
 
 @webhooks_cli.command("list")

@@ -28,6 +28,7 @@ MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=2)
 TIMEOUT_SECONDS = 10
 USER_AGENT = "OpenCSAT-Webhooks/1"
+MAX_URL_LENGTH = 1000
 
 
 class DeliveryError(Exception):
@@ -45,6 +46,8 @@ def check_url(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"the webhook URL must start with https:// (or http://); got {url!r}")
+    if len(url.strip()) > MAX_URL_LENGTH:  # the column's size
+        raise ValueError(f"the webhook URL must be at most {MAX_URL_LENGTH} characters")
     return url.strip()
 
 
@@ -69,11 +72,32 @@ def remove_webhook(session: Session, account_id: int, webhook_id: int) -> bool:
     return bool(result.rowcount)
 
 
+def describe(hook: OutboundWebhook) -> dict:
+    """A webhook as the CLI and the API show it: never its secret."""
+    return {"id": hook.id, "url": hook.url, "active": hook.active, "created_at": hook.created_at.isoformat()}
+
+
+def describe_new(hook: OutboundWebhook, secret: str | None) -> dict:
+    """A webhook just registered: with the header to verify and, when given, the secret (shown this once only)."""
+    shown = {**describe(hook), "signature_header": signing.HEADER}
+    if secret is not None:
+        shown["secret"] = secret
+    return shown
+
+
 def webhooks(session: Session, account_id: int) -> list[dict]:
+    """The account's webhooks, removed ones included (active false), oldest first."""
     rows = session.scalars(
         select(OutboundWebhook).where(OutboundWebhook.account_id == account_id).order_by(OutboundWebhook.id)
     )
-    return [{"id": h.id, "url": h.url, "active": h.active, "created_at": h.created_at.isoformat()} for h in rows]
+    return [describe(h) for h in rows]
+
+
+def webhook(session: Session, account_id: int, webhook_id: int) -> OutboundWebhook | None:
+    """One of the account's webhooks; None for another account's or an unknown id."""
+    return session.scalar(
+        select(OutboundWebhook).where(OutboundWebhook.id == webhook_id, OutboundWebhook.account_id == account_id)
+    )
 
 
 def deliveries(session: Session, account_id: int, webhook_id: int | None = None, limit: int = 200) -> list[dict]:
@@ -98,9 +122,31 @@ def deliveries(session: Session, account_id: int, webhook_id: int | None = None,
             "last_status_code": d.last_status_code,
             "last_error": d.last_error,
             "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
+            "created_at": d.created_at.isoformat(),
         }
         for d in session.scalars(query)
     ]
+
+
+def replay(session: Session, delivery_id: int, account_id: int, now: datetime) -> WebhookDelivery | None:
+    """Put a failed delivery of an active webhook back in line with fresh attempts; None if the account has none."""
+    delivery = session.scalar(
+        select(WebhookDelivery)
+        .join(OutboundWebhook, OutboundWebhook.id == WebhookDelivery.webhook_id)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.account_id == account_id,
+            WebhookDelivery.status == FAILED,
+            OutboundWebhook.active.is_(True),
+        )
+    )
+    if delivery is None:
+        return None
+    # The same body (this version of the rating) and the same delivery id, so a receiver that did take it can drop it.
+    delivery.status = PENDING
+    delivery.attempts, delivery.next_attempt_at = 0, now
+    session.flush()
+    return delivery
 
 
 def payload_for(account: Account, rating: Rating) -> dict:

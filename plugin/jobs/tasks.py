@@ -136,6 +136,10 @@ def deliver_webhook(delivery_id: int) -> str:
         if delivery is None:
             return "not due"
         hook = session.get(OutboundWebhook, delivery.webhook_id)
+        if not hook.active:  # removed after this change was queued: its owner asked for no more calls
+            return outbound.mark_failed(
+                session, delivery_id, outbound.DeliveryError("the webhook was removed", retryable=False), s.clock()
+            )
         url, secret, body = hook.url, s.box.decrypt(hook.secret_encrypted), delivery.payload
     try:
         code = outbound.send(url, secret, delivery_id, body, s.clock())

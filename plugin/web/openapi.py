@@ -46,11 +46,21 @@ FIGURES = {
         "ces_responses": {"type": "integer"},
     },
 }
+WEBHOOK = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "url": {"type": "string"},
+        "active": {"type": "boolean", "description": "false once removed"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
 ERROR = {
     "description": "What was wrong",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
 UNAUTHORIZED = {**ERROR, "description": "Missing or unknown API key"}
+WEBHOOK_ID = _param("webhook_id", "The webhook's id.", {"type": "integer"}, "path", required=True)
 
 
 def _json(description: str, schema: dict) -> dict:
@@ -182,6 +192,75 @@ def document() -> dict:
                     },
                 }
             },
+            "/webhooks": {
+                **_get(
+                    "The account's outbound webhooks, removed ones included (active false); never their secrets.",
+                    [],
+                    _json("Webhooks", _list("webhooks", "Webhook")),
+                ),
+                "post": {
+                    "summary": "Register a URL that receives every counted rating change as signed JSON.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["url"],
+                                    "properties": {
+                                        "url": {"type": "string", "format": "uri", "description": "http(s) only"},
+                                        "secret": {
+                                            "type": "string",
+                                            "description": "Signing secret; generated (and answered once) if left out",
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json("Registered", {"$ref": "#/components/schemas/NewWebhook"}),
+                        "400": {**ERROR, "description": "No url, a URL that is not http(s), or a bad secret"},
+                        "401": UNAUTHORIZED,
+                        "415": {**ERROR, "description": "The body is not JSON"},
+                    },
+                },
+            },
+            "/webhooks/{webhook_id}": {
+                "delete": {
+                    "summary": "Stop sending to a URL (it stays listed as inactive, with its delivery log).",
+                    "parameters": [WEBHOOK_ID],
+                    "responses": {
+                        "204": {"description": "Removed"},
+                        "401": UNAUTHORIZED,
+                        "404": {**ERROR, "description": "No webhook with this id on this account"},
+                    },
+                }
+            },
+            "/webhooks/{webhook_id}/deliveries": {
+                "get": {
+                    "summary": "The webhook's delivery log, newest first (at most 200).",
+                    "parameters": [WEBHOOK_ID],
+                    "responses": {
+                        "200": _json("Deliveries", _list("deliveries", "WebhookDelivery")),
+                        "401": UNAUTHORIZED,
+                        "404": {**ERROR, "description": "No webhook with this id on this account"},
+                    },
+                }
+            },
+            "/webhook-deliveries/{delivery_id}/replay": {
+                "post": {
+                    "summary": "Send a failed delivery again (same body and X-OpenCSAT-Delivery) with fresh attempts.",
+                    "parameters": [
+                        _param("delivery_id", "The delivery's id.", {"type": "integer"}, "path", required=True)
+                    ],
+                    "responses": {
+                        "202": _json("Queued", {"type": "object"}),
+                        "401": UNAUTHORIZED,
+                        "404": {**ERROR, "description": "No failed delivery with this id on an active webhook"},
+                    },
+                }
+            },
             "/openapi.json": _get("This document.", [], _json("OpenAPI 3.1", {"type": "object"}), public=True),
         },
         "components": {
@@ -283,6 +362,35 @@ def document() -> dict:
                         "next_attempt_at": {"type": "string", "format": "date-time"},
                         "last_error": {"type": ["string", "null"]},
                         "delivered_at": {"type": ["string", "null"], "format": "date-time"},
+                    },
+                },
+                "Webhook": WEBHOOK,
+                "NewWebhook": {
+                    "allOf": [
+                        WEBHOOK,
+                        {
+                            "type": "object",
+                            "properties": {
+                                "signature_header": {"type": "string", "const": "X-OpenCSAT-Signature"},
+                                "secret": {"type": "string", "description": "Only when generated; shown once"},
+                            },
+                        },
+                    ]
+                },
+                "WebhookDelivery": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "webhook_id": {"type": "integer"},
+                        "rating_id": {"type": "integer"},
+                        "version": {"type": "integer"},
+                        "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+                        "attempts": {"type": "integer"},
+                        "next_attempt_at": {"type": "string", "format": "date-time"},
+                        "last_status_code": {"type": ["integer", "null"]},
+                        "last_error": {"type": ["string", "null"]},
+                        "delivered_at": {"type": ["string", "null"], "format": "date-time"},
+                        "created_at": {"type": "string", "format": "date-time"},
                     },
                 },
             },
