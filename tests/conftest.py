@@ -18,6 +18,7 @@ from plugin.accounts import create_account
 from plugin.cli import upgrade_database
 from plugin.db import Base, utcnow
 from plugin.services import services
+from tests.support.browser import CHROMIUM, LAUNCH_ARGS
 from tests.support.servers import HTTPRecorder, SMTPServer
 
 SECRET_KEY = "test-secret-key-0123456789abcdef"
@@ -151,6 +152,17 @@ def http_recorder():
     recorder = HTTPRecorder().start()
     yield recorder
     recorder.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium, launched once for the run; tests open their own pages or contexts and close them."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
 
 
 class Helpdesk:

@@ -2,65 +2,44 @@
 
 from __future__ import annotations
 
-import shutil
-import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from plugin import create_app
 from plugin.models import Click, Rating
 from plugin.services import services
 from tests.conftest import Helpdesk, outbox, rating_links
-from tests.support.servers import free_port
+from tests.support.browser import requires_chromium
+from tests.support.servers import free_port, serving
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "img"
-pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian's chromium is not installed")
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
-        yield browser
-        browser.close()
+pytestmark = requires_chromium
 
 
 @pytest.fixture
 def live(app_config, clock, http_recorder):
     port = free_port()
     app = create_app({**app_config, "PUBLIC_URL": f"http://127.0.0.1:{port}"})
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    with app.app_context():
+    with serving(app, port), app.app_context():
         services().clock = clock
         yield app, Helpdesk(app, app.test_client(), http_recorder.url)
-    server.shutdown()
 
 
-def test_a_customer_rates_changes_and_comments_in_a_real_browser(live, browser, clock, http_recorder):
+@pytest.fixture
+def page(browser):
+    with browser.new_page(viewport={"width": 480, "height": 760}, locale="en-GB") as page:
+        yield page
+
+
+def test_a_customer_rates_changes_and_comments_in_a_real_browser(live, page, clock, http_recorder):
     app, helpdesk = live
     helpdesk.post(helpdesk.event(ticket_id="T-42"))
     helpdesk.run_jobs()
     links = rating_links(outbox(app)[-1])
     clock.advance(minutes=7)
 
-    page = browser.new_page(viewport={"width": 480, "height": 760}, locale="en-GB")
     page.goto(links[3])  # "Satisfied", straight from the email
     assert page.locator('input[name="score"][value="4"]').is_checked()
     assert page.get_by_text("What could we improve?").is_visible()

@@ -5,18 +5,17 @@ Also keeps the README's pictures of what the customer receives (docs/img/email-*
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from plugin.channels.email import render_survey, survey_links
 from plugin.surveys.scales import get_scale
+from tests.support.browser import requires_chromium
 from tests.test_email_rendering import MAIL_FROM, PUBLIC_URL, TOKENS, make_account, make_survey
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "img"
-pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian's chromium is not installed")
+pytestmark = requires_chromium
 
 CASES = {
     "email-csat5-en.png": ("csat5", "en"),
@@ -24,26 +23,6 @@ CASES = {
     "email-nps-zh.png": ("nps", "zh_Hans"),
     None: ("thumbs", "ar"),  # checked, not pictured
 }
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize("picture", list(CASES), ids=[str(name) for name in CASES])
@@ -54,18 +33,17 @@ def test_the_email_renders_every_point_as_a_visible_link(browser, picture):
     _, _, html = render_survey(survey, account, survey_links(survey, TOKENS, PUBLIC_URL), MAIL_FROM)
     points = len(get_scale(scale_name).points)
     for width in (640, 360):  # a desktop mail pane and a phone
-        page = browser.new_page(viewport={"width": width, "height": 700})
-        page.set_content(html)
-        links = page.locator("a[href*='/r/']")
-        assert links.count() == points
-        for index in range(points):
-            box = links.nth(index).bounding_box()
-            assert box and box["width"] >= 18 and box["height"] >= 24  # big enough to tap
-            assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1  # nothing spills off the screen
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
-        if locale == "ar":  # right to left: the first point sits right of the last
-            assert links.nth(0).bounding_box()["x"] > links.nth(points - 1).bounding_box()["x"]
-        if picture and width == 640:
-            page.set_viewport_size({"width": 640, "height": int(page.evaluate("document.body.scrollHeight"))})
-            page.screenshot(path=str(SCREENSHOTS / picture), full_page=True)
-        page.close()
+        with browser.new_page(viewport={"width": width, "height": 700}) as page:
+            page.set_content(html)
+            links = page.locator("a[href*='/r/']")
+            assert links.count() == points
+            for index in range(points):
+                box = links.nth(index).bounding_box()
+                assert box and box["width"] >= 18 and box["height"] >= 24  # big enough to tap
+                assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1  # nothing spills off the screen
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            if locale == "ar":  # right to left: the first point sits right of the last
+                assert links.nth(0).bounding_box()["x"] > links.nth(points - 1).bounding_box()["x"]
+            if picture and width == 640:
+                page.set_viewport_size({"width": 640, "height": int(page.evaluate("document.body.scrollHeight"))})
+                page.screenshot(path=str(SCREENSHOTS / picture), full_page=True)

@@ -6,19 +6,17 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 import requests
 from redis import Redis
 from rq import SimpleWorker
-from werkzeug.serving import make_server
 
 from plugin import create_app, signing
 from plugin.jobs.sweep import sweep
 from plugin.services import services
 from tests.conftest import SECRET_KEY, nonce_of, rating_links
-from tests.support.servers import free_port
+from tests.support.servers import free_port, serving
 
 
 @pytest.fixture
@@ -28,11 +26,8 @@ def live(app_config, redis_url, smtp_server):
     base = f"http://127.0.0.1:{port}"
     app_config.update(REDIS_URL=redis_url, SMTP_URL=smtp_server.url, PUBLIC_URL=base)
     app = create_app(app_config)
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    with app.app_context():
+    with serving(app, port), app.app_context():
         yield base, app_config
-    server.shutdown()
     services_ = app.extensions["opencsat"]
     services_.db.engine.dispose()
 

@@ -5,29 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import random
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from plugin.models import Account
 from plugin.services import services
 from tests.admin.conftest import PASSWORD, add_survey
+from tests.support.browser import requires_chromium
+from tests.support.servers import serving
 
-CHROMIUM = Path("/usr/bin/chromium")
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium")
+pytestmark = requires_chromium
 
 AGENTS = {  # agent: (team, chance a response is satisfied, chance the customer answers)
     "alex@acme.test": ("Billing", 0.86, 0.55),
@@ -76,23 +67,15 @@ def seed_quarter(account: Account, start: datetime) -> None:
 @pytest.fixture
 def live_server(app):
     """The app served over real HTTP on loopback."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture
-def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+def browser_page(browser):
+    """A page of its own context, which accepts downloads (the CSV export)."""
+    with browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True) as context:
         yield context.new_page()
-        context.close()
-        browser.close()
 
 
 def test_team_lead_signs_in_filters_and_exports(live_server, browser_page, reported, admin, tmp_path):

@@ -1,14 +1,18 @@
-"""Real servers on loopback for tests: an SMTP server (aiosmtpd) and a scriptable HTTP recorder."""
+"""Real servers on loopback for tests: an SMTP server (aiosmtpd), a scriptable HTTP recorder, a served Flask app."""
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
+from werkzeug.serving import make_server
 
 from tests.emulators.base import Emulator, Request, Response
 
@@ -17,6 +21,24 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(app, port: int | None = None) -> Iterator[str]:
+    """Serve a WSGI app over real HTTP on 127.0.0.1 in a thread; yields its base URL "http://127.0.0.1:<port>".
+
+    Port None or 0 picks a free one; a caller that needs the port before it creates the app passes free_port().
+    The server is shut down on the way out.
+    """
+    server = make_server("127.0.0.1", port or 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 class _Inbox:
