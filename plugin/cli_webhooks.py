@@ -73,6 +73,20 @@ def webhooks_deliveries(account_key: str, webhook_id: int | None) -> None:
     click.echo(json.dumps(rows, indent=2))
 
 
+@webhooks_cli.command("replay")
+@click.option("--account", "account_key", required=True)
+@click.argument("delivery_id", type=int)
+def webhooks_replay(account_key: str, delivery_id: int) -> None:
+    """Send a failed delivery again (same body, same delivery id), with a fresh set of attempts."""
+    s = services()
+    with s.db.session() as session:
+        replayed = outbound.replay(session, delivery_id, _account(session, account_key).id, s.clock())
+    if replayed is None:
+        raise click.UsageError(f"no failed delivery {delivery_id} of an active webhook for this account")
+    s.jobs.enqueue("deliver_webhook", delivery_id)
+    click.echo(f"delivery {delivery_id} queued again")
+
+
 @alerts_cli.command("list")
 @click.option("--account", "account_key", required=True)
 def alerts_list(account_key: str) -> None:

@@ -115,6 +115,20 @@ def test_410_gives_up_and_the_log_says_why(hooked, rate, receiver, helpdesk, run
     assert "HTTP 410" in log[0]["last_error"]
 
 
+def test_cli_replays_a_failed_delivery_with_the_same_body(hooked, rate, receiver, helpdesk, runner):
+    receiver.replies = [Reply(410, {"gone": True})]
+    rate(1)
+    [delivery] = _deliveries()
+    args = ["webhooks", "replay", "--account", helpdesk.account.key, str(delivery.id)]
+    assert runner.invoke(args=args).exit_code == 0
+    helpdesk.run_jobs()
+    first, second = receiver.requests
+    assert first.body == second.body
+    assert second.headers["X-OpenCSAT-Delivery"] == str(delivery.id)
+    assert [d.status for d in _deliveries()] == ["delivered"]
+    assert runner.invoke(args=args).exit_code == 2  # delivered: nothing left to replay
+
+
 def test_list_and_remove(hooked, helpdesk, runner, rate, receiver):
     listed = json.loads(runner.invoke(args=["webhooks", "list", "--account", helpdesk.account.key]).output)
     assert [(h["id"], h["active"]) for h in listed] == [(hooked["id"], True)]
