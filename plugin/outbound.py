@@ -17,7 +17,7 @@ import requests
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from plugin import retries, signing
+from plugin import egress, retries, signing
 from plugin.db import utcnow
 from plugin.models import Account, OutboundWebhook, Rating, WebhookDelivery
 from plugin.security import SecretBox
@@ -233,7 +233,7 @@ def send(url: str, secret: str, delivery_id: int, body: str, now: datetime) -> i
 def post(url: str, data: bytes, headers: dict[str, str]) -> int:
     """One POST; 2xx returns its code, anything else raises DeliveryError saying whether to retry."""
     try:
-        response = requests.post(url, data=data, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False)
+        response = egress.request("POST", url, data=data, headers=headers, timeout=TIMEOUT_SECONDS)
     except requests.RequestException as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
     code = response.status_code

@@ -8,6 +8,8 @@ from datetime import datetime
 
 import requests
 
+from plugin import egress
+
 HTTP_TIMEOUT_SECONDS = 10
 
 
@@ -104,7 +106,7 @@ def _retry_after(response: requests.Response) -> float | None:
 def send(method: str, url: str, **kwargs) -> requests.Response:
     """One HTTP call to a helpdesk; network failures become retryable WriteBackErrors."""
     try:
-        response = requests.request(method, url, timeout=HTTP_TIMEOUT_SECONDS, **kwargs)
+        response = egress.request(method, url, timeout=HTTP_TIMEOUT_SECONDS, **kwargs)
     except requests.RequestException as exc:
         raise WriteBackError(f"{method} {url} failed: {exc}", retryable=True) from exc
     return check_response(response)

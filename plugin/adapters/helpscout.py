@@ -41,6 +41,7 @@ from datetime import datetime
 
 import requests
 
+from plugin import egress
 from plugin.adapters.base import (
     HTTP_TIMEOUT_SECONDS,
     AccountCredentials,
@@ -196,6 +197,11 @@ class _Api:
         if response.status_code == 401:
             self.tokens.forget(self.key, token)
             response = self._send(method, path, self.token(), **kwargs)
+        moved = response.headers.get("Location", "")
+        if method == "GET" and response.status_code in (301, 308) and moved.startswith(f"{self.base}/"):
+            # A merged conversation answers 301 to its new id. The outbound policy follows no redirect by itself,
+            # so the one Help Scout documents is followed here, and only within the same API base.
+            response = self._send(method, moved[len(self.base) :], self.token(), **kwargs)
         return _check(response)
 
     def token(self) -> str:
@@ -229,7 +235,7 @@ class _Api:
 
 def _request(method: str, url: str, **kwargs) -> requests.Response:
     try:
-        return requests.request(method, url, timeout=HTTP_TIMEOUT_SECONDS, **kwargs)
+        return egress.request(method, url, timeout=HTTP_TIMEOUT_SECONDS, **kwargs)
     except requests.RequestException as exc:
         raise WriteBackError(f"{method} {url} failed: {exc}", retryable=True) from exc
 

@@ -45,6 +45,7 @@ from datetime import datetime
 
 import requests
 
+from plugin import egress
 from plugin.adapters.base import (
     HTTP_TIMEOUT_SECONDS,
     AccountCredentials,
@@ -282,7 +283,7 @@ def _call(method: str, url: str, auth: dict, **kwargs) -> requests.Response:
     """One Zendesk API call; a closed ticket becomes a parked write-back that says so."""
     headers = {**auth, "Accept": "application/json", "User-Agent": "OpenCSAT"}
     try:
-        response = requests.request(method, url, headers=headers, timeout=HTTP_TIMEOUT_SECONDS, **kwargs)
+        response = egress.request(method, url, headers=headers, timeout=HTTP_TIMEOUT_SECONDS, **kwargs)
     except requests.RequestException as exc:
         raise WriteBackError(f"{method} {url} failed: {exc}", retryable=True) from exc
     if response.status_code == 422 and CLOSED_TICKET in response.text:
