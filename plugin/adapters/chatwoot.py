@@ -95,7 +95,9 @@ class ChatwootAdapter:
         if not hmac.compare_digest(f"sha256={digest.hexdigest()}".encode(), signature.strip().encode()):
             raise SignatureError("signature does not match the body and the account's secret")
 
-    def parse(self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None) -> TicketEvent:
+    def parse(
+        self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None, now: datetime | None = None
+    ) -> TicketEvent:
         data = parse_object(body)
         require(data, "event", "id")
         status = str(data.get("status") or "")

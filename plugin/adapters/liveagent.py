@@ -56,7 +56,9 @@ class LiveAgentAdapter:
         if not hmac.compare_digest(given.strip().encode(), credentials.webhook_secret.encode()):
             raise SignatureError(f"{SECRET_HEADER} does not match the account's webhook secret")
 
-    def parse(self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None) -> TicketEvent:
+    def parse(
+        self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None, now: datetime | None = None
+    ) -> TicketEvent:
         data = parse_object(body)
         require(data, "ticket_id", "status")
         changed = next((data[f] for f in CHANGE_TIME_FIELDS if data.get(f) not in (None, "")), None)

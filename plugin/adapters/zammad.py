@@ -71,7 +71,9 @@ class ZammadAdapter:
         if not hmac.compare_digest(expected, given.strip()):
             raise SignatureError("signature does not match the body and the account's secret")
 
-    def parse(self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None) -> TicketEvent:
+    def parse(
+        self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None, now: datetime | None = None
+    ) -> TicketEvent:
         """The event; the account's `options` may add states (solved_states, reopen_states)."""
         options = options or {}
         data = parse_object(body)

@@ -110,7 +110,9 @@ class ZendeskAdapter:
         if not hmac.compare_digest(base64.b64encode(digest).decode(), signature.strip()):
             raise SignatureError("signature does not match the body and the webhook's signing secret")
 
-    def parse(self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None) -> TicketEvent:
+    def parse(
+        self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None, now: datetime | None = None
+    ) -> TicketEvent:
         data = parse_object(body)
         if str(data.get("type", "")).startswith("zen:event-type:"):
             return _parse_event(headers, data)
