@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -54,6 +55,11 @@ def db_upgrade() -> None:
 @click.option("--platform", required=True, help="zendesk, freshdesk, helpscout, zammad, liveagent, chatwoot or generic")
 @click.option("--name", required=True)
 @click.option("--webhook-secret", default=None, help="Secret the helpdesk signs its webhooks with.")
+@click.option(
+    "--generate-webhook-secret",
+    is_flag=True,
+    help="Make a random webhook secret and print it (for helpdesks where you type the secret in: shown once).",
+)
 @click.option("--api-url", default=None, help="Helpdesk API base (or callback URL for generic).")
 @click.option("--api-token", default=None)
 @click.option("--api-user", default=None)
@@ -70,9 +76,14 @@ def db_upgrade() -> None:
     metavar="KEY=VALUE",
     help="A platform setting, e.g. custom_field_id=123 (see docs/platforms/).",
 )
-def accounts_create(extra: tuple[str, ...], **settings) -> None:
-    """Create an account and print it as JSON, with its API key (shown only this once)."""
+def accounts_create(extra: tuple[str, ...], generate_webhook_secret: bool, **settings) -> None:
+    """Create an account and print it as JSON, with its API key (and a generated webhook secret), shown only once."""
     s = services()
+    shown = {}
+    if generate_webhook_secret:
+        if settings["webhook_secret"]:
+            raise click.UsageError("give --webhook-secret or --generate-webhook-secret, not both")
+        settings["webhook_secret"] = shown["webhook_secret"] = secrets.token_hex(32)
     try:
         options = dict(_key_value(item) for item in extra)
         with s.db.session() as session:
@@ -80,7 +91,7 @@ def accounts_create(extra: tuple[str, ...], **settings) -> None:
             described = account_service.describe(created.account, s.settings.public_url)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(json.dumps({**described, "api_key": created.api_key}, indent=2))
+    click.echo(json.dumps({**described, "api_key": created.api_key, **shown}, indent=2))
 
 
 @accounts_cli.command("update")

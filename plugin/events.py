@@ -40,6 +40,8 @@ class TicketEvent:
     tags: tuple[str, ...] = ()
     # True when the platform sent ids only: a job asks the helpdesk API for the rest (Adapter.lookup).
     needs_lookup: bool = False
+    # Set by an adapter that knows this ticket must not get our survey (e.g. the helpdesk surveyed it itself).
+    skip_reason: str | None = None
 
     def to_json(self) -> str:
         data = asdict(self)

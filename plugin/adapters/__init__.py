@@ -22,8 +22,11 @@ class Adapter(Protocol):
     def verify(self, credentials: AccountCredentials, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
         """Raise SignatureError unless the request really comes from the account's helpdesk."""
 
-    def parse(self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None) -> TicketEvent:
-        """The normalized event, or PayloadError naming what is missing; `options` are the account's settings."""
+    def parse(
+        self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None, now: datetime | None = None
+    ) -> TicketEvent:
+        """The normalized event, or PayloadError naming what is missing; `options` are the account's settings, `now`
+        the time the delivery arrived (for platforms whose dedupe key needs a time bucket)."""
 
     def write_back(self, credentials: AccountCredentials, report: RatingReport) -> None:
         """Put the rating on the ticket; raise WriteBackError (retryable or not) when the helpdesk refuses."""

@@ -29,7 +29,9 @@ class GenericAdapter:
             )
         signing.verify(credentials.webhook_secret, headers.get(signing.HEADER), body, now=now.timestamp())
 
-    def parse(self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None) -> TicketEvent:
+    def parse(
+        self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None, now: datetime | None = None
+    ) -> TicketEvent:
         data = parse_object(body)
         require(data, "event_id", "event", "ticket.id")
         kind = EVENT_KINDS.get(data["event"], IGNORED)

@@ -113,7 +113,9 @@ class HelpScoutAdapter:
         if not hmac.compare_digest(base64.b64encode(digest).decode(), given.strip()):
             raise SignatureError("signature does not match the body and the account's secret")
 
-    def parse(self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None) -> TicketEvent:
+    def parse(
+        self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None, now: datetime | None = None
+    ) -> TicketEvent:
         event = (headers.get(EVENT_HEADER) or "").strip()
         if not event:
             raise PayloadError(f"missing {EVENT_HEADER} header")

@@ -16,13 +16,19 @@ Sources, and what each one settles:
   GET/POST /tags: QualityUnit/LiveAgent-api-python:docs/TicketsApi.md, docs/AgentsApi.md, docs/TagsApi.md.
   Tagging by GET ticket, add the tag id, PUT the list back (the list is replaced):
   PipedreamHQ/pipedream:components/liveagent/actions/add-tag-to-ticket/add-tag-to-ticket.mjs.
-- ASSUMPTION, not confirmed: the internal note. GET /tickets/{ticketId}/messages is documented, and a message of
-  type N is a NOTE with format T for text (liveagent_api/models/message.py), but no POST for notes was found.
-  We POST {"message", "type": "N", "format": "T"} to that path; `--option note=off` turns it off.
+- The internal note: API v3 documents no way to add one. GET /tickets/{ticketId}/messages is the only messages
+  endpoint (docs/TicketsApi.md: get_ticket_message_groups); POST there is not in the API (a 404). Third-party code
+  calls API v1 `POST /api/conversations/{conversationId}/messages` (form fields `message`, `useridentifier`) to send
+  a reply, but we found no vendor documentation of a parameter that makes it an internal note rather than a
+  message to the customer, so we never call it: a rating must not reach the customer as a reply. The note is
+  therefore off; `--option note_field=<custom field code>` writes the note's text into a ticket custom field with
+  the documented PUT (TicketUpdatable.custom_fields), the one documented place for it.
+- ASSUMPTION: PUT /tickets/{ticketId} with `tags` replaces the ticket's tag list (not documented either way); we send
+  the full list (the ticket's ids minus our older rating tag, plus ours), which is right under either reading.
 - Rate limits: none documented; a 429 is honoured through Retry-After like everywhere else.
 
 Options: subdomain (https://<subdomain>.ladesk.com when no --api-url), custom_field (a ticket custom field code
-that gets the score), note (on/off).
+that gets the score), note_field (a ticket custom field code that gets the note's text).
 """
 
 from __future__ import annotations
@@ -56,7 +62,9 @@ class LiveAgentAdapter:
         if not hmac.compare_digest(given.strip().encode(), credentials.webhook_secret.encode()):
             raise SignatureError(f"{SECRET_HEADER} does not match the account's webhook secret")
 
-    def parse(self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None) -> TicketEvent:
+    def parse(
+        self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None, now: datetime | None = None
+    ) -> TicketEvent:
         data = parse_object(body)
         require(data, "ticket_id", "status")
         changed = next((data[f] for f in CHANGE_TIME_FIELDS if data.get(f) not in (None, "")), None)
@@ -116,14 +124,18 @@ class LiveAgentAdapter:
         path = f"/tickets/{quote(report.ticket_id, safe='')}"
         ticket = api.call("GET", path)
         update: dict = {"tags": _tags_with(api, ticket.get("tags") or [], report.tag)}
-        field_code = credentials.options.get("custom_field")
-        if field_code:
-            kept = [f for f in ticket.get("custom_fields") or [] if f.get("code") != field_code]
-            update["custom_fields"] = [*kept, {"code": field_code, "value": str(report.score)}]
-        api.call("PUT", path, json=update)
-        # Last, so that a retry after a failed PUT never writes the note twice.
-        if str(credentials.options.get("note", "on")).lower() not in ("off", "false", "0", "no"):
-            api.call("POST", f"{path}/messages", json={"message": note_text(report), "type": "N", "format": "T"})
+        values = {
+            code: value
+            for code, value in (
+                (credentials.options.get("custom_field"), str(report.score)),
+                (credentials.options.get("note_field"), note_text(report)),
+            )
+            if code
+        }
+        if values:
+            kept = [f for f in ticket.get("custom_fields") or [] if f.get("code") not in values]
+            update["custom_fields"] = [*kept, *({"code": c, "value": v} for c, v in values.items())]
+        api.call("PUT", path, json=update)  # one idempotent call: a retry never writes anything twice
 
 
 def _tags_with(api: _Api, current_ids: list, tag: str) -> list[str]:

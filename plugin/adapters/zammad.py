@@ -3,8 +3,7 @@
 Admin guide: docs/platforms/zammad.md. Sources for every format fact used here:
 
 - Delivery: a Trigger whose action is a Webhook; Zammad POSTs JSON with the headers ``X-Zammad-Trigger`` (trigger
-  name), ``X-Zammad-Delivery`` (the job id: unique per delivery, kept by Zammad's own retries, so it is the dedupe key)
-  and ``X-Hub-Signature`` when the webhook has a signature token:
+  name), ``X-Zammad-Delivery`` (the job id) and ``X-Hub-Signature`` when the webhook has a signature token:
   zammad/zammad:app/jobs/trigger_webhook_job.rb and
   zammad/zammad-admin-documentation:manage/webhook/payload.rst (header list and a full sample body).
 - Signature: ``X-Hub-Signature: sha1=<hex HMAC-SHA1(token, raw body)>``: zammad/zammad:lib/user_agent.rb
@@ -53,7 +52,6 @@ from plugin.jsonbody import parse_datetime, parse_object, require
 from plugin.signing import SignatureError
 
 SIGNATURE_HEADER = "X-Hub-Signature"
-DELIVERY_HEADER = "X-Zammad-Delivery"
 SOLVED_STATES = {"closed"}
 REOPEN_STATES = {"open"}
 SYSTEM_USER_ID = 1  # Zammad's "-" user: the owner of an unassigned ticket
@@ -73,12 +71,11 @@ class ZammadAdapter:
         if not hmac.compare_digest(expected, given.strip()):
             raise SignatureError("signature does not match the body and the account's secret")
 
-    def parse(self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None) -> TicketEvent:
+    def parse(
+        self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None, now: datetime | None = None
+    ) -> TicketEvent:
         """The event; the account's `options` may add states (solved_states, reopen_states)."""
         options = options or {}
-        delivery = (headers.get(DELIVERY_HEADER) or "").strip()
-        if not delivery:
-            raise PayloadError(f"missing {DELIVERY_HEADER} header")
         data = parse_object(body)
         require(data, "ticket.id", "ticket.state")
         ticket, article = _object(data, "ticket"), _object(data, "article")
@@ -95,7 +92,7 @@ class ZammadAdapter:
             owner = {}
         return TicketEvent(
             kind=kind,
-            dedupe_key=f"delivery:{delivery}",
+            dedupe_key=_dedupe_key(ticket, state, body),
             ticket_id=str(ticket["id"]),
             occurred_at=parse_datetime(ticket.get("updated_at"), "ticket.updated_at"),
             subject=str(ticket.get("title") or ""),
@@ -140,6 +137,14 @@ class ZammadAdapter:
             "content_type": "text/plain",
         }
         send("POST", f"{base}/ticket_articles", json=article, headers=headers)
+
+
+def _dedupe_key(ticket: dict, state: str, body: bytes) -> str:
+    """From what the signature covers: the ticket's update stamp, else the whole body."""
+    stamp = str(ticket.get("updated_at") or "").strip()
+    if stamp:
+        return f"ticket:{ticket['id']}:{state}:{stamp}"[:200]
+    return f"body:{hashlib.sha256(body).hexdigest()}"
 
 
 def _states(options: Mapping, key: str) -> set[str]:

@@ -9,7 +9,18 @@ Admin guide: docs/platforms/zendesk.md. Sources for every format fact used here:
   PipedreamHQ/pipedream:components/zendesk/sources/common/webhook.mjs).
   Delivery headers ``X-Zendesk-Webhook-Invocation-Id`` / ``X-Zendesk-Webhook-Id``:
   https://developer.zendesk.com/api-reference/webhooks/introduction and
-  https://prismatic.io/docs/example-payloads/zendesk/triggers/webhook.json.
+  https://prismatic.io/docs/example-payloads/zendesk/triggers/webhook.json. Retries are attempts of one invocation
+  (the Webhooks API lists "invocation attempts" per invocation), so a retry very likely keeps the invocation id;
+  but the header is outside the HMAC, so the dedupe key comes from the signed body instead: the envelope's event
+  ``id``, or the trigger body's ticket id + event + ``{{ticket.updated_at_with_timestamp}}`` (else the body's hash).
+- Placeholder values are pasted as unformatted text, not JSON-escaped (placeholders reference below: "when a
+  placeholder is sent to a URL target or webhook, unformatted text is used"; no JSON-escaping filter is documented),
+  and an empty one renders blank (https://support.zendesk.com/hc/en-us/articles/203662116). So the guide's body
+  carries only JSON-safe values (ticket id, update time, assignee email) and the lookup job reads the subject, the
+  requester and the requester's locale code (``locale``, e.g. ``pt-BR``) from the API. ``{{ticket.requester.id}}``
+  and ``{{ticket.assignee.id}}`` are not in the reference's user table: not used (ASSUMPTION that they exist, were
+  they needed). ``{{ticket.requester.language}}`` renders the language's display name; older bodies that send it
+  are mapped by name (LANGUAGE_NAMES).
 - Trigger-connected webhooks POST the admin's own JSON with placeholders ({{ticket.id}}, {{ticket.status}},
   {{ticket.title}}, {{ticket.link}}, {{ticket.requester.email}}, {{ticket.requester.language}},
   {{ticket.assignee.email}}...): https://support.zendesk.com/hc/en-us/articles/4408886858138 (placeholders reference);
@@ -39,6 +50,7 @@ import hashlib
 import hmac
 import logging
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -64,7 +76,6 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
-INVOCATION_HEADER = "X-Zendesk-Webhook-Invocation-Id"
 TOLERANCE_SECONDS = 300
 STATUS_CHANGED = "zen:event-type:ticket.status_changed"
 DONE = {"SOLVED", "CLOSED"}
@@ -72,20 +83,39 @@ ACTIVE = {"NEW", "OPEN", "PENDING", "HOLD"}
 TRIGGER_EVENTS = {"ticket.solved": SOLVED, "ticket.closed": SOLVED, "ticket.reopened": REOPENED}
 CLOSED_TICKET = "closed prevents ticket update"
 LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
-# {{ticket.requester.language}} renders the language's name; the ones OpenCSAT has catalogues for.
+# {{ticket.requester.language}} renders the language's display name ("The user's language preference",
+# https://support.zendesk.com/hc/en-us/articles/4408886858138), e.g. "Norwegian Bokmål", "Portuguese (Brazil)".
+# The guide's body no longer uses it: the lookup reads the user's locale code. For bodies that still send a name,
+# the name (English or native, accents and the region in brackets ignored) maps to a language code.
 LANGUAGE_NAMES = {
     "english": "en",
     "polish": "pl",
+    "polski": "pl",
     "greek": "el",
+    "ελληνικα": "el",
     "italian": "it",
-    "chinese (traditional)": "zh_Hant",
-    "chinese (simplified)": "zh_Hans",
+    "italiano": "it",
+    "chinese (traditional)": "zh-Hant",
+    "chinese (taiwan)": "zh-Hant",
+    "chinese (hong kong)": "zh-Hant",
+    "繁體中文": "zh-Hant",
+    "chinese": "zh-Hans",
+    "chinese (simplified)": "zh-Hans",
+    "简体中文": "zh-Hans",
     "norwegian": "nb",
     "norwegian bokmal": "nb",
+    "norsk": "nb",
+    "norsk bokmal": "nb",
     "german": "de",
+    "deutsch": "de",
     "french": "fr",
+    "francais": "fr",
     "spanish": "es",
+    "espanol": "es",
     "portuguese": "pt",
+    "portugues": "pt",
+    "arabic": "ar",
+    "العربية": "ar",
 }
 
 
@@ -110,11 +140,15 @@ class ZendeskAdapter:
         if not hmac.compare_digest(base64.b64encode(digest).decode(), signature.strip()):
             raise SignatureError("signature does not match the body and the webhook's signing secret")
 
-    def parse(self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None) -> TicketEvent:
+    def parse(
+        self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None, now: datetime | None = None
+    ) -> TicketEvent:
+        if not body.strip():  # the webhook page's "Test webhook" with an empty body: acknowledge, change nothing
+            return TicketEvent(kind=IGNORED, dedupe_key=f"test:{hashlib.sha256(body).hexdigest()}", ticket_id="")
         data = parse_object(body)
         if str(data.get("type", "")).startswith("zen:event-type:"):
-            return _parse_event(headers, data)
-        return _parse_trigger(headers, data)
+            return _parse_event(data)
+        return _parse_trigger(data, body)
 
     def lookup(self, credentials: AccountCredentials, event: TicketEvent) -> TicketEvent:
         """Read the requester and the assignee the event names by id; runs in the complete_event job."""
@@ -131,7 +165,11 @@ class ZendeskAdapter:
         users = {str(u.get("id")): u for u in answer.get("users") or [] if isinstance(u, dict)}
         requester = _person(base, auth, users, event.requester.id or _str(ticket.get("requester_id")))
         # The assignee at solve time is the one the event names; only an event without one falls back to the ticket.
-        assignee = _person(base, auth, users, event.assignee.id or _str(ticket.get("assignee_id")))
+        assignee = _person(base, auth, users, event.assignee.id or _named(users, event.assignee.email))
+        if not assignee.email and not event.assignee.email:
+            assignee = _person(base, auth, users, _str(ticket.get("assignee_id")))
+        elif not assignee.email:
+            assignee = replace(event.assignee, locale=None)  # the solver, though the ticket moved on since
         completed = event.completed(requester, assignee)
         return replace(
             completed,
@@ -155,7 +193,7 @@ class ZendeskAdapter:
         _call("PUT", ticket, auth, json={"ticket": update})
 
 
-def _parse_event(headers: Mapping[str, str], data: dict) -> TicketEvent:
+def _parse_event(data: dict) -> TicketEvent:
     """The fixed envelope of an event-subscribed webhook: ids only, so a solve needs a lookup."""
     require(data, "id", "detail.id")
     detail = data["detail"]
@@ -171,7 +209,7 @@ def _parse_event(headers: Mapping[str, str], data: dict) -> TicketEvent:
     tags = detail.get("tags") if isinstance(detail.get("tags"), list) else []
     return TicketEvent(
         kind=kind,
-        dedupe_key=_dedupe_key(headers, f"event:{data['id']}"),
+        dedupe_key=f"event:{data['id']}",  # Zendesk's event id, inside the signed body
         ticket_id=str(detail["id"]),
         occurred_at=parse_datetime(data.get("time"), "time"),
         subject=str(detail.get("subject") or ""),
@@ -182,24 +220,28 @@ def _parse_event(headers: Mapping[str, str], data: dict) -> TicketEvent:
     )
 
 
-def _parse_trigger(headers: Mapping[str, str], data: dict) -> TicketEvent:
-    """The body docs/platforms/zendesk.md tells the admin to paste into the trigger's webhook action."""
-    if not data:  # the webhook page's "Test webhook" with an empty body: acknowledge, change nothing
-        return TicketEvent(kind=IGNORED, dedupe_key=_dedupe_key(headers, "test"), ticket_id="")
+def _parse_trigger(data: dict, body: bytes) -> TicketEvent:
+    """The body docs/platforms/zendesk.md tells the admin to paste (ids only), or the fuller body of older guides."""
+    if not data:  # "Test webhook" with {} as the body
+        return TicketEvent(kind=IGNORED, dedupe_key="test:{}", ticket_id="")
     require(data, "event", "ticket.id")
     ticket, requester, assignee = (_object(data, key) for key in ("ticket", "requester", "assignee"))
     kind = TRIGGER_EVENTS.get(str(data["event"]), IGNORED)
     tags = str(ticket.get("tags") or "").split()
+    updated_at = _str(ticket.get("updated_at"))
+    # From the signed body only (X-Zendesk-Webhook-Invocation-Id is outside the HMAC).
+    stamp = updated_at or f"body:{hashlib.sha256(body).hexdigest()}"
+    requester_email = _str(requester.get("email"))
     return TicketEvent(
         kind=kind,
-        dedupe_key=_dedupe_key(headers, f"trigger:{ticket['id']}:{data['event']}:{ticket.get('updated_at') or ''}"),
+        dedupe_key=f"trigger:{ticket['id']}:{data['event']}:{stamp}"[:200],
         ticket_id=str(ticket["id"]),
         occurred_at=_optional_time(ticket.get("updated_at")),
         subject=str(ticket.get("subject") or ""),
         url=_str(ticket.get("url")),
         requester=Person(
             id=_str(requester.get("id")),
-            email=_str(requester.get("email")),
+            email=requester_email,
             name=_str(requester.get("name")),
             locale=_locale(requester.get("locale")),
         ),
@@ -209,12 +251,9 @@ def _parse_trigger(headers: Mapping[str, str], data: dict) -> TicketEvent:
         brand=_str(ticket.get("brand")),
         group=_str(ticket.get("group")),
         tags=tuple(tags),
+        # The guide's body names no requester (names and subjects are not JSON-safe): the lookup job reads them.
+        needs_lookup=kind == SOLVED and requester_email is None,
     )
-
-
-def _dedupe_key(headers: Mapping[str, str], fallback: str) -> str:
-    invocation = (headers.get(INVOCATION_HEADER) or "").strip()
-    return f"invocation:{invocation}" if invocation else fallback
 
 
 def _object(data: dict, key: str) -> dict:
@@ -233,12 +272,15 @@ def _str(value: object) -> str | None:
 
 
 def _locale(value: object) -> str | None:
+    """A locale code as Zendesk's API gives it (`pt-BR`, `nb`), or the code for a rendered language name."""
     text = _str(value)
     if text is None:
         return None
     if LOCALE.match(text):
         return text
-    return LANGUAGE_NAMES.get(text.lower())
+    name = "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+    name = " ".join(name.split())
+    return LANGUAGE_NAMES.get(name) or LANGUAGE_NAMES.get(name.split(" (")[0])
 
 
 def _optional_time(value: object) -> datetime | None:
@@ -266,6 +308,13 @@ def _field_id(value: object) -> int:
         raise WriteBackError(
             f"option custom_field_id must be the field's numeric id, not {value!r}", retryable=False
         ) from None
+
+
+def _named(users: dict, email: str | None) -> str | None:
+    """The id of the sideloaded user with this email (the solve-time assignee the body names), if any."""
+    wanted = (email or "").strip().lower()
+    found = next((i for i, u in users.items() if wanted and str(u.get("email") or "").lower() == wanted), None)
+    return found
 
 
 def _person(base: str, auth: dict, users: dict, user_id: str | None) -> Person:

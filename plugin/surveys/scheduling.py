@@ -64,7 +64,7 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
         scheduled_at=now + timedelta(minutes=account.delay_minutes),
         created_at=now,
     )
-    reason = skip_reason(session, account, event.ticket_id, email, now, tags=event.tags)
+    reason = event.skip_reason or skip_reason(session, account, event.ticket_id, email, now, tags=event.tags)
     if reason:
         survey.status, survey.reason = SKIPPED, reason
     session.add(survey)

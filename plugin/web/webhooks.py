@@ -34,7 +34,7 @@ def receive(platform: str, account_key: str):
         try:
             credentials = accounts.credentials(account, s.box)
             adapter.verify(credentials, request.headers, body, now)
-            event = adapter.parse(request.headers, body, credentials.options)
+            event = adapter.parse(request.headers, body, credentials.options, now=now)
         except SignatureError as exc:
             return json_error(401, str(exc))
         except PayloadError as exc:

@@ -1,10 +1,17 @@
-"""A Chatwoot Application API emulator on loopback: the endpoints OpenCSAT uses, Chatwoot's auth and error shapes.
+"""A Chatwoot Application API emulator on loopback: only the endpoints Chatwoot documents that OpenCSAT uses.
 
-Endpoints under /api/v1/accounts/{account_id}: GET /agents, GET /conversations/{display_id},
-GET|POST /conversations/{id}/labels, POST /conversations/{id}/custom_attributes, POST /conversations/{id}/messages.
-As in Chatwoot, POST .../labels replaces the whole label list (LabelConcern) and POST .../custom_attributes assigns
-the whole hash (ConversationsController#custom_attributes); labels answer {"payload": [...]}; a bad token answers
-401 {"error": "Invalid Access Token"}; an unknown record 404 {"error": "Resource could not be found"}.
+Every endpoint, and where it is documented (base /api/v1/accounts/{account_id}, header `api_access_token`):
+- GET /agents: https://developers.chatwoot.com/api-reference/agents/list-agents-in-account (a JSON array).
+- GET /conversations/{display_id}: https://developers.chatwoot.com/api-reference/conversations/conversation-details.
+- GET /conversations/{id}/messages: https://developers.chatwoot.com/api-reference/messages/get-messages
+  (`{meta, payload: [...]}`, each message as chatwoot/chatwoot:app/views/api/v1/models/_message.json.jbuilder).
+- POST /conversations/{id}/messages: https://developers.chatwoot.com/api-reference/messages/create-new-message.
+- GET|POST /conversations/{id}/labels: https://developers.chatwoot.com/api-reference/conversations/list-labels and
+  add-labels; POST replaces the whole list (app/controllers/api/v1/accounts/conversations/labels_controller.rb).
+- POST /conversations/{id}/custom_attributes: https://developers.chatwoot.com/api-reference/conversations/
+  update-custom-attributes; assigns the whole hash (ConversationsController#custom_attributes).
+Anything else is 404 {"error": "Resource could not be found"}, as Chatwoot answers an unknown route or record; a bad
+token answers 401 {"error": "Invalid Access Token"}.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from tests.emulators.base import INVALID_JSON, Emulator, Request, Response
 
 ROUTE = re.compile(r"^/api/v1/accounts/(\d+)(/.*)$")
 CONVERSATION = re.compile(r"^/conversations/(\d+)(/labels|/custom_attributes|/messages)?$")
-MESSAGE_TYPES = {"outgoing", "incoming", "template"}
+MESSAGE_TYPES = {"incoming": 0, "outgoing": 1, "template": 3}  # as Message.message_type enumerates them
 
 
 @dataclass
@@ -86,6 +93,9 @@ class ChatwootEmulator(Emulator):
                 return 422, {"error": "custom_attributes must be an object"}, {}
             conversation.custom_attributes = dict(attributes)
             return 200, {"custom_attributes": conversation.custom_attributes}, {}
+        if action == ("/messages", "GET"):
+            meta = {"labels": list(conversation.labels), "additional_attributes": {}, "contact_id": 12}
+            return 200, {"meta": meta, "payload": [dict(m) for m in conversation.messages]}, {}
         if action == ("/messages", "POST"):
             return self._add_message(conversation, body)
         return 404, {"error": "Resource could not be found"}, {}
@@ -95,6 +105,14 @@ class ChatwootEmulator(Emulator):
             return 422, {"error": "Content can't be blank"}, {}
         if body.get("message_type", "outgoing") not in MESSAGE_TYPES:
             return 422, {"error": f"message_type {body.get('message_type')!r} is not valid"}, {}
-        conversation.messages.append(dict(body))
-        message = {"id": len(conversation.messages), "conversation_id": conversation.id, **body}
+        message = {
+            "id": 1000 + len(conversation.messages),
+            "content": body["content"],
+            "conversation_id": conversation.id,
+            "message_type": MESSAGE_TYPES[body.get("message_type", "outgoing")],
+            "content_type": body.get("content_type", "text"),
+            "private": bool(body.get("private", False)),
+            "sender": {"id": 99, "name": "OpenCSAT token owner", "type": "user"},
+        }
+        conversation.messages.append(message)
         return 200, message, {}

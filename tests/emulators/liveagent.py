@@ -1,10 +1,16 @@
-"""A LiveAgent API v3 emulator on loopback: the endpoints OpenCSAT uses, LiveAgent's auth and error shapes.
+"""A LiveAgent API v3 emulator on loopback: only what LiveAgent's API v3 documents, LiveAgent's auth and errors.
 
-Endpoints under /api/v3: GET|PUT /tickets/{id}, POST /tickets/{id}/messages, GET /agents/{id}, GET|POST /tags.
-Shapes follow QualityUnit/LiveAgent-api-python docs (Ticket, TicketUpdatable, CustomFields, Agent, Tag) and the
-error body {"message": ...} (liveagent_api/models/error_response.py). A PUT replaces the ticket's whole tag list
-and custom field list, the stricter reading of the API. POST /tickets/{id}/messages (a note) is an assumption of
-the adapter; the emulator accepts it so that the rest can be tested.
+The reference is LiveAgent's own swagger, as QualityUnit publishes it in the generated client
+QualityUnit/LiveAgent-api-python (docs/*.md, @4196a87a7b29cc538b97b321a932446346710e07); base /api/v3, header
+`apikey`. Every endpoint, and where it is documented:
+- GET /tickets/{ticketId}, PUT /tickets/{ticketId} (body TicketUpdatable: status, tags as tag ids, custom_fields
+  [{code, value}], ...): docs/TicketsApi.md (get_ticket, update_ticket), docs/Ticket.md, docs/TicketUpdatable.md,
+  docs/CustomFields.md. Whether the PUT replaces the tag list or merges it is not documented; the emulator takes
+  the stricter reading (replace), as Pipedream's add-tag-to-ticket action (GET, append, PUT) assumes.
+- GET /tickets/{ticketId}/messages (message groups): docs/TicketsApi.md get_ticket_message_groups. There is no
+  POST on that path in v3, so a POST is 404 here, as it is in LiveAgent.
+- GET /agents/{agentId}: docs/AgentsApi.md, docs/Agent.md. GET|POST /tags: docs/TagsApi.md, docs/Tag.md.
+- Errors: {"message": ...} (liveagent_api/models/error_response.py); unknown endpoints 404.
 """
 
 from __future__ import annotations
@@ -32,7 +38,6 @@ class Ticket:
     date_changed: str = "2026-11-23 10:00:00"
     tags: list[str] = field(default_factory=list)  # tag ids
     custom_fields: list[dict] = field(default_factory=list)
-    notes: list[dict] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {
@@ -100,8 +105,8 @@ class LiveAgentEmulator(Emulator):
         if match := AGENT.match(path):
             agent = self.agents.get(match.group(1))
             return (200, agent, {}) if agent and method == "GET" else (404, {"message": "Agent not found"}, {})
-        if match := MESSAGES.match(path):
-            return self._add_note(match.group(1), method, body)
+        if (match := MESSAGES.match(path)) and method == "GET" and match.group(1) in self.tickets:
+            return 200, [], {}
         if match := TICKET.match(path):
             ticket = self.tickets.get(match.group(1))
             if ticket is None:
@@ -134,16 +139,3 @@ class LiveAgentEmulator(Emulator):
         ticket.tags = list(body.get("tags", ticket.tags))
         ticket.custom_fields = [dict(f) for f in body.get("custom_fields", ticket.custom_fields)]
         return 200, {"message": "OK"}, {}
-
-    def _add_note(self, ticket_id: str, method: str, body) -> Response:
-        ticket = self.tickets.get(ticket_id)
-        if ticket is None:
-            return 404, {"message": "Ticket not found"}, {}
-        if method != "POST":
-            return 200, [], {}
-        if not isinstance(body, dict) or not str(body.get("message") or "").strip():
-            return 400, {"message": "message is required"}, {}
-        if body.get("type") != "N":
-            return 400, {"message": "only notes (type N) are accepted here"}, {}
-        ticket.notes.append(dict(body))
-        return 200, {"id": f"m{len(ticket.notes)}", "type": "N"}, {}

@@ -88,7 +88,8 @@ def test_signed_resolved_event_is_accepted_and_the_agent_looked_up(account, desk
     assert (response.get_json()["event"], response.get_json()["ticket_id"]) == ("solved", "10")
     run_jobs()
     assert [(c.method, c.path, c.headers["api_access_token"]) for c in desk.calls] == [
-        ("GET", "/api/v1/accounts/1/agents", "cw-token")
+        ("GET", f"{CONVERSATION}/messages", "cw-token"),  # Chatwoot's own survey? (none here)
+        ("GET", "/api/v1/accounts/1/agents", "cw-token"),
     ]
     row = latest_survey()
     assert (row.ticket_id, row.requester_email, row.requester_name) == ("10", "jane@acme.inc", "jane")
@@ -101,7 +102,7 @@ def test_signed_resolved_event_is_accepted_and_the_agent_looked_up(account, desk
     "tamper, reason",
     [
         (lambda h, b: {**h, "X-Chatwoot-Signature": "sha256=" + "0" * 64}, "does not match"),
-        (lambda h, b: {k: v for k, v in h.items() if k != "X-Chatwoot-Signature"}, "unsigned=true"),
+        (lambda h, b: {k: v for k, v in h.items() if k != "X-Chatwoot-Signature"}, "has a webhook secret"),
         (lambda h, b: {**h, **signed(b, secret="another-secret")}, "does not match"),
     ],
 )
@@ -266,3 +267,65 @@ def test_fixture_is_the_documented_shape():
     assert data["event"] == "conversation_status_changed"
     assert data["changed_attributes"] == [{"status": {"previous_value": "open", "current_value": "resolved"}}]
     assert "email" not in data["meta"]["assignee"]
+
+
+# --- issue 12: bot-assigned conversations, Chatwoot's own CSAT, unsigned deliveries, dedupe on signed content ---
+
+
+def _seed_messages(desk, conversation_id: int = 10, *, with_csat: bool) -> None:
+    """The conversation's messages as GET .../messages lists them (tests/fixtures/chatwoot/SOURCES.md)."""
+    payload = json.loads(fixture("messages_with_csat_survey.json"))["payload"]
+    desk.conversations[conversation_id].messages = [
+        m for m in payload if with_csat or m.get("content_type") != "input_csat"
+    ]
+
+
+def test_a_bot_assignee_is_never_credited_to_the_human_with_the_same_id(account, desk):
+    _seed_messages(desk, with_csat=False)
+    body = fixture("conversation_resolved_by_bot.json")
+    assert account.post(body, signed(body)).status_code == 202
+    run_jobs()
+    row = latest_survey()
+    assert row.status == "sent"
+    assert row.agent_email != "john@acme.test"  # John is human agent 1; the bot is AgentBot 1
+    assert (row.agent_id, row.agent_email, row.agent_name) == ("agent_bot:1", None, "Acme Helper Bot")
+    assert ("GET", "/api/v1/accounts/1/agents") not in [(c.method, c.path) for c in desk.calls]
+
+
+def test_a_bot_assignee_can_be_attributed_to_the_last_human_who_replied(app, client, desk):
+    account = Account(client, desk, options={"custom_attribute": "csat_score", "bot_attribution": "last_human"})
+    desk.agents.append({"id": 2, "name": "Priya", "email": "priya@acme.test", "role": "agent"})
+    _seed_messages(desk, with_csat=False)
+    body = fixture("conversation_resolved_by_bot.json")
+    assert account.post(body, signed(body)).status_code == 202
+    run_jobs()
+    row = latest_survey()
+    assert (row.agent_id, row.agent_email, row.agent_name) == ("2", "priya@acme.test", "Priya")
+
+
+def test_a_conversation_chatwoot_already_surveyed_is_skipped_with_the_reason(account, desk, smtp_server):
+    _seed_messages(desk, with_csat=True)
+    body = fixture("conversation_resolved.json")
+    assert account.post(body, signed(body)).status_code == 202
+    run_jobs()
+    row = latest_survey()
+    assert (row.status, row.reason) == ("skipped", "helpdesk_survey")
+    assert smtp_server.messages == []
+
+
+def test_unsigned_deliveries_are_refused_while_a_secret_is_set(app, client, desk):
+    account = Account(client, desk, options={"unsigned": "true"})  # a secret is set as well
+    body = fixture("conversation_resolved.json")
+    response = account.post(body)
+    assert response.status_code == 401
+    assert counts() == (0, 0)
+
+
+def test_a_new_delivery_header_on_the_same_signed_body_is_a_duplicate(account, smtp_server):
+    """X-Chatwoot-Delivery is not signed (the HMAC covers timestamp and body only): it cannot make a replay new."""
+    body = fixture("conversation_resolved.json")
+    answers = [account.post(body, signed(body)).status_code for _ in range(3)]  # a fresh uuid each time
+    run_jobs()
+    assert answers == [202, 200, 200]
+    assert counts() == (1, 1)
+    assert len(smtp_server.messages) == 1

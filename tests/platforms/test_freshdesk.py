@@ -105,6 +105,52 @@ def test_a_later_solve_of_the_same_ticket_is_a_new_event(desk):
     assert (first.status_code, again.status_code) == (202, 202)
 
 
+# {{ticket.updated_at}} is in none of Freshdesk's placeholder lists: it may render empty, stay unrendered, or be
+# left out of the body (the guide no longer asks for it). A re-solve must still be a new event.
+UNRENDERED = ["", "{{ticket.updated_at}}", None]
+
+
+def _without_update_time(name: str, value: str | None) -> dict:
+    body = fixture(name)
+    if value is None:
+        del body["freshdesk_webhook"]["ticket_updated_at"]
+    else:
+        body["freshdesk_webhook"]["ticket_updated_at"] = value
+    return body
+
+
+@pytest.mark.parametrize("value", UNRENDERED)
+def test_resolved_reopened_resolved_is_not_swallowed_when_updated_at_renders_empty(
+    app, client, freshdesk, smtp_server, clock, value
+):
+    desk = Desk(client, freshdesk, smtp_server, delay_minutes=60)
+    assert desk.post(_without_update_time("rule_resolved.json", value)).status_code == 202
+    clock.advance(minutes=7)
+    assert desk.post(_without_update_time("rule_reopened.json", value)).status_code == 202
+    clock.advance(minutes=9)
+    second = desk.post(_without_update_time("rule_resolved.json", value))
+    assert (second.status_code, second.get_json()["status"]) == (202, "accepted")
+    desk.run_jobs()
+    assert [s.status for s in _surveys("11")] == ["cancelled", "scheduled"]
+
+
+@pytest.mark.parametrize("value", UNRENDERED)
+def test_a_repeated_delivery_without_updated_at_is_still_a_duplicate(desk, smtp_server, value):
+    answers = [desk.post(_without_update_time("rule_resolved.json", value)).status_code for _ in range(3)]
+    desk.run_jobs()
+    assert answers == [202, 200, 200]
+    assert len(smtp_server.messages) == 1
+
+
+def _surveys(ticket_id: str) -> list:
+    from sqlalchemy import select
+
+    from plugin.models import Survey
+
+    with services().db.session() as session:
+        return list(session.scalars(select(Survey).where(Survey.ticket_id == ticket_id).order_by(Survey.id)))
+
+
 def test_reopen_cancels_the_unsent_survey(app, client, freshdesk, smtp_server):
     desk = Desk(client, freshdesk, smtp_server, delay_minutes=60)
     desk.post(fixture("rule_resolved.json"))

@@ -143,17 +143,39 @@ def test_write_back_makes_exactly_these_requests_and_keeps_other_tags(account, d
     run_jobs()
     assert latest_write_back().status == "delivered"
     calls = [(c.method, c.path, c.body) for c in desk.calls]
-    note = desk.tickets[TICKET].notes[0]["message"]
-    assert calls == [
+    assert calls == [  # no note by default: API v3 has no endpoint that adds one
         ("GET", f"/api/v3/tickets/{TICKET}", None),
         ("GET", "/api/v3/tags", None),
         ("POST", "/api/v3/tags", {"name": "csat_4_of_5"}),
         ("PUT", f"/api/v3/tickets/{TICKET}", {"tags": ["t1", "t3"], "custom_fields": [{"code": "csat", "value": "4"}]}),
-        ("POST", f"/api/v3/tickets/{TICKET}/messages", {"message": note, "type": "N", "format": "T"}),
     ]
     assert all(c.headers["apikey"] == "la-key" for c in desk.calls)
     assert desk.tag_names(TICKET) == ["vip", "csat_4_of_5"]
-    assert "Customer rating: 4/5" in note and "Quick and kind" in note and "Sam Agent" in note
+
+
+def test_the_note_text_goes_to_a_custom_field_when_one_is_named(app, client, desk, smtp_server):
+    desk.field_codes.add("csat_note")
+    account = Account(client, desk, options={"custom_field": "csat", "note_field": "csat_note"})
+    solve_and_rate(account, smtp_server, 4, "Quick and kind")
+    run_jobs()
+    assert latest_write_back().status == "delivered"
+    fields = {f["code"]: f["value"] for f in desk.tickets[TICKET].custom_fields}
+    assert fields["csat"] == "4"
+    assert "Customer rating: 4/5" in fields["csat_note"] and "Quick and kind" in fields["csat_note"]
+    assert "Sam Agent" in fields["csat_note"]
+    assert not [c for c in desk.calls if c.path.endswith("/messages")]
+
+
+def test_the_emulator_like_liveagent_has_no_post_for_ticket_messages(desk):
+    """API v3 lists GET /tickets/{id}/messages only; a POST there is 404, which is why the adapter never sends one."""
+    import requests
+
+    headers = {"apikey": "la-key"}
+    assert requests.get(f"{desk.url}/api/v3/tickets/{TICKET}/messages", headers=headers, timeout=5).status_code == 200
+    answer = requests.post(
+        f"{desk.url}/api/v3/tickets/{TICKET}/messages", json={"message": "x"}, headers=headers, timeout=5
+    )
+    assert answer.status_code == 404
 
 
 def test_a_changed_rating_replaces_our_tag_only(account, desk, smtp_server):
@@ -163,16 +185,6 @@ def test_a_changed_rating_replaces_our_tag_only(account, desk, smtp_server):
     run_jobs()
     assert desk.tag_names(TICKET) == ["vip", "csat_2_of_5"]
     assert desk.tickets[TICKET].custom_fields == [{"code": "csat", "value": "2"}]
-    assert len(desk.tickets[TICKET].notes) == 2 and "version 2" in desk.tickets[TICKET].notes[1]["message"]
-
-
-def test_note_can_be_turned_off(app, client, desk, smtp_server):
-    account = Account(client, desk, options={"note": "off"})
-    solve_and_rate(account, smtp_server)
-    run_jobs()
-    assert latest_write_back().status == "delivered"
-    assert [c.method for c in desk.calls] == ["GET", "GET", "POST", "PUT"]
-    assert "custom_fields" not in desk.calls[-1].body
 
 
 def test_429_waits_at_least_retry_after_then_delivers(account, desk, smtp_server, clock):
@@ -221,6 +233,5 @@ def test_end_to_end_through_http_only(account, desk, smtp_server):
     run_jobs()
     assert desk.tag_names(TICKET) == ["vip", "csat_5_of_5"]
     assert desk.tickets[TICKET].custom_fields == [{"code": "csat", "value": "5"}]
-    assert "Customer rating: 5/5" in desk.tickets[TICKET].notes[0]["message"]
     ratings = account.api(f"/api/v1/ratings?ticket_id={TICKET}").get_json()["ratings"]
     assert [(r["score"], r["agent_email"], r["status"]) for r in ratings] == [(5, "sam@acme.test", "counted")]

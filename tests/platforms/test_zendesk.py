@@ -400,3 +400,77 @@ def test_end_to_end_event_mail_click_confirm_write_back(desk, zendesk, smtp_serv
     assert "Comment: Great" in ticket.comments[0]["body"] and ticket.comments[0]["public"] is False
     ratings = desk.api("/api/v1/ratings?ticket_id=4712").get_json()["ratings"]
     assert [(r["score"], r["agent_email"], r["status"]) for r in ratings] == [(5, "sam@acme.test", "counted")]
+
+
+# --- issue 12: JSON-safe body, locales by code, the empty "Test webhook" body, dedupe on signed content -----------
+
+
+def test_the_guides_body_carries_no_free_text_and_the_lookup_fills_in_subject_people_and_locale(desk, zendesk):
+    zendesk.tickets[4711].subject = 'Printer says "PC LOAD LETTER" \\ again'
+    zendesk.users[9001]["locale"] = "pt-BR"
+    response = desk.post(fixture("trigger_solved_ids_only.json"))
+    assert response.status_code == 202
+    desk.run_jobs()
+    survey = latest_survey("4711")
+    assert survey.ticket_subject == 'Printer says "PC LOAD LETTER" \\ again'
+    assert (survey.requester_email, survey.requester_name, survey.locale) == (
+        "dana@customer.test",
+        "Dana Customer",
+        "pt",
+    )
+    assert (survey.agent_id, survey.agent_email) == ("501", "sam@acme.test")
+    assert survey.ticket_url.endswith("/agent/tickets/4711")
+
+
+def test_the_assignee_who_solved_stays_credited_if_the_ticket_is_reassigned_before_the_lookup(desk, zendesk):
+    zendesk.tickets[4711].assignee_id = 502  # Kim took it over after Sam solved it
+    assert desk.post(fixture("trigger_solved_ids_only.json")).status_code == 202
+    desk.run_jobs()
+    assert latest_survey("4711").agent_email == "sam@acme.test"  # credited by the address the signed body names
+
+
+def test_a_subject_with_a_quote_in_the_old_full_body_is_a_400_naming_json(desk):
+    """What the previous guide's body became with such a subject: Zendesk pastes the text unescaped."""
+    body = json.dumps(fixture("trigger_solved.json")).replace("VPN drops every hour", 'VPN "drops"').encode()
+    body = body.replace(b'\\"drops\\"', b'"drops"')
+    assert b'"VPN "drops""' in body
+    response = desk.post(body)
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "rendered, expected",
+    [
+        ("Norwegian Bokm\u00e5l", "nb"),
+        ("Portuguese (Brazil)", "pt"),
+        ("Arabic", "ar"),
+        ("English (United Kingdom)", "en"),
+        ("Deutsch", "de"),
+        ("Fran\u00e7ais", "fr"),
+        ("pt-BR", "pt"),
+        ("zh-tw", "zh_Hant"),
+    ],
+)
+def test_language_names_zendesk_renders_map_to_the_right_catalogue(
+    app, client, zendesk, smtp_server, rendered, expected
+):
+    desk = Desk(client, zendesk, smtp_server, locale="it")
+    body = fixture("trigger_solved.json")
+    body["requester"]["locale"] = rendered
+    assert desk.post(body).status_code == 202
+    assert latest_survey("4711").locale == expected
+
+
+def test_the_empty_test_webhook_body_is_acknowledged_with_200(desk):
+    response = desk.post(b"")
+    assert (response.status_code, response.get_json()["event"]) == (200, "ignored")
+    assert desk.zendesk.calls == []
+
+
+def test_a_new_invocation_id_on_the_same_signed_body_is_a_duplicate(desk, smtp_server):
+    """The invocation id header is outside the HMAC (timestamp + body): a replay with a new one changes nothing."""
+    body = json.dumps(fixture("trigger_solved.json")).encode()
+    answers = [desk.post(body, invocation=f"inv-replayed-{n}").status_code for n in range(3)]
+    desk.run_jobs()
+    assert answers == [202, 200, 200]
+    assert len(smtp_server.messages) == 1
