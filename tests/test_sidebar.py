@@ -10,11 +10,11 @@ from datetime import timedelta
 import jwt
 import pytest
 
-from plugin import sidebar
 from plugin.db import utcnow
 from plugin.models import Account, Click, Rating, Survey
 from plugin.services import services
-from plugin.sidebar_auth import SidebarGrant, SidebarTokens, helpscout_signature, shared_secret
+from plugin.sidebar import view as sidebar
+from plugin.sidebar.auth import SidebarGrant, SidebarTokens, helpscout_signature, shared_secret
 from tests.conftest import PUBLIC_URL, SECRET_KEY
 
 AGENT = "alex@acme.test"

@@ -8,6 +8,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from plugin import i18n, templating
     from plugin.admin import views as admin
+    from plugin.sidebar import routes as sidebar
     from plugin.web import (
         api,
         errors,
@@ -15,7 +16,6 @@ def init_app(app: Flask) -> None:
         limits,
         ratings,
         review,
-        sidebar,
         signature,
         unsubscribe,
         webhooks,
