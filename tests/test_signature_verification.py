@@ -126,8 +126,9 @@ def test_an_event_naming_the_agent_releases_the_rating_exactly_once(watched, cli
         assert deliveries == 1
     notes = [r for r in _write_backs_sent(http_recorder) if b"slow" in r.body]
     assert len(notes) == 1
-    (agent,) = [a for a in watched.api("/api/v1/agents").get_json()["agents"] if a["email"] == AGENT]
-    assert agent["responses"] == 1
+    listed = watched.api("/api/v1/ratings?ticket_id=T-77").get_json()["ratings"]
+    assert [(r["score"], r["status"]) for r in listed] == [(1, "counted")]
+    assert watched.api("/api/v1/signature-ratings").get_json()["ratings"] == []
 
 
 def test_an_event_naming_another_agent_confirms_nothing(watched, client, clock, http_recorder):

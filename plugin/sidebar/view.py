@@ -90,6 +90,8 @@ def ticket_ratings(session: Session, account_id: int, ticket_id: str) -> list[Ti
     ).all()
     found: dict[int, TicketRating] = {}
     for survey, rating, click in rows:
+        if rating is not None and rating.status == "unverified":
+            rating, click = None, None  # a signature rating the helpdesk has not confirmed is in no one's view
         entry = found.get(survey.id)
         if entry is None:
             scale = get_scale(survey.scale)

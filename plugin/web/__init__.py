@@ -26,5 +26,6 @@ def init_app(app: Flask) -> None:
     templating.init_app(app)  # emails honour TEMPLATES_OVERRIDE_PATH
     for module in (webhooks, ratings, unsubscribe, signature, api, review, webhooks_api, health, sidebar, admin):
         app.register_blueprint(module.bp)
+    app.register_blueprint(signature.api_bp)
     limits.init_app(app, limited=[ratings.bp, unsubscribe.bp, signature.bp])
     errors.init_app(app)
