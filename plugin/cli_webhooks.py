@@ -12,7 +12,7 @@ from plugin import accounts as account_service
 from plugin import alerts, outbound
 from plugin.models import Account
 from plugin.services import services
-from plugin.sidebar_auth import SidebarTokens, shared_secret
+from plugin.sidebar.auth import SidebarTokens, shared_secret
 
 webhooks_cli = AppGroup("webhooks", help="URLs that receive every rating change as signed JSON.")
 alerts_cli = AppGroup("alerts", help="Slack and email alerts on bad ratings.")

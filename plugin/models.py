@@ -265,3 +265,121 @@ Index(
     sqlite_where=Survey.channel == "signature",
     postgresql_where=Survey.channel == "signature",
 )
+
+
+class SignatureCheck(Base):
+    """Whether the helpdesk has confirmed a signature survey's ticket names its agent; until then its rating is held."""
+
+    __tablename__ = "signature_checks"
+    __table_args__ = (
+        Index("ix_signature_checks_agent", "account_id", "agent_email", "created_at"),
+        Index("ix_signature_checks_ticket", "account_id", "ticket_id"),
+        Index("ix_signature_checks_due", "status", "lookup_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    ticket_id: Mapped[str] = mapped_column(String(100))
+    agent_email: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(12))  # unverified, verified
+    reason: Mapped[str] = mapped_column(Text, default="")
+    lookup_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lookup_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: no API lookup (left) to make
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SignatureRefusal(Base):
+    """A signature-link request refused (over the daily cap of new unverified tickets): kept as an event."""
+
+    __tablename__ = "signature_refusals"
+    __table_args__ = (Index("ix_signature_refusals_account", "account_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    agent_email: Mapped[str] = mapped_column(String(320))
+    ticket_id: Mapped[str] = mapped_column(String(100))
+    score: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(40))
+    user_agent: Mapped[str] = mapped_column(String(500), default="")
+    client_ip: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SidebarLink(Base):
+    """A sidebar link issued to one agent (platforms without a signed app request): short-lived and revocable."""
+
+    __tablename__ = "sidebar_links"
+    __table_args__ = (Index("ix_sidebar_links_agent", "account_id", "agent_email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    agent_email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(10), default="agent")  # agent, lead: a lead sees colleagues' figures
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the random token
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ZendeskInstallation(Base):
+    """The Zendesk app installation whose signed-URL JWTs (RS256) open an account's sidebar."""
+
+    __tablename__ = "zendesk_installations"
+    __table_args__ = (UniqueConstraint("issuer", "installation_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), unique=True)
+    issuer: Mapped[str] = mapped_column(String(255))  # the JWT's iss: <subdomain>.zendesk.com
+    installation_id: Mapped[str] = mapped_column(String(40))
+    public_key: Mapped[str] = mapped_column(Text)  # PEM, from the app's installation settings or its API
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SidebarTokenUse(Base):
+    """A single-use sidebar JWT already seen (its jti, or a hash of it): a replay is refused."""
+
+    __tablename__ = "sidebar_token_uses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # kept until the token expires anyway
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SidebarAccess(Base):
+    """May this helpdesk user see this ticket (and colleagues' figures)? Asked of the helpdesk API in a job, cached."""
+
+    __tablename__ = "sidebar_access"
+    __table_args__ = (
+        UniqueConstraint("account_id", "user_id", "ticket_id"),
+        Index("ix_sidebar_access_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    user_id: Mapped[str] = mapped_column(String(40))
+    ticket_id: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(10))  # checking, allowed, denied
+    user_email: Mapped[str | None] = mapped_column(String(320))
+    lead: Mapped[bool] = mapped_column(default=False)  # an admin or team lead: sees colleagues' figures
+    reason: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the next lookup while checking
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TicketAgent(Base):
+    """The helpdesk named this agent as the assignee of this ticket in some event: signature ratings may count."""
+
+    __tablename__ = "ticket_agents"
+    __table_args__ = (UniqueConstraint("account_id", "ticket_id", "agent_email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    ticket_id: Mapped[str] = mapped_column(String(100))
+    agent_email: Mapped[str] = mapped_column(String(320))
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from plugin import i18n
+from plugin import i18n, signature_checks
 from plugin.models import Account, Survey
 from plugin.surveys.scales import Point, custom_question, scale_for
 from plugin.surveys.scheduling import SENT
@@ -85,11 +85,16 @@ def snippet(
 def survey_for(
     session: Session, account: Account, agent_email: str, ticket_id: str, locale: str, now: datetime
 ) -> Survey:
-    """The signature survey of (account, ticket, agent), created on the first click; races end on one row."""
+    """The signature survey of (account, ticket, agent), created on the first click; races end on one row.
+
+    A new one starts unverified (plugin/signature_checks.py); signature_checks.OverCap when the agent's links opened
+    too many unconfirmed tickets today.
+    """
     key = (Survey.account_id == account.id, Survey.ticket_id == ticket_id, Survey.agent_email == agent_email)
     found = session.scalar(select(Survey).where(*key, Survey.channel == CHANNEL))
     if found is not None:
         return found
+    signature_checks.check_cap(session, account, agent_email, now)
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
         insert(Survey)
@@ -113,5 +118,8 @@ def survey_for(
             index_elements=["account_id", "ticket_id", "agent_email"], index_where=Survey.channel == CHANNEL
         )
     )
-    session.execute(statement)
-    return session.scalar(select(Survey).where(*key, Survey.channel == CHANNEL))
+    created = session.scalar(statement.returning(Survey.id))
+    survey = session.scalar(select(Survey).where(*key, Survey.channel == CHANNEL))
+    if created is not None:
+        signature_checks.open_check(session, account, survey, now)
+    return survey

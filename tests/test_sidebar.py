@@ -10,11 +10,11 @@ from datetime import timedelta
 import jwt
 import pytest
 
-from plugin import sidebar
 from plugin.db import utcnow
 from plugin.models import Account, Click, Rating, Survey
 from plugin.services import services
-from plugin.sidebar_auth import SidebarGrant, SidebarTokens, helpscout_signature, shared_secret
+from plugin.sidebar import view as sidebar
+from plugin.sidebar.auth import SidebarGrant, SidebarTokens, helpscout_signature, shared_secret
 from tests.conftest import PUBLIC_URL, SECRET_KEY
 
 AGENT = "alex@acme.test"
@@ -315,3 +315,39 @@ def test_a_csat10_eight_is_satisfied_only_when_the_account_says_so(app, options,
     assert [(w.responses, w.satisfied) for w in agent.windows] == [(1, satisfied)] * 3
     assert [(w.responses, w.satisfied) for w in team.windows] == [(1, satisfied)] * 3
     assert agent.trend[-1].csat == 100.0 * satisfied
+
+
+def test_a_survey_with_many_clicks_shows_the_latest_few_and_the_count(client, accounts_with_ratings):
+    """Many clicks on one survey (a scanner farm, a script): the panel keeps to the last few and says how many."""
+    total = 3000
+    with services().db.session() as session:
+        account = session.query(Account).filter_by(key=accounts_with_ratings["generic"]).one()
+        survey = session.query(Survey).filter_by(account_id=account.id, ticket_id="T1").one()
+        start = survey.sent_at
+        session.execute(
+            Click.__table__.insert(),
+            [
+                {
+                    "survey_id": survey.id,
+                    "kind": "click",
+                    "score": 1 + n % 5,
+                    "method": "GET",
+                    "user_agent": "",
+                    "client_ip": "",
+                    "reasons": "burst",
+                    "at": start + timedelta(seconds=n),
+                }
+                for n in range(total)
+            ],
+        )
+    with services().db.session() as session:
+        [entry] = sidebar.ticket_ratings(session, account.id, "T1")
+    assert entry.history_total == total
+    assert len(entry.history) == sidebar.HISTORY_SHOWN < total
+    assert [h.at for h in entry.history] == [
+        start + timedelta(seconds=n) for n in range(total - len(entry.history), total)
+    ]
+    html = client.get(f"/sidebar/generic?token={_token(accounts_with_ratings['generic'])}&ticket=T1").get_data(
+        as_text=True
+    )
+    assert html.count("<li>") == sidebar.HISTORY_SHOWN and f"{total}" in html

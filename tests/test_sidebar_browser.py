@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from plugin.db import utcnow
-from plugin.sidebar_auth import SidebarTokens
+from plugin.sidebar.auth import SidebarTokens
 from tests.conftest import SECRET_KEY
 from tests.support.browser import requires_chromium
 from tests.support.servers import serving

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from plugin import accounts, alerts, intake, outbound, writebacks
+from plugin import accounts, alerts, intake, outbound, signature_checks, writebacks
 from plugin.adapters import WriteBackError, get_adapter
 from plugin.channels.email import MailError, build_survey_email, survey_links
 from plugin.events import TicketEvent
@@ -151,3 +151,28 @@ def deliver_webhook(delivery_id: int) -> str:
     with s.db.session() as session:
         outbound.mark_delivered(session, delivery_id, code, s.clock())
     return "delivered"
+
+
+def verify_signature(check_id: int) -> str:
+    """Ask the helpdesk who holds a signature rating's ticket; release the rating when it is the link's agent."""
+    s = services()
+    with s.db.session() as session:
+        check = signature_checks.claim_lookup(session, check_id, s.clock())
+        if check is None:
+            return "not due"
+        account = session.get(Account, check.account_id)
+        credentials = accounts.credentials(account, s.box)
+        event = signature_checks.lookup_event(check)
+    try:
+        event = get_adapter(account.platform).lookup(credentials, event)
+    except WriteBackError as exc:
+        with s.db.session() as session:
+            status = signature_checks.lookup_failed(session, check_id, str(exc), retryable=exc.retryable, now=s.clock())
+        log.warning("signature check %s %s: %s", check_id, status, exc)
+        return status
+    with s.db.session() as session:
+        write_back = signature_checks.lookup_answered(session, check_id, event, s.clock())
+    if write_back is None:
+        return "not confirmed"
+    s.jobs.enqueue("deliver_write_back", write_back.id)
+    return "verified"

@@ -9,11 +9,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from plugin import followups
-from plugin.models import Click, Rating, Survey, WriteBack
+from plugin.models import Click, Rating, SignatureCheck, Survey, WriteBack
 from plugin.surveys import scanners
 from plugin.surveys.scales import get_scale
 
 PENDING, COUNTED, FLAGGED = "pending", "counted", "flagged"
+# A signature-link rating whose ticket the helpdesk has not confirmed (plugin/signature_checks.py): it would count,
+# but stays out of every figure, and its write-back waits as "held" until release_held().
+UNVERIFIED, HELD = "unverified", "held"
 MAX_COMMENT_CHARS = 2000
 LINKS_OPEN_DAYS = 30  # an unanswered survey's links expire this long after sending (410)
 SIGNALS = ("visible", "interaction")
@@ -108,7 +111,7 @@ def record_click(
     if rating is None:
         rating = _new_rating(survey, score, now)
         session.add(rating)
-    elif rating.confirmed_at is not None or rating.status == COUNTED:
+    elif rating.confirmed_at is not None or rating.status in (COUNTED, UNVERIFIED):
         session.flush()
         return rating, click  # a counted answer changes only through the page's confirm button
     session.flush()  # the click and a new rating in one flush; the click's id is known from here
@@ -231,24 +234,52 @@ def restore(session: Session, account_id: int, click_id: int, now: datetime) -> 
     return _count(session, rating, now)
 
 
-def queue_write_back(session: Session, rating: Rating, now: datetime) -> WriteBack:
-    """A write-back row for this version of the rating; an older one not yet delivered is superseded."""
+def queue_write_back(session: Session, rating: Rating, now: datetime, *, held: bool = False) -> WriteBack:
+    """A write-back row for this version of the rating; an older one not yet delivered is superseded.
+
+    A held row (an unverified rating) is never claimed and queues no follow-ups until release_held().
+    """
     session.execute(
         update(WriteBack)
-        .where(WriteBack.rating_id == rating.id, WriteBack.status == "pending")
+        .where(WriteBack.rating_id == rating.id, WriteBack.status.in_(("pending", HELD)))
         .values(status="superseded")
     )
     write_back = WriteBack(
         rating_id=rating.id,
         account_id=rating.account_id,
         version=rating.version,
-        status="pending",
+        status=HELD if held else "pending",
         next_attempt_at=now,
         created_at=now,
     )
     session.add(write_back)
     session.flush()
-    followups.rating_counted(session, rating, now)
+    if not held:
+        followups.rating_counted(session, rating, now)
+    return write_back
+
+
+def release_held(session: Session, rating_id: int, now: datetime) -> WriteBack | None:
+    """The helpdesk confirmed the ticket: an unverified rating counts now and its held write-back goes out, once."""
+    released = session.execute(
+        update(Rating)
+        .where(Rating.id == rating_id, Rating.status == UNVERIFIED)
+        .values(status=COUNTED, counted_at=now, updated_at=now)
+    ).rowcount
+    if not released:  # not held (still pending or flagged: it counts when it settles), or released already
+        return None
+    rating = session.get(Rating, rating_id, populate_existing=True)
+    write_back = session.scalar(
+        select(WriteBack)
+        .where(WriteBack.rating_id == rating_id, WriteBack.status == HELD)
+        .order_by(WriteBack.version.desc())
+    )
+    if write_back is None:
+        write_back = queue_write_back(session, rating, now)
+    else:
+        write_back.status, write_back.next_attempt_at = "pending", now
+        session.flush()
+        followups.rating_counted(session, rating, now)
     return write_back
 
 
@@ -257,12 +288,22 @@ def rating_of(session: Session, survey: Survey) -> Rating | None:
 
 
 def _count(session: Session, rating: Rating, now: datetime) -> WriteBack:
-    rating.status, rating.reasons, rating.settles_at = COUNTED, "", None
+    held = _unverified(session, rating.survey)
+    rating.status, rating.reasons, rating.settles_at = UNVERIFIED if held else COUNTED, "", None
     rating.updated_at = now
-    rating.counted_at = rating.counted_at or now
+    if not held:
+        rating.counted_at = rating.counted_at or now
     rating.version += 1
     session.flush()
-    return queue_write_back(session, rating, now)
+    return queue_write_back(session, rating, now, held=held)
+
+
+def _unverified(session: Session, survey: Survey) -> bool:
+    """A signature survey whose ticket the helpdesk has not (yet) confirmed names its agent."""
+    if survey.channel != "signature":
+        return False
+    status = session.scalar(select(SignatureCheck.status).where(SignatureCheck.survey_id == survey.id))
+    return status == UNVERIFIED
 
 
 def _new_rating(survey: Survey, score: int, now: datetime) -> Rating:

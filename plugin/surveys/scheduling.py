@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from plugin import i18n
+from plugin import i18n, signature_checks
 from plugin.events import REOPENED, SOLVED, TicketEvent
 from plugin.models import Account, Survey, Unsubscribe, WebhookEvent
 
@@ -34,7 +34,11 @@ NO_REPLY = re.compile(
 def apply_event(
     session: Session, account: Account, event: TicketEvent, row: WebhookEvent, now: datetime
 ) -> Survey | None:
-    """Schedule, skip or cancel for this event; returns the survey it created or cancelled, if any."""
+    """Schedule, skip or cancel for this event; returns the survey it created or cancelled, if any.
+
+    Any event naming the ticket's assignee also confirms that agent's signature-link rating on it, if one is held.
+    """
+    signature_checks.confirm_from_event(session, account, event, now)
     if event.kind == SOLVED:
         return schedule_survey(session, account, event, row, now)
     if event.kind == REOPENED:

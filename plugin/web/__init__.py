@@ -8,6 +8,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from plugin import i18n, templating
     from plugin.admin import views as admin
+    from plugin.sidebar import routes as sidebar
     from plugin.web import (
         api,
         errors,
@@ -15,7 +16,6 @@ def init_app(app: Flask) -> None:
         limits,
         ratings,
         review,
-        sidebar,
         signature,
         unsubscribe,
         webhooks,
@@ -26,5 +26,6 @@ def init_app(app: Flask) -> None:
     templating.init_app(app)  # emails honour TEMPLATES_OVERRIDE_PATH
     for module in (webhooks, ratings, unsubscribe, signature, api, review, webhooks_api, health, sidebar, admin):
         app.register_blueprint(module.bp)
+    app.register_blueprint(signature.api_bp)
     limits.init_app(app, limited=[ratings.bp, unsubscribe.bp, signature.bp])
     errors.init_app(app)

@@ -11,10 +11,11 @@ import json
 
 from flask import Blueprint, abort, jsonify, render_template, request
 
-from plugin import accounts, sidebar
+from plugin import accounts
 from plugin.models import Account
 from plugin.services import services
-from plugin.sidebar_auth import (
+from plugin.sidebar import view as sidebar
+from plugin.sidebar.auth import (
     SidebarAuthError,
     SidebarGrant,
     SidebarTokens,

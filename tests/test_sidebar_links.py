@@ -1,0 +1,108 @@
+"""Sidebar links for helpdesks without a signed app request: one per agent, short-lived, revocable, rate-limited."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+
+from plugin.db import utcnow
+from plugin.sidebar.auth import SidebarTokens
+from tests.conftest import PUBLIC_URL, SECRET_KEY
+from tests.test_sidebar import accounts_with_ratings  # noqa: F401 (the same hand-computed fixture)
+
+KEY = "key-generic"
+
+
+def _issue(runner, agent: str, *extra: str) -> dict:
+    result = runner.invoke(args=["sidebar", "issue", "--account", KEY, "--agent", agent, *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def _open(client, link: dict, ticket: str = "T2"):
+    return client.get(link["url"].removeprefix(PUBLIC_URL) + f"&ticket={ticket}")
+
+
+def _cells(html: str, name: str) -> list[str]:
+    return re.findall(rf'<td class="{name}">([^<]+)</td>', html)
+
+
+def test_an_agents_link_shows_the_ticket_and_their_own_figures_only(runner, client, accounts_with_ratings):  # noqa: F811
+    sam = _issue(runner, "sam@acme.test")
+    page = _open(client, sam)  # T2 is Alex's ticket
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "slow" in html
+    assert _cells(html, "csat") == ["0%", "0%", "0%"]  # Sam's own: S1, one rating of 1
+    assert _cells(html, "team-csat") == [] and "50%" not in html
+    # Asking for a colleague by name changes nothing.
+    assert _cells(_open(client, sam, "T2&agent=alex@acme.test").get_data(as_text=True), "csat") == ["0%"] * 3
+
+
+def test_a_team_leads_link_shows_the_tickets_agent_and_team(runner, client, accounts_with_ratings):  # noqa: F811
+    html = _open(client, _issue(runner, "lead@acme.test", "--lead")).get_data(as_text=True)
+    assert _cells(html, "csat") == ["50%", "67%", "75%"] and _cells(html, "team-csat") == ["33%", "50%", "60%"]
+
+
+def test_links_expire_are_revoked_and_a_new_one_replaces_the_old(runner, client, clock, accounts_with_ratings):  # noqa: F811
+    first = _issue(runner, "sam@acme.test", "--days", "2")
+    assert _open(client, first).status_code == 200
+    second = _issue(runner, "sam@acme.test")
+    assert _open(client, first).status_code == 401 and _open(client, second).status_code == 200
+    listed = json.loads(runner.invoke(args=["sidebar", "links", "--account", KEY]).output)
+    assert [(row["agent_email"], row["revoked"]) for row in listed] == [
+        ("sam@acme.test", False),
+        ("sam@acme.test", True),
+    ]
+    assert runner.invoke(args=["sidebar", "revoke", "--account", KEY, "--agent", "sam@acme.test"]).exit_code == 0
+    assert _open(client, second).status_code == 401
+    third = _issue(runner, "sam@acme.test", "--days", "1")
+    clock.advance(days=1, minutes=1)
+    assert _open(client, third).status_code == 401
+
+
+def test_long_or_account_wide_links_are_refused(runner, client, accounts_with_ratings):  # noqa: F811
+    assert (
+        runner.invoke(
+            args=["sidebar", "issue", "--account", KEY, "--agent", "sam@acme.test", "--days", "365"]
+        ).exit_code
+        != 0
+    )
+    # The old account-wide token (any ticket, any agent=, a year long) opens nothing any more.
+    old = SidebarTokens(SECRET_KEY).account_token(KEY, utcnow() + timedelta(days=365))
+    assert client.get(f"/sidebar/generic?token={old}&ticket=T2&agent=alex@acme.test").status_code == 401
+
+
+def test_the_api_issues_lists_and_revokes(client, app, accounts_with_ratings):  # noqa: F811
+    from plugin.accounts import create_account
+    from plugin.services import services
+
+    s = services()
+    with s.db.session() as session:
+        created = create_account(session, s.box, platform="freshdesk", name="Acme FD")
+    auth = {"Authorization": f"Bearer {created.api_key}"}
+    issued = client.post("/api/v1/sidebar-links", json={"agent_email": "kim@acme.test", "days": 7}, headers=auth)
+    assert issued.status_code == 201, issued.get_json()
+    link = issued.get_json()
+    assert link["url"].startswith(f"{PUBLIC_URL}/sidebar/freshdesk?token=")
+    assert client.get(link["url"].removeprefix(PUBLIC_URL) + "&ticket=9").status_code == 200
+    bad = client.post("/api/v1/sidebar-links", json={"agent_email": "kim", "days": 99}, headers=auth)
+    assert bad.status_code == 400
+    listed = client.get("/api/v1/sidebar-links", headers=auth).get_json()["links"]
+    assert [row["id"] for row in listed] == [link["id"]] and "token" not in listed[0]
+    assert client.delete(f"/api/v1/sidebar-links/{link['id']}", headers=auth).status_code == 200
+    assert client.get(link["url"].removeprefix(PUBLIC_URL) + "&ticket=9").status_code == 401
+
+
+@pytest.fixture
+def app_config(app_config):
+    app_config["RATING_RATE_LIMIT"] = "5 per minute"
+    return app_config
+
+
+def test_sidebar_requests_are_rate_limited_per_client(runner, client, accounts_with_ratings):  # noqa: F811
+    link = _issue(runner, "sam@acme.test")
+    codes = [_open(client, link).status_code for _ in range(7)]
+    assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
