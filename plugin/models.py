@@ -273,7 +273,7 @@ Index("ix_surveys_phone", Survey.account_id, Survey.requester_phone, Survey.crea
 
 
 class ChannelConfig(Base):
-    """A messaging provider set up for an account (twilio, vonage, whatsapp, chatwoot); secrets encrypted as one blob."""
+    """A messaging provider set up for an account (twilio, vonage, whatsapp, chatwoot); secrets encrypted."""
 
     __tablename__ = "channel_configs"
     __table_args__ = (UniqueConstraint("account_id", "provider"),)

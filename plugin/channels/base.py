@@ -143,7 +143,9 @@ def further(current: str, new: str) -> bool:
     return STATUS_RANK.get(new, -1) > STATUS_RANK.get(current, 0)
 
 
-def http_error(provider: str, response, *, code: str | None, text: str, permanent_codes: Mapping[str, bool]) -> SendError:
+def http_error(
+    provider: str, response, *, code: str | None, text: str, permanent_codes: Mapping[str, bool]
+) -> SendError:
     """A SendError for a provider's refusal: 429/5xx retry (Retry-After honoured), other 4xx by the code's table.
 
     `permanent_codes` maps a provider code to whether another channel may still reach the person.

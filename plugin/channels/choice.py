@@ -89,6 +89,7 @@ def _first_reachable(session: Session, account: Account, contact: Contact, order
 
 
 def _opted_out(session: Session, account: Account, phone: str) -> bool:
-    return session.scalar(
-        select(Unsubscribe.id).where(Unsubscribe.account_id == account.id, Unsubscribe.email == phone)
-    ) is not None
+    return (
+        session.scalar(select(Unsubscribe.id).where(Unsubscribe.account_id == account.id, Unsubscribe.email == phone))
+        is not None
+    )

@@ -96,7 +96,9 @@ def add(
         raise ValueError("the chatwoot channel is for Chatwoot accounts (it posts into their conversations)")
     secrets = {name: values[name] for name in SECRETS[provider] if name in values}
     settings = {name: values[name] for name in SETTINGS[provider] if name in values}
-    session.execute(delete(ChannelConfig).where(ChannelConfig.account_id == account.id, ChannelConfig.provider == provider))
+    session.execute(
+        delete(ChannelConfig).where(ChannelConfig.account_id == account.id, ChannelConfig.provider == provider)
+    )
     row = ChannelConfig(
         account_id=account.id,
         provider=provider,
@@ -142,9 +144,9 @@ def load(session: Session, box: SecretBox, account: Account, provider: str, publ
     row = session.scalar(
         select(ChannelConfig).where(ChannelConfig.account_id == account.id, ChannelConfig.provider == provider)
     )
+    if provider == "chatwoot":
+        return _chatwoot(box, account, row, public_url)
     if row is None:
-        if provider == "chatwoot" and account.platform == "chatwoot":
-            return ProviderConfig(account.id, account.key, provider, None, "", {}, {}, "")
         return None
     return ProviderConfig(
         account_id=account.id,
@@ -185,3 +187,23 @@ def providers_for(session: Session, account: Account) -> dict[str, str]:
     if account.platform == "chatwoot":
         found.setdefault("chat", "chatwoot")
     return found
+
+
+def _chatwoot(box: SecretBox, account: Account, row: ChannelConfig | None, public_url: str) -> ProviderConfig | None:
+    """In-chat runs on the Chatwoot account's own API credentials; a channel row may only give the webhook secret."""
+    if account.platform != "chatwoot":
+        return None
+    own = json.loads(box.decrypt(row.secrets_encrypted) or "{}") if row else {}
+    return ProviderConfig(
+        account_id=account.id,
+        account_key=account.key,
+        provider="chatwoot",
+        api_url=account.api_url,
+        sender="",
+        settings={"account_id": (account.options or {}).get("account_id")},
+        secrets={
+            "api_token": box.decrypt(account.api_token_encrypted),
+            "webhook_secret": own.get("webhook_secret") or box.decrypt(account.webhook_secret_encrypted),
+        },
+        inbound_url=inbound_url(public_url, "chatwoot", account.key),
+    )

@@ -8,7 +8,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from plugin.jobs import JobQueue
-from plugin.models import Alert, Rating, Survey, WebhookDelivery, WebhookEvent, WriteBack
+from plugin.models import Alert, ChannelMessage, Rating, Survey, WebhookDelivery, WebhookEvent, WriteBack
 
 BATCH = 500
 
@@ -20,6 +20,7 @@ DUE_WORK = (
     ("deliver_write_back", WriteBack.id, WriteBack.status == "pending", WriteBack.next_attempt_at),
     ("send_alert", Alert.id, Alert.status == "pending", Alert.next_attempt_at),
     ("deliver_webhook", WebhookDelivery.id, WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at),
+    ("send_channel_message", ChannelMessage.id, ChannelMessage.status == "pending", ChannelMessage.next_attempt_at),
 )
 
 
