@@ -15,11 +15,21 @@ channels_cli = AppGroup("channels", help="Messaging channels: SMS (Twilio, Vonag
 
 # option name -> the config field it fills (every provider's fields; `configs.add` refuses the ones it does not take)
 FIELDS = (
-    "account_sid", "auth_token", "messaging_service_sid",
-    "api_key", "api_secret", "signature_secret", "signature_method",
-    "access_token", "app_secret", "verify_token", "template", "template_language", "api_version",
+    "account_sid",
+    "auth_token",
+    "messaging_service_sid",
+    "api_key",
+    "api_secret",
+    "signature_secret",
+    "signature_method",
+    "access_token",
+    "app_secret",
+    "verify_token",
+    "template",
+    "template_language",
+    "api_version",
     "webhook_secret",
-)  # fmt: skip
+)
 
 
 def _options(command):
@@ -35,15 +45,17 @@ def _options(command):
 @click.option("--from", "sender", default="", help="Our number (E.164) or sender id (twilio, vonage).")
 @click.option("--phone-number-id", default=None, help="WhatsApp: the business phone number's id.")
 @_options
-def channels_add(account_key: str, provider: str, api_url: str | None, sender: str, phone_number_id: str | None,
-                 **values) -> None:  # fmt: skip
+def channels_add(
+    account_key: str, provider: str, api_url: str | None, sender: str, phone_number_id: str | None, **values
+) -> None:
     """Set up a provider for an account (replacing its earlier setup) and print the webhook URL to give it."""
     s = services()
     try:
         with s.db.session() as session:
             account = _account(session, account_key)
-            row = configs.add(session, s.box, account, provider, api_url=api_url,
-                              sender=phone_number_id or sender, values=values)  # fmt: skip
+            row = configs.add(
+                session, s.box, account, provider, api_url=api_url, sender=phone_number_id or sender, values=values
+            )
             described = configs.describe(row, account, s.settings.public_url)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

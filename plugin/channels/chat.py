@@ -53,8 +53,13 @@ def compose(survey: Survey, scale: Scale, locale: str, question: str | None) -> 
     choices = tuple(
         Choice(str(point.score), f"{point.score} - {i18n.gettext(locale, point.label)}"[:24]) for point in scale.points
     )
-    return Outgoing(to=survey.ticket_id, text=text, choices=choices if len(choices) <= MAX_ITEMS else (),
-                    conversation=survey.ticket_id, reference=f"survey-{survey.id}")  # fmt: skip
+    return Outgoing(
+        to=survey.ticket_id,
+        text=text,
+        choices=choices if len(choices) <= MAX_ITEMS else (),
+        conversation=survey.ticket_id,
+        reference=f"survey-{survey.id}",
+    )
 
 
 def account_id_of(ticket_url: str | None, options) -> str | None:
@@ -74,8 +79,9 @@ class ChatProvider:
     def _call(self, config: ProviderConfig, method: str, path: str, body: dict | None = None) -> dict:
         headers = {"api_access_token": config.secrets.get("api_token") or "", "Content-Type": "application/json"}
         try:
-            response = egress.request(method, self._base(config) + path, headers=headers,
-                                      data=json.dumps(body) if body is not None else None)  # fmt: skip
+            response = egress.request(
+                method, self._base(config) + path, headers=headers, data=json.dumps(body) if body is not None else None
+            )
         except (requests.RequestException, egress.EgressRefused) as exc:
             raise SendError(f"chatwoot: {exc}", permanent=isinstance(exc, egress.EgressRefused)) from exc
         if response.status_code >= 400:

@@ -85,11 +85,20 @@ def send_question(s, survey_id: int) -> str:
             return "deferred"
         outgoing = compose(session, survey, account, config, s, now)
         row = ChannelMessage(
-            account_id=account.id, survey_id=survey.id, provider=provider_name, direction="out", kind="question",
-            dedupe_key=f"question:{survey.id}:{survey.attempts}", our_address=config.sender[:100],
-            their_address=outgoing.to[:100], body=outgoing.text, status="sending", attempts=1,
-            created_at=now, updated_at=now,
-        )  # fmt: skip
+            account_id=account.id,
+            survey_id=survey.id,
+            provider=provider_name,
+            direction="out",
+            kind="question",
+            dedupe_key=f"question:{survey.id}:{survey.attempts}",
+            our_address=config.sender[:100],
+            their_address=outgoing.to[:100],
+            body=outgoing.text,
+            status="sending",
+            attempts=1,
+            created_at=now,
+            updated_at=now,
+        )
         session.add(row)
         session.flush()
         row_id, provider = row.id, configs.provider_module(provider_name)
@@ -127,8 +136,11 @@ def compose(session, survey: Survey, account: Account, config, s, now: datetime)
     company = branding(account, s.settings.mail_from).company
     if survey.channel == "sms":
         link = short_link(s.settings.secret_key, s.settings.public_url, survey.id)
-        return Outgoing(to=survey.requester_phone, text=sms.question_text(scale, locale, company, question, link),
-                        reference=f"survey-{survey.id}")  # fmt: skip
+        return Outgoing(
+            to=survey.requester_phone,
+            text=sms.question_text(scale, locale, company, question, link),
+            reference=f"survey-{survey.id}",
+        )
     if survey.channel == "whatsapp":
         open_window = _window_open(session, account.id, config.provider, survey.requester_phone, now)
         return whatsapp.compose(survey, scale, locale, question, config, s.tokens, open_window)
@@ -230,8 +242,12 @@ def send_message(s, message_id: int) -> str:
         survey = session.get(Survey, row.survey_id)
         config = configs.load(session, s.box, survey.account, row.provider, s.settings.public_url)
         config = _in_conversation_account(config, survey) if config else None
-        outgoing = Outgoing(to=row.their_address, text=row.body, reference=f"survey-{survey.id}",
-                            conversation=survey.ticket_id if row.provider == "chatwoot" else None)  # fmt: skip
+        outgoing = Outgoing(
+            to=row.their_address,
+            text=row.body,
+            reference=f"survey-{survey.id}",
+            conversation=survey.ticket_id if row.provider == "chatwoot" else None,
+        )
         provider = configs.provider_module(row.provider)
     try:
         if config is None:
@@ -242,9 +258,14 @@ def send_message(s, message_id: int) -> str:
             row = session.get(ChannelMessage, message_id)
             row.error_code = exc.code
             status = retries.retry_or_give_up(
-                row, str(exc), retryable=not exc.permanent, retry_after=exc.retry_after, now=now,
-                max_attempts=MAX_MESSAGE_ATTEMPTS, gave_up="failed",
-            )  # fmt: skip
+                row,
+                str(exc),
+                retryable=not exc.permanent,
+                retry_after=exc.retry_after,
+                now=now,
+                max_attempts=MAX_MESSAGE_ATTEMPTS,
+                gave_up="failed",
+            )
             row.error_message = row.last_error
         log.warning("channel message %s %s: %s", message_id, status, exc)
         return status

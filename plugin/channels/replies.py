@@ -68,13 +68,21 @@ def _reply(session, account, provider, channel, reply: Reply, tokens, now, outco
     row_id = _store(
         session,
         dict(
-            account_id=account.id, provider=provider, direction=IN, kind="reply",
-            dedupe_key=f"in:{reply.provider_message_id}"[:200], provider_message_id=reply.provider_message_id[:200],
-            our_address=reply.our_address[:100], their_address=reply.their_address[:100],
-            body=(reply.text or reply.payload or "")[:4000], status="received", attempts=0,
-            created_at=now, updated_at=now,
+            account_id=account.id,
+            provider=provider,
+            direction=IN,
+            kind="reply",
+            dedupe_key=f"in:{reply.provider_message_id}"[:200],
+            provider_message_id=reply.provider_message_id[:200],
+            our_address=reply.our_address[:100],
+            their_address=reply.their_address[:100],
+            body=(reply.text or reply.payload or "")[:4000],
+            status="received",
+            attempts=0,
+            created_at=now,
+            updated_at=now,
         ),
-    )  # fmt: skip
+    )
     if row_id is None:
         outcome.duplicates += 1
         return
@@ -180,10 +188,21 @@ def _sent_kind(session, survey: Survey, kind: str) -> bool:
 def _queue(session, survey: Survey, provider: str, reply: Reply, kind: str, text: str, now: datetime) -> int:
     """A message to send by job (send_channel_message), to the person who wrote, from the number they wrote to."""
     row = ChannelMessage(
-        account_id=survey.account_id, survey_id=survey.id, provider=provider, direction=OUT, kind=kind,
-        dedupe_key=f"{kind}:{survey.id}", our_address=reply.our_address[:100], their_address=reply.their_address[:100],
-        body=text, status="pending", attempts=0, next_attempt_at=now, created_at=now, updated_at=now,
-    )  # fmt: skip
+        account_id=survey.account_id,
+        survey_id=survey.id,
+        provider=provider,
+        direction=OUT,
+        kind=kind,
+        dedupe_key=f"{kind}:{survey.id}",
+        our_address=reply.our_address[:100],
+        their_address=reply.their_address[:100],
+        body=text,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(row)
     session.flush()
     return row.id
@@ -207,13 +226,23 @@ def _status(session, account, provider, status: Status, now, outcome: Outcome) -
     stored = _store(
         session,
         dict(
-            account_id=account.id, provider=provider, direction=IN, kind="status",
+            account_id=account.id,
+            provider=provider,
+            direction=IN,
+            kind="status",
             dedupe_key=f"status:{status.provider_message_id}:{status.status}:{status.error_code or ''}"[:200],
-            provider_message_id=status.provider_message_id[:200], body="", status=status.status,
-            error_code=(status.error_code or None), error_message=(status.error_message or None),
-            our_address="", their_address="", attempts=0, created_at=now, updated_at=now,
+            provider_message_id=status.provider_message_id[:200],
+            body="",
+            status=status.status,
+            error_code=(status.error_code or None),
+            error_message=(status.error_message or None),
+            our_address="",
+            their_address="",
+            attempts=0,
+            created_at=now,
+            updated_at=now,
         ),
-    )  # fmt: skip
+    )
     if stored is None:
         outcome.duplicates += 1
         return

@@ -44,9 +44,19 @@ API = "https://api.twilio.com"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 # code -> whether another channel may still reach the person (False: the number said STOP)
 PERMANENT = {"21610": False, "21211": True, "21612": True, "21614": True, "21408": True, "21635": True}
-STATUSES = {"queued": "queued", "accepted": "accepted", "sending": "sending", "sent": "sent", "delivered": "delivered",
-            "read": "read", "undelivered": "undelivered", "failed": "failed", "scheduled": "queued",
-            "canceled": "failed", "partially_delivered": "delivered"}  # fmt: skip
+STATUSES = {
+    "queued": "queued",
+    "accepted": "accepted",
+    "sending": "sending",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "scheduled": "queued",
+    "canceled": "failed",
+    "partially_delivered": "delivered",
+}
 
 
 def signature(token: str, url: str, params: dict[str, list[str]]) -> str:
@@ -85,8 +95,9 @@ class TwilioProvider:
         body = _json(response)
         if response.status_code >= 400:
             code = str(body.get("code")) if body.get("code") is not None else None
-            error = http_error("twilio", response, code=code, text=str(body.get("message") or "")[:300],
-                               permanent_codes=PERMANENT)  # fmt: skip
+            error = http_error(
+                "twilio", response, code=code, text=str(body.get("message") or "")[:300], permanent_codes=PERMANENT
+            )
             error.opted_out = code == "21610"
             raise error
         if not body.get("sid"):

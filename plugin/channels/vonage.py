@@ -44,8 +44,14 @@ API = "https://rest.nexmo.com"
 RETRY = {"1", "5"}  # throttled, internal error
 TOLERANCE_SECONDS = 300
 METHODS = {"md5": hashlib.md5, "sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
-RECEIPTS = {"delivered": "delivered", "accepted": "sent", "buffered": "sent", "expired": "failed",
-            "failed": "failed", "rejected": "failed"}  # fmt: skip
+RECEIPTS = {
+    "delivered": "delivered",
+    "accepted": "sent",
+    "buffered": "sent",
+    "expired": "failed",
+    "failed": "failed",
+    "rejected": "failed",
+}
 
 
 def signature(params: dict[str, str], secret: str, method: str = "md5hash") -> str:
@@ -127,8 +133,14 @@ class VonageProvider:
         if not message_id or "msisdn" not in params:
             raise PayloadError("messageId and msisdn are required")
         if "text" in params:
-            return [Reply(message_id, "+" + params["msisdn"].lstrip("+"), "+" + params.get("to", "").lstrip("+"),
-                          params["text"])]  # fmt: skip
+            return [
+                Reply(
+                    message_id,
+                    "+" + params["msisdn"].lstrip("+"),
+                    "+" + params.get("to", "").lstrip("+"),
+                    params["text"],
+                )
+            ]
         if "status" in params:
             status = RECEIPTS.get(params["status"], "unknown")
             code = params.get("err-code")

@@ -58,8 +58,9 @@ def signature(app_secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def compose(survey: Survey, scale: Scale, locale: str, question: str | None, config: ProviderConfig, tokens,
-            window_open: bool) -> Outgoing:  # fmt: skip
+def compose(
+    survey: Survey, scale: Scale, locale: str, question: str | None, config: ProviderConfig, tokens, window_open: bool
+) -> Outgoing:
     """The question: interactive buttons (<= 3 points) or a list (<= 10) inside the window, else the template.
 
     NPS (11 points) is asked as a typed number inside the window; outside it goes as the template without buttons.
@@ -106,10 +107,14 @@ class WhatsAppProvider:
                 {"type": "body", "parameters": [{"type": "text", "text": p} for p in message.template_parameters]}
             ]
             components += [
-                {"type": "button", "sub_type": "quick_reply", "index": str(index),
-                 "parameters": [{"type": "payload", "payload": choice.payload}]}
+                {
+                    "type": "button",
+                    "sub_type": "quick_reply",
+                    "index": str(index),
+                    "parameters": [{"type": "payload", "payload": choice.payload}],
+                }
                 for index, choice in enumerate(message.choices)
-            ]  # fmt: skip
+            ]
             template = {"name": message.template, "language": {"code": message.template_language}}
             return {**base, "type": "template", "template": {**template, "components": components}}
         if message.choices and len(message.choices) <= MAX_BUTTONS:
@@ -139,8 +144,9 @@ class WhatsAppProvider:
         if response.status_code >= 400:
             error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
             code = str(error["code"]) if error.get("code") is not None else None
-            raise http_error("whatsapp", response, code=code, text=str(error.get("message") or "")[:300],
-                             permanent_codes=PERMANENT)  # fmt: skip
+            raise http_error(
+                "whatsapp", response, code=code, text=str(error.get("message") or "")[:300], permanent_codes=PERMANENT
+            )
         messages = answer.get("messages") or [{}]
         if not isinstance(messages, list) or not isinstance(messages[0], dict) or not messages[0].get("id"):
             raise SendError("whatsapp answered without a message id", permanent=False)
@@ -210,8 +216,14 @@ def _message(message: dict, ours: str) -> Reply:
         chosen = interactive.get("button_reply") or interactive.get("list_reply") or {}
         payload, text = chosen.get("id"), str(chosen.get("title") or "")
     their = str(message.get("from") or message.get("user_id"))
-    return Reply(str(message["id"]), "+" + their if their.isdigit() else their, ours, text,
-                 str(payload) if payload else None, context.get("id"))  # fmt: skip
+    return Reply(
+        str(message["id"]),
+        "+" + their if their.isdigit() else their,
+        ours,
+        text,
+        str(payload) if payload else None,
+        context.get("id"),
+    )
 
 
 def _status(status: dict) -> Status:
@@ -221,8 +233,13 @@ def _status(status: dict) -> Status:
     first = errors[0] if errors and isinstance(errors[0], dict) else {}
     code = str(first["code"]) if first.get("code") is not None else None
     detail = (first.get("error_data") or {}).get("details") if isinstance(first.get("error_data"), dict) else None
-    return Status(str(status["id"]), str(status["status"]), code, first.get("title") or first.get("message") or detail,
-                  status.get("biz_opaque_callback_data"))  # fmt: skip
+    return Status(
+        str(status["id"]),
+        str(status["status"]),
+        code,
+        first.get("title") or first.get("message") or detail,
+        status.get("biz_opaque_callback_data"),
+    )
 
 
 PROVIDER = WhatsAppProvider()

@@ -92,6 +92,9 @@ def choose_page(token: str):
             for p in scale.points
         ]
         return render_template_string(
-            PAGE, lang=i18n.html_lang(locale), direction=i18n.direction(locale),
-            question=i18n.gettext(locale, scale.question), choices=choices,
-        )  # fmt: skip
+            PAGE,
+            lang=i18n.html_lang(locale),
+            direction=i18n.direction(locale),
+            question=i18n.gettext(locale, scale.question),
+            choices=choices,
+        )
