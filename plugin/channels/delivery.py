@@ -142,7 +142,9 @@ def compose(session, survey: Survey, account: Account, config, s, now: datetime)
             reference=f"survey-{survey.id}",
         )
     if survey.channel == "whatsapp":
-        open_window = _window_open(session, account.id, config.provider, survey.requester_phone, now)
+        # After a 131047 the window has closed whatever our records say: the template it is.
+        retrying = (survey.reason or "").startswith("131047")
+        open_window = not retrying and _window_open(session, account.id, config.provider, survey.requester_phone, now)
         return whatsapp.compose(survey, scale, locale, question, config, s.tokens, open_window)
     return chat.compose(survey, scale, locale, question)
 

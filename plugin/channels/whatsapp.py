@@ -49,7 +49,7 @@ API_VERSION = "v24.0"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_BUTTONS, MAX_ROWS = 3, 10
 # code -> whether another channel may still reach the person
-PERMANENT = {"131047": True, "131026": True, "132000": False, "132001": False, "131049": True, "190": False}
+PERMANENT = {"131047": True, "131026": True, "132000": True, "132001": True, "131049": True, "190": True}
 CHOOSE = i18n.N_("Choose")
 TYPE_A_NUMBER = i18n.N_("Reply with a number from %(low)d to %(high)d.")
 
@@ -187,7 +187,7 @@ class WhatsAppProvider:
                 metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
                 if metadata.get("phone_number_id") not in (None, config.sender):
                     continue  # another number of the same app: not this account's
-                ours = str(metadata.get("display_phone_number") or config.sender)
+                ours = str(metadata.get("phone_number_id") or config.sender)  # our sender is the number's id
                 items += [_message(m, ours) for m in _list(value.get("messages"), "messages")]
                 items += [_status(s) for s in _list(value.get("statuses"), "statuses")]
         return items
