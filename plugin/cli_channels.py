@@ -56,7 +56,7 @@ def channels_add(
             row = configs.add(
                 session, s.box, account, provider, api_url=api_url, sender=phone_number_id or sender, values=values
             )
-            described = configs.describe(row, account, s.settings.public_url)
+            described = configs.describe(row, account, s.settings.public_url, s.box)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(json.dumps(described, indent=2))
@@ -69,7 +69,9 @@ def channels_list(account_key: str) -> None:
     s = services()
     with s.db.session() as session:
         account = _account(session, account_key)
-        rows = [configs.describe(row, account, s.settings.public_url) for row in configs.rows(session, account.id)]
+        rows = [
+            configs.describe(row, account, s.settings.public_url, s.box) for row in configs.rows(session, account.id)
+        ]
         order = configs.channel_order(account)
     click.echo(json.dumps({"channels": order, "providers": rows}, indent=2))
 

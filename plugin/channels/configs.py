@@ -126,8 +126,9 @@ def rows(session: Session, account_id: int) -> list[ChannelConfig]:
     )
 
 
-def describe(row: ChannelConfig, account: Account, public_url: str) -> dict:
+def describe(row: ChannelConfig, account: Account, public_url: str, box: SecretBox) -> dict:
     """The provider as the CLI and the settings page show it: never a secret, only which ones are set."""
+    secrets = json.loads(box.decrypt(row.secrets_encrypted) or "{}")
     return {
         "provider": row.provider,
         "channel": PROVIDERS[row.provider],
@@ -135,7 +136,7 @@ def describe(row: ChannelConfig, account: Account, public_url: str) -> dict:
         "api_url": row.api_url,
         "from": row.sender,
         **dict(row.settings or {}),
-        "secrets_set": sorted(SECRETS[row.provider]) if row.secrets_encrypted else [],
+        "secrets_set": sorted(name for name, value in secrets.items() if value),
     }
 
 
