@@ -107,11 +107,16 @@ def accounts_create(extra: tuple[str, ...], generate_webhook_secret: bool, **set
 @click.option("--settle-minutes", type=int, default=None)
 @click.option("--edit-days", type=int, default=None)
 @click.option("--option", "extra", multiple=True, metavar="KEY=VALUE", help="Set a platform setting; KEY= removes it.")
-def accounts_update(account_key: str, extra: tuple[str, ...], **settings) -> None:
+@click.option("--channels", default=None, help="Channel order, e.g. whatsapp,sms,email (docs/channels.md).")
+def accounts_update(account_key: str, extra: tuple[str, ...], channels: str | None, **settings) -> None:
     """Change an account's settings or secrets (e.g. the signing secret a helpdesk shows after setup)."""
+    from plugin.channels.configs import parse_order
+
     s = services()
     try:
         options = dict(_key_value(item) for item in extra)
+        if channels is not None:
+            options["channels"] = parse_order(channels)
         with s.db.session() as session:
             account = account_service.update_account(
                 session, s.box, _account(session, account_key), options=options, **settings
@@ -285,7 +290,8 @@ def init_app(app: Flask) -> None:
     )
     for command in (*commands, admins_cli):
         app.cli.add_command(command)
+    from plugin.cli_channels import COMMANDS as CHANNEL_COMMANDS
     from plugin.cli_webhooks import COMMANDS
 
-    for command in COMMANDS:
+    for command in (*COMMANDS, *CHANNEL_COMMANDS):
         app.cli.add_command(command)

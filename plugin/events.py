@@ -21,6 +21,7 @@ class Person:
     name: str | None = None
     id: str | None = None
     locale: str | None = None
+    phone: str | None = None  # as the platform wrote it; plugin/channels/configs.normalise_phone makes it E.164
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class TicketEvent:
     brand: str | None = None
     group: str | None = None  # the assignee's team/group at solve time, for per-team reports
     tags: tuple[str, ...] = ()
+    channel: str | None = None  # the channel the ticket came in on, when the platform says (sms, whatsapp...)
     # True when the platform sent ids only: a job asks the helpdesk API for the rest (Adapter.lookup).
     needs_lookup: bool = False
     # Set by an adapter that knows this ticket must not get our survey (e.g. the helpdesk surveyed it itself).

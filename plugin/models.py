@@ -87,6 +87,8 @@ class Survey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # How the customer got the rating links: the survey email, or an agent's signature (plugin/signature.py).
     channel: Mapped[str] = mapped_column(String(10), default="email", server_default="email")
+    # E.164, for the sms and whatsapp channels (plugin/channels/): from the event or the helpdesk's contact.
+    requester_phone: Mapped[str | None] = mapped_column(String(20))
 
     account: Mapped[Account] = relationship(lazy="joined")
 
@@ -383,3 +385,57 @@ class TicketAgent(Base):
     ticket_id: Mapped[str] = mapped_column(String(100))
     agent_email: Mapped[str] = mapped_column(String(320))
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+Index("ix_surveys_phone", Survey.account_id, Survey.requester_phone, Survey.created_at)
+
+
+class ChannelConfig(Base):
+    """A messaging provider set up for an account (twilio, vonage, whatsapp, chatwoot); secrets encrypted."""
+
+    __tablename__ = "channel_configs"
+    __table_args__ = (UniqueConstraint("account_id", "provider"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    provider: Mapped[str] = mapped_column(String(20))
+    api_url: Mapped[str | None] = mapped_column(String(500))  # None: the provider's public API
+    sender: Mapped[str] = mapped_column(String(100), default="")  # our number, phone number id or sender id
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)  # non-secret options (template, service sid...)
+    secrets_encrypted: Mapped[str | None] = mapped_column(Text)  # SecretBox over a JSON object
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChannelMessage(Base):
+    """One message on a messaging channel, either way: our questions (delivered by a job) and what came back.
+
+    Inbound deliveries are deduplicated by (account, provider, dedupe_key): a provider's retry changes nothing.
+    Status callbacks are kept as rows of kind "status" and move the outbound row forward (plugin/channels/replies.py).
+    """
+
+    __tablename__ = "channel_messages"
+    __table_args__ = (
+        UniqueConstraint("account_id", "provider", "dedupe_key"),
+        Index("ix_channel_messages_pair", "account_id", "their_address", "created_at"),
+        Index("ix_channel_messages_provider_id", "provider", "provider_message_id"),
+        Index("ix_channel_messages_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    survey_id: Mapped[int | None] = mapped_column(ForeignKey("surveys.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    direction: Mapped[str] = mapped_column(String(3))  # out, in
+    kind: Mapped[str] = mapped_column(String(12))  # question, followup, help, thanks; reply, status
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    our_address: Mapped[str] = mapped_column(String(100), default="")
+    their_address: Mapped[str] = mapped_column(String(100), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20))  # pending (to send), the provider's status, or what a reply did
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -15,6 +15,7 @@ from plugin.surveys.metrics import wilson_lower_bound
 from plugin.surveys.scales import get_scale, scale_for
 
 RATING_STATUSES = ("counted", "pending", "flagged")
+CHANNELS = ("email", "signature", "sms", "whatsapp", "chat")
 SURVEY_STATUSES = ("scheduled", "sent", "skipped", "cancelled", "failed")
 
 
@@ -25,6 +26,7 @@ class RatingFilters:
     since: datetime | None = None
     until: datetime | None = None
     status: str | None = None
+    channel: str | None = None
 
 
 def ratings(
@@ -32,7 +34,7 @@ def ratings(
 ) -> list[dict]:
     """Ratings oldest first, from after `after_id` (the paging cursor)."""
     query = (
-        select(Rating, Survey.ticket_id)
+        select(Rating, Survey.ticket_id, Survey.channel)
         .join(Survey, Survey.id == Rating.survey_id)
         .where(Rating.account_id == account_id, Rating.id > after_id)
         .order_by(Rating.id)
@@ -48,6 +50,8 @@ def ratings(
         query = query.where(Rating.created_at < filters.until)
     # Unverified signature-link ratings are no one's figure: the admin sees them at /api/v1/signature-ratings.
     query = query.where(Rating.status == filters.status if filters.status else Rating.status.in_(RATING_STATUSES))
+    if filters.channel:
+        query = query.where(Survey.channel == filters.channel)
     return [
         {
             "id": rating.id,
@@ -60,8 +64,9 @@ def ratings(
             "reasons": [r for r in rating.reasons.split(",") if r],
             "created_at": rating.created_at.isoformat(),
             "updated_at": rating.updated_at.isoformat(),
+            "channel": channel,
         }
-        for rating, ticket_id in session.execute(query)
+        for rating, ticket_id, channel in session.execute(query)
     ]
 
 
@@ -80,6 +85,7 @@ def surveys(
             "requester_email": survey.requester_email,
             "agent_email": survey.agent_email,
             "scale": survey.scale,
+            "channel": survey.channel,
             "status": survey.status,
             "reason": survey.reason,
             "scheduled_at": survey.scheduled_at.isoformat(),
@@ -92,12 +98,12 @@ def surveys(
 def agents(
     session: Session, account_id: int, since: datetime | None = None, until: datetime | None = None
 ) -> list[dict]:
-    """Per agent over surveys emailed in the period: responses, response rate, score, and its Wilson lower bound.
+    """Per agent over surveys sent in the period (any channel): responses, response rate, score, Wilson bound.
 
-    Signature-link ratings have no emailed survey to divide by, so they are not in these figures (see /ratings).
+    Signature-link ratings have no survey sent to divide by, so they are not in these figures (see /ratings).
     """
     sent = select(Survey.id, Survey.agent_email).where(
-        Survey.account_id == account_id, Survey.status == "sent", Survey.channel == "email"
+        Survey.account_id == account_id, Survey.status == "sent", Survey.channel != "signature"
     )
     if since:
         sent = sent.where(Survey.sent_at >= since)
@@ -148,6 +154,32 @@ def nps_from_counts(counts: list[tuple[int, int]]) -> float:
 
 def mean_from_counts(counts: list[tuple[int, int]]) -> float:
     return sum(s * n for s, n in counts) / sum(n for _, n in counts)
+
+
+def channel_rates(
+    session: Session, account_id: int, since: datetime | None = None, until: datetime | None = None
+) -> list[dict]:
+    """Per channel: surveys sent in the period, counted responses and the response rate."""
+    sent = select(Survey.id, Survey.channel).where(
+        Survey.account_id == account_id, Survey.status == "sent", Survey.channel != "signature"
+    )
+    if since:
+        sent = sent.where(Survey.sent_at >= since)
+    if until:
+        sent = sent.where(Survey.sent_at < until)
+    sent = sent.subquery()
+    counted = func.count(Rating.id).filter(Rating.status == "counted")
+    rows = session.execute(
+        select(sent.c.channel, func.count(sent.c.id), counted)
+        .outerjoin(Rating, Rating.survey_id == sent.c.id)
+        .group_by(sent.c.channel)
+        .order_by(sent.c.channel)
+    )
+    return [
+        {"channel": channel, "surveys_sent": total, "responses": responses,
+         "response_rate": round(responses / total, 4) if total else None}
+        for channel, total, responses in rows
+    ]  # fmt: skip
 
 
 def write_backs(session: Session, account_id: int, status: str | None = None, limit: int = 200) -> list[dict]:

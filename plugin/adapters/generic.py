@@ -47,7 +47,12 @@ class GenericAdapter:
             occurred_at=parse_datetime(data.get("occurred_at"), "occurred_at"),
             subject=str(ticket.get("subject") or ""),
             url=ticket.get("url"),
-            requester=Person(email=requester.get("email"), name=requester.get("name"), locale=requester.get("locale")),
+            requester=Person(
+                email=requester.get("email"),
+                name=requester.get("name"),
+                locale=requester.get("locale"),
+                phone=requester.get("phone") if isinstance(requester.get("phone"), str) else None,
+            ),
             assignee=Person(
                 id=None if assignee.get("id") is None else str(assignee["id"]),
                 email=assignee.get("email"),
@@ -56,6 +61,7 @@ class GenericAdapter:
             brand=data.get("brand") if isinstance(data.get("brand"), str) else None,
             group=data.get("group") if isinstance(data.get("group"), str) else None,
             tags=_tags(data.get("tags")),
+            channel=data.get("channel") if isinstance(data.get("channel"), str) else None,
         )
 
     def write_back(self, credentials: AccountCredentials, report: RatingReport) -> None:

@@ -6,6 +6,7 @@ import logging
 
 from plugin import accounts, alerts, intake, outbound, signature_checks, writebacks
 from plugin.adapters import WriteBackError, get_adapter
+from plugin.channels import delivery
 from plugin.channels.email import MailError, build_survey_email, survey_links
 from plugin.events import TicketEvent
 from plugin.models import Account, OutboundWebhook, Rating, WebhookEvent
@@ -47,9 +48,13 @@ def send_survey(survey_id: int) -> str:
         survey = sending.claim(session, survey_id, s.clock())
         if survey is None:
             return "not due"
-        message = build_survey_email(
-            survey, survey.account, survey_links(survey, s.tokens, s.settings.public_url), s.settings.mail_from
-        )
+        channel = survey.channel
+        if channel == "email":
+            message = build_survey_email(
+                survey, survey.account, survey_links(survey, s.tokens, s.settings.public_url), s.settings.mail_from
+            )
+    if channel != "email":  # sms, whatsapp, chat: plugin/channels/delivery.py
+        return delivery.send_question(s, survey_id)
     try:
         s.mailer.send(message)
     except MailError as exc:
@@ -60,6 +65,11 @@ def send_survey(survey_id: int) -> str:
     with s.db.session() as session:
         sending.mark_sent(session, survey_id, message["Message-ID"], s.clock())
     return "sent"
+
+
+def send_channel_message(message_id: int) -> str:
+    """Send one queued follow-up or help message on a messaging channel (retried with backoff)."""
+    return delivery.send_message(services(), message_id)
 
 
 def settle_rating(rating_id: int) -> str:

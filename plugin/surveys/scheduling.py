@@ -13,10 +13,11 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from plugin import i18n, signature_checks
+from plugin.channels import choice
 from plugin.events import REOPENED, SOLVED, TicketEvent
 from plugin.models import Account, Survey, Unsubscribe, WebhookEvent
 
@@ -68,7 +69,11 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
         scheduled_at=now + timedelta(minutes=account.delay_minutes),
         created_at=now,
     )
-    reason = event.skip_reason or skip_reason(session, account, event.ticket_id, email, now, tags=event.tags)
+    contact = choice.contact_from(account.platform, email, event.requester.phone, event.channel, row.body)
+    survey.requester_phone, survey.channel = contact.phone, choice.choose(session, account, contact)
+    reason = event.skip_reason or skip_reason(
+        session, account, event.ticket_id, email, now, tags=event.tags, phone=contact.phone, channel=survey.channel
+    )
     if reason:
         survey.status, survey.reason = SKIPPED, reason
     session.add(survey)
@@ -77,13 +82,27 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
 
 
 def skip_reason(
-    session: Session, account: Account, ticket_id: str, email: str, now: datetime, tags: Iterable[str] = ()
+    session: Session,
+    account: Account,
+    ticket_id: str,
+    email: str,
+    now: datetime,
+    tags: Iterable[str] = (),
+    phone: str | None = None,
+    channel: str = "email",
 ) -> str | None:
-    """Why this ticket's requester must not get a survey now, or None when they may."""
-    reason = address_reason(email, account.options) or tag_reason(tags, account.options)
+    """Why this ticket's requester must not get a survey now, or None when they may.
+
+    The address rules concern email; the unsubscribe list is checked for the channel's own address (the phone on
+    sms and whatsapp), and the throttle is per customer across channels (same email or same phone).
+    """
+    by_phone = channel in ("sms", "whatsapp")
+    reason = (None if channel != "email" else address_reason(email, account.options)) or tag_reason(
+        tags, account.options
+    )
     if reason:
         return reason  # decided without the database
-    reason = _database_reason(session, account, ticket_id, email, now)
+    reason = _database_reason(session, account, ticket_id, email, now, phone, phone if by_phone else email)
     if reason:
         return reason
     return None if sampled(account.key, ticket_id, account.options) else "not_sampled"
@@ -132,22 +151,34 @@ def _option_list(options: Mapping | None, key: str) -> list[str]:
     return [str(item).strip().lower().lstrip("@") for item in items if str(item).strip()]
 
 
-def _database_reason(session: Session, account: Account, ticket_id: str, email: str, now: datetime) -> str | None:
+def _database_reason(
+    session: Session,
+    account: Account,
+    ticket_id: str,
+    email: str,
+    now: datetime,
+    phone: str | None = None,
+    address: str | None = None,
+) -> str | None:
     active = (Survey.account_id == account.id, Survey.status.in_((SCHEDULED, SENT)))
+    address = email if address is None else address
+    same_customer = [Survey.requester_email == email] if email else []
+    if phone:
+        same_customer.append(Survey.requester_phone == phone)
     checks = [
         (
             "unsubscribed",
-            select(Unsubscribe.id).where(Unsubscribe.account_id == account.id, Unsubscribe.email == email),
+            select(Unsubscribe.id).where(Unsubscribe.account_id == account.id, Unsubscribe.email == address),
         ),
         (
             "already_scheduled",
             select(Survey.id).where(*active, Survey.ticket_id == ticket_id, Survey.status == SCHEDULED),
         ),
     ]
-    if account.throttle_days:
+    if account.throttle_days and same_customer:
         since = now - timedelta(days=account.throttle_days)
         checks.append(
-            ("throttled", select(Survey.id).where(*active, Survey.requester_email == email, Survey.created_at > since))
+            ("throttled", select(Survey.id).where(*active, or_(*same_customer), Survey.created_at > since))
         )
     # One round trip for every rule, first reason wins.
     found = session.execute(select(*(exists(query).label(reason) for reason, query in checks))).one()

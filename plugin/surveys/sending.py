@@ -24,10 +24,10 @@ def claim(session: Session, survey_id: int, now: datetime) -> Survey | None:
     if not result.rowcount:
         return None
     survey = session.get(Survey, survey_id, populate_existing=True)
+    # The channel's own address: a phone that answered STOP, an email that unsubscribed.
+    address = survey.requester_phone if survey.channel in ("sms", "whatsapp") else survey.requester_email
     if session.scalar(
-        select(Unsubscribe.id).where(
-            Unsubscribe.account_id == survey.account_id, Unsubscribe.email == survey.requester_email
-        )
+        select(Unsubscribe.id).where(Unsubscribe.account_id == survey.account_id, Unsubscribe.email == address)
     ):
         survey.status, survey.reason = SKIPPED, "unsubscribed"
         return None

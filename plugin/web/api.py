@@ -16,7 +16,9 @@ from plugin.web.errors import json_error
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-CSV_COLUMNS = ("ticket_id", "agent_email", "scale", "score", "comment", "status", "created_at", "updated_at")
+CSV_COLUMNS = (
+    "ticket_id", "agent_email", "scale", "score", "comment", "status", "created_at", "updated_at", "channel",
+)  # fmt: skip
 
 
 class BadQuery(ValueError):
@@ -80,6 +82,7 @@ def _filters() -> reports.RatingFilters:
         since=_time("since"),
         until=_time("until"),
         status=_choice("status", reports.RATING_STATUSES),
+        channel=_choice("channel", reports.CHANNELS),
     )
 
 

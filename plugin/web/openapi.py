@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from plugin.dashboard import BUCKETS
-from plugin.reports import RATING_STATUSES, SURVEY_STATUSES
+from plugin.reports import CHANNELS, RATING_STATUSES, SURVEY_STATUSES
 from plugin.surveys.scales import SCALES
 
 
@@ -101,6 +101,9 @@ def document() -> dict:
                     _param("since", "Ratings created at or after this time.", TIME),
                     _param("until", "...and before this time (exclusive).", TIME),
                     _param("status", "Where the rating stands.", {"type": "string", "enum": list(RATING_STATUSES)}),
+                    _param(
+                        "channel", "How the survey reached the customer.", {"type": "string", "enum": list(CHANNELS)}
+                    ),
                     _param("limit", "Page size (at most 500).", {"type": "integer", "minimum": 1, "maximum": 500}),
                     _param("cursor", "From the `next` link.", {"type": "integer"}),
                 ],
@@ -123,6 +126,9 @@ def document() -> dict:
                     _param("since", "Ratings created at or after this time.", TIME),
                     _param("until", "...and before this time (exclusive).", TIME),
                     _param("status", "Where the rating stands.", {"type": "string", "enum": list(RATING_STATUSES)}),
+                    _param(
+                        "channel", "How the survey reached the customer.", {"type": "string", "enum": list(CHANNELS)}
+                    ),
                 ],
                 {"description": "CSV with a header row", "content": {"text/csv": {"schema": {"type": "string"}}}},
             ),
@@ -176,6 +182,15 @@ def document() -> dict:
                     },
                 }
             },
+            "/signature-ratings": _get(
+                "Signature-link ratings held until the helpdesk confirms their ticket names the agent, with why each "
+                "is held, and the requests refused over the daily cap of new unverified tickets.",
+                [],
+                _json(
+                    "Held signature ratings",
+                    {"type": "object", "properties": {"ratings": {"type": "array"}, "refused": {"type": "array"}}},
+                ),
+            ),
             "/flagged": _get(
                 "Flagged ratings waiting for review, with every click of their survey and its reasons.",
                 [],
@@ -284,12 +299,14 @@ def document() -> dict:
                         "reasons": {"type": "array", "items": {"type": "string"}},
                         "created_at": {"type": "string", "format": "date-time"},
                         "updated_at": {"type": "string", "format": "date-time"},
+                        "channel": {"type": "string", "enum": list(CHANNELS)},
                     },
                 },
                 "Survey": {
                     "type": "object",
                     "properties": {
                         "ticket_id": {"type": "string"},
+                        "channel": {"type": "string", "enum": list(CHANNELS)},
                         "status": {"type": "string", "enum": list(SURVEY_STATUSES)},
                         "reason": {"type": ["string", "null"]},
                         "scheduled_at": {"type": "string", "format": "date-time"},

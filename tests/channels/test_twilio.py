@@ -1,0 +1,187 @@
+"""SMS through Twilio, end to end over HTTP: ticket solved -> SMS at the emulator -> signed reply -> rating counted
+-> write-back -> follow-up -> comment; STOP; provider refusals and retries; status callbacks in any order."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import timedelta
+
+import pytest
+import requests
+from sqlalchemy import update
+
+from plugin.models import ChannelMessage, Survey, Unsubscribe
+from plugin.services import services
+from tests.channels.conftest import api, cli, post_event, stored
+from tests.channels.emulators import TwilioEmulator
+from tests.conftest import run_jobs
+
+OURS, THEIRS = "+15005550006", "+14155550100"
+
+
+@pytest.fixture
+def twilio(live, desk):
+    app, _ = live
+    with TwilioEmulator() as emulator:
+        out = json.loads(
+            cli(
+                app,
+                "channels",
+                "add",
+                "--account",
+                desk.account.key,
+                "--provider",
+                "twilio",
+                "--account-sid",
+                emulator.account_sid,
+                "--auth-token",
+                emulator.auth_token,
+                "--from",
+                OURS,
+                "--api-url",
+                emulator.url,
+            )
+        )
+        assert out["inbound_url"] == f"{desk.base}/inbound/twilio/{desk.account.key}"
+        assert emulator.auth_token not in json.dumps(out)  # never printed
+        emulator.inbound_url = out["inbound_url"]
+        cli(app, "accounts", "update", "--account", desk.account.key, "--channels", "sms,email", "--throttle-days", "0")
+        yield emulator
+
+
+def test_sms_survey_answered_written_back_and_commented(twilio, desk, http_recorder):
+    assert post_event(desk, "T-1", "+1 (415) 555-0100").status_code == 202
+    run_jobs()
+    [question] = twilio.messages
+    assert question["to"] == THEIRS and question["from"] == OURS
+    assert "Reply 1-5" in question["body"] and "STOP" in question["body"]
+    [survey] = api(desk, "/api/v1/surveys?ticket_id=T-1")["surveys"]
+    assert survey["status"] == "sent"
+
+    answer = twilio.reply(THEIRS, OURS, "4")
+    assert answer.status_code == 200 and "<Response>" in answer.text
+    run_jobs()
+    [rating] = api(desk, "/api/v1/ratings?ticket_id=T-1")["ratings"]
+    assert (rating["score"], rating["status"], rating["channel"]) == (4, "counted", "sms")
+    assert http_recorder.requests[-1].json()["rating"]["score"] == 4  # written back at once: no settle window
+    follow_up = twilio.messages[1]
+    assert follow_up["to"] == THEIRS and "improve" in follow_up["body"]
+
+    twilio.reply(THEIRS, OURS, "The printer guide helped")
+    run_jobs()
+    [rating] = api(desk, "/api/v1/ratings?ticket_id=T-1")["ratings"]
+    assert rating["comment"] == "The printer guide helped"
+    assert http_recorder.requests[-1].json()["rating"]["comment"] == "The printer guide helped"
+    assert len(twilio.messages) == 2  # no third message: one follow-up only
+
+
+def test_a_reply_that_is_no_score_gets_one_help_message_never_a_loop(twilio, desk):
+    post_event(desk, "T-1", THEIRS)
+    run_jobs()
+    for text in ("hello?", "what do you mean", "??"):
+        twilio.reply(THEIRS, OURS, text)
+        run_jobs()
+    helps = [m for m in twilio.messages[1:] if "did not get that" in m["body"]]
+    assert len(helps) == 1 and len(twilio.messages) == 2
+    twilio.reply(THEIRS, OURS, "5")
+    run_jobs()
+    assert api(desk, "/api/v1/ratings?ticket_id=T-1")["ratings"][0]["score"] == 5
+
+
+def test_stop_then_another_ticket_sends_nothing_by_sms_and_start_lifts_it(twilio, desk):
+    post_event(desk, "T-1", THEIRS)
+    run_jobs()
+    twilio.reply(THEIRS, OURS, "STOP")
+    run_jobs()
+    assert [u.email for u in stored(Unsubscribe)] == [THEIRS]
+    assert not api(desk, "/api/v1/ratings?ticket_id=T-1")["ratings"]  # STOP is not a rating
+
+    post_event(desk, "T-2", THEIRS)
+    run_jobs()
+    assert len(twilio.messages) == 1  # nothing more on SMS
+    [survey] = [s for s in stored(Survey) if s.ticket_id == "T-2"]
+    assert (survey.channel, survey.status) == ("email", "sent")  # the email address still reaches them
+
+    twilio.reply(THEIRS, OURS, "START")
+    run_jobs()
+    assert stored(Unsubscribe) == []
+
+
+def test_21610_marks_the_number_opted_out_and_falls_back_to_email(twilio, desk):
+    twilio.blocked.add(THEIRS)  # they said STOP to Twilio before we knew
+    post_event(desk, "T-1", THEIRS)
+    run_jobs()
+    [survey] = stored(Survey)
+    assert (survey.channel, survey.status) == ("email", "sent")
+    [question] = [m for m in stored(ChannelMessage) if m.kind == "question"]
+    assert (question.status, question.error_code) == ("failed", "21610")
+    assert [u.email for u in stored(Unsubscribe)] == [THEIRS]
+
+
+def test_invalid_number_without_email_fails_with_the_providers_reason(twilio, desk):
+    post_event(desk, "T-1", "+1555", email="")  # too short for E.164: not a phone at all
+    post_event(desk, "T-2", "+999999999999999", email="")  # E.164-shaped; Twilio refuses it
+    twilio.messages.clear()
+    run_jobs()
+    by_ticket = {s.ticket_id: s for s in stored(Survey)}
+    assert by_ticket["T-1"].status == "skipped" and by_ticket["T-1"].reason == "no_requester_email"
+    assert by_ticket["T-2"].channel == "sms" and by_ticket["T-2"].status == "failed"
+    assert "21211" in by_ticket["T-2"].reason  # the provider's code and text, nothing to fall back to
+    assert twilio.messages == []
+
+
+def test_429_retries_no_sooner_than_retry_after(twilio, desk):
+    seed = random.randrange(1 << 30)
+    wait = random.Random(seed).randint(30, 3600)
+    print(f"seed={seed} retry_after={wait}")
+    twilio.fail_next(429, retry_after=wait)
+    post_event(desk, "T-1", THEIRS)
+    before = services().clock()
+    run_jobs()
+    [survey] = stored(Survey)
+    assert survey.status == "scheduled" and survey.scheduled_at >= before + timedelta(seconds=wait)
+    with services().db.session() as session:
+        session.execute(update(Survey).values(scheduled_at=before))
+    run_jobs()
+    assert stored(Survey)[0].status == "sent" and len(twilio.messages) == 1
+
+
+def test_status_callbacks_duplicated_and_out_of_order_keep_the_furthest_state(twilio, desk):
+    post_event(desk, "T-1", THEIRS)
+    run_jobs()
+    [question] = twilio.messages
+    order = ["sent", "delivered", "sent", "delivered", "queued"]
+    random.Random(7).shuffle(order)
+    for status in order:
+        assert twilio.status(question, status).status_code == 200
+    [row] = [m for m in stored(ChannelMessage) if m.kind == "question"]
+    assert row.status == "delivered"
+    twilio.status(question, "undelivered", "30003")  # a failure after delivered is recorded but changes nothing
+    assert [m for m in stored(ChannelMessage) if m.kind == "question"][0].status == "delivered"
+
+
+def test_bad_signature_401_unknown_account_404_malformed_400_nothing_stored(twilio, desk):
+    post_event(desk, "T-1", THEIRS)
+    run_jobs()
+    before = len(stored(ChannelMessage))
+    assert twilio.reply(THEIRS, OURS, "5", token="not-the-token").status_code == 401
+    url = twilio.inbound_url
+    twilio.inbound_url = url.replace(desk.account.key, "no-such-account")
+    assert twilio.reply(THEIRS, OURS, "5").status_code == 404
+    twilio.inbound_url = url
+    malformed = twilio._post(url, {"AccountSid": twilio.account_sid, "Body": "5"})  # no MessageSid
+    assert malformed.status_code == 400
+    assert requests.post(url, data={"Body": "5"}, timeout=10).status_code == 401  # unsigned
+    assert len(stored(ChannelMessage)) == before
+    assert api(desk, "/api/v1/ratings?ticket_id=T-1")["ratings"] == []
+
+
+def test_a_repeated_delivery_counts_once(twilio, desk):
+    post_event(desk, "T-1", THEIRS)
+    run_jobs()
+    for _ in range(3):
+        assert twilio.reply(THEIRS, OURS, "3", sid="SM" + "a" * 32).status_code == 200
+    run_jobs()
+    assert len([m for m in stored(ChannelMessage) if m.kind == "reply"]) == 1
+    assert len(twilio.messages) == 2  # the question and one follow-up
