@@ -31,9 +31,9 @@ def take_in(session: Session, account: Account, event: TicketEvent, body: bytes,
     # One round trip: insert unless this delivery was seen before (a retry, or the same one racing in).
     values = dict(
         account_id=account.id,
-        dedupe_key=event.dedupe_key[:200],
+        dedupe_key=event.dedupe_key,  # fitted to its column by events.checked
         kind=event.kind,
-        ticket_id=event.ticket_id[:100],
+        ticket_id=event.ticket_id,
         body=body.decode("utf-8", errors="replace"),
         event_json=event.to_json() if event.needs_lookup else None,
         received_at=now,

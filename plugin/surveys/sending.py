@@ -52,3 +52,19 @@ def mark_send_failed(session: Session, survey_id: int, error: str, *, permanent:
     survey.reason = error[:2000]
     session.flush()
     return survey.status
+
+
+def mark_skipped(session: Session, survey_id: int, reason: str) -> str:
+    """This survey cannot be sent this way at all (e.g. the server cannot take its address): skipped, with why."""
+    session.execute(update(Survey).where(Survey.id == survey_id).values(status=SKIPPED, reason=reason[:2000]))
+    return SKIPPED
+
+
+def replay(session: Session, survey_id: int, account_id: int, now: datetime) -> Survey | None:
+    """Schedule a failed survey again, now, with its attempts reset; None unless it is this account's and failed."""
+    replayed = session.execute(
+        update(Survey)
+        .where(Survey.id == survey_id, Survey.account_id == account_id, Survey.status == FAILED)
+        .values(status=SCHEDULED, scheduled_at=now, attempts=0)
+    ).rowcount
+    return session.get(Survey, survey_id, populate_existing=True) if replayed else None

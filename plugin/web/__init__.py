@@ -10,6 +10,7 @@ def init_app(app: Flask) -> None:
     from plugin.admin import views as admin
     from plugin.web import (
         api,
+        edge,
         errors,
         health,
         limits,
@@ -22,6 +23,7 @@ def init_app(app: Flask) -> None:
         webhooks_api,
     )
 
+    edge.init_app(app)  # first: NUL refused and ids bounded for every route (docs/reliability.md)
     i18n.init_app(app)  # pages in the survey's (or the browser's) language
     templating.init_app(app)  # emails honour TEMPLATES_OVERRIDE_PATH
     for module in (webhooks, ratings, unsubscribe, signature, api, review, webhooks_api, health, sidebar, admin):

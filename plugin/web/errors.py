@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+
+from plugin.web.edge import request_id
+
+log = logging.getLogger(__name__)
 
 MACHINE_PREFIXES = ("/webhooks/", "/api/")
 
@@ -27,3 +33,12 @@ def init_app(app: Flask) -> None:
         if request.path.startswith(MACHINE_PREFIXES):
             return json_error(exc.code or 500, exc.description or exc.name)
         return page(exc.code or 500, exc.name, exc.description or "")
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        # The last resort, not the fix: every 500 this answers is a bug to fix where it happened.
+        log.exception("unexpected error on %s %s (request id %s)", request.method, request.path, request_id())
+        message = f"something went wrong on our side; quote request id {request_id()} when you report it"
+        if request.path.startswith(MACHINE_PREFIXES):
+            return json_error(500, message, request_id=request_id())
+        return page(500, "Internal Server Error", message)
