@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -31,6 +34,15 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """The database dropped our connection (restart, failover, pg_terminate_backend): the transaction is gone."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 class Base(DeclarativeBase):
@@ -63,6 +75,22 @@ class Database:
             raise
         finally:
             session.close()
+
+    def transaction(self, work: Callable[[Session], T]) -> T:
+        """`work(session)` in one transaction, run a second time if the connection was dropped under it.
+
+        Safe because a dropped connection means the first transaction rolled back; `work` must do nothing
+        outside the database (the jobs call SMTP and HTTP between transactions, never inside one).
+        """
+        try:
+            with self.session() as session:
+                return work(session)
+        except DBAPIError as exc:
+            if not is_disconnect(exc):
+                raise
+            log.warning("database connection dropped; retrying the transaction once: %s", exc.orig)
+        with self.session() as session:
+            return work(session)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -40,10 +40,11 @@ class RQQueue:
     OFFERED_SECONDS = 60  # shorter than every lease (2-5 minutes), so a stale marker never outlives a claim
     MARKER = "opencsat:offered:"
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, offered_seconds: int = OFFERED_SECONDS) -> None:
         from redis import Redis
         from rq import Queue
 
+        self.offered_seconds = offered_seconds
         # Short timeouts: Redis away must cost a request milliseconds, not a hung worker thread.
         self.redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
         self.queue = Queue(self.QUEUE_NAME, connection=self.redis)
@@ -56,7 +57,7 @@ class RQQueue:
             raise ValueError(f"unknown task {task!r}")
         marker = self.MARKER + job_id(task, object_id)
         try:
-            if not self.redis.set(marker, 1, nx=True, ex=self.OFFERED_SECONDS):
+            if not self.redis.set(marker, 1, nx=True, ex=self.offered_seconds):
                 return True  # a copy is waiting in the queue; it re-reads the row when it runs
             self.queue.enqueue_call(
                 "plugin.jobs.tasks.run",

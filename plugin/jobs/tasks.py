@@ -8,6 +8,7 @@ the row is failed/parked with the reason, for a person to see and replay (docs/r
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from plugin import accounts, alerts, intake, outbound, writebacks
 from plugin.adapters import WriteBackError, get_adapter
@@ -29,6 +30,12 @@ def run(task: str, object_id: int) -> str:
     return globals()[task](object_id)
 
 
+def lease(default: timedelta) -> timedelta:
+    """The job's own lease, unless LEASE_SECONDS sets one for all (docs/reliability.md: the bound depends on it)."""
+    seconds = services().settings.lease_seconds
+    return timedelta(seconds=seconds) if seconds else default
+
+
 def describe(exc: BaseException) -> str:
     """An exception as a person reads it on the row: its type and message."""
     return f"{type(exc).__name__}: {exc}"[:2000]
@@ -38,7 +45,7 @@ def complete_event(event_id: int) -> str:
     """Ask the helpdesk for what an ids-only event left out, then schedule or cancel as usual."""
     s = services()
     with s.db.session() as session:
-        row = intake.claim_lookup(session, event_id, s.clock())
+        row = intake.claim_lookup(session, event_id, s.clock(), lease(intake.LOOKUP_LEASE))
         if row is None:
             return "not due"
         event_json, account_id = row.event_json, row.account_id
@@ -70,8 +77,8 @@ def complete_event(event_id: int) -> str:
 def send_survey(survey_id: int) -> str:
     """Send a due survey email once; a transient failure reschedules it, a permanent one fails or skips it."""
     s = services()
-    with s.db.session() as session:  # committed at once: a crash below still counts as an attempt
-        survey = sending.claim(session, survey_id, s.clock())
+    # Committed at once: a crash below still counts as an attempt, and the lease keeps others off meanwhile.
+    survey = s.db.transaction(lambda session: sending.claim(session, survey_id, s.clock(), lease(sending.LEASE)))
     if survey is None:
         return "not due"
     try:
@@ -84,19 +91,22 @@ def send_survey(survey_id: int) -> str:
         )
         s.mailer.send(message)
     except MailError as exc:
-        with s.db.session() as session:
-            if exc.skip_reason:
-                status = sending.mark_skipped(session, survey_id, f"{exc.skip_reason}: {exc}")
-            else:
-                status = sending.mark_send_failed(session, survey_id, str(exc), permanent=exc.permanent, now=s.clock())
-        log.warning("survey %s not sent (%s): %s", survey_id, status, exc)
+        error, permanent, skip = str(exc), exc.permanent, exc.skip_reason
+        if skip:
+            status = s.db.transaction(lambda session: sending.mark_skipped(session, survey_id, f"{skip}: {error}"))
+        else:
+            status = s.db.transaction(
+                lambda session: sending.mark_send_failed(session, survey_id, error, permanent=permanent, now=s.clock())
+            )
+        log.warning("survey %s not sent (%s): %s", survey_id, status, error)
         return status
     except Exception as exc:
         log.exception("survey %s raised while being built or sent", survey_id)
-        with s.db.session() as session:
-            return sending.mark_send_failed(session, survey_id, describe(exc), permanent=False, now=s.clock())
-    with s.db.session() as session:
-        sending.mark_sent(session, survey_id, message["Message-ID"], s.clock())
+        error = describe(exc)
+        return s.db.transaction(
+            lambda session: sending.mark_send_failed(session, survey_id, error, permanent=False, now=s.clock())
+        )
+    s.db.transaction(lambda session: sending.mark_sent(session, survey_id, message["Message-ID"], s.clock()))
     return "sent"
 
 
@@ -118,16 +128,20 @@ def settle_rating(rating_id: int) -> str:
 def deliver_write_back(write_back_id: int) -> str:
     """Write one rating back to the helpdesk; failures are retried by the sweep or parked."""
     s = services()
-    with s.db.session() as session:
-        if writebacks.claim(session, write_back_id, s.clock()) is None:
-            return "not due"
+    claimed = s.db.transaction(
+        lambda session: writebacks.claim(session, write_back_id, s.clock(), lease(writebacks.LEASE))
+    )
+    if claimed is None:
+        return "not due"
+
+    def prepare(session):
+        write_back = session.get(WriteBack, write_back_id)
+        account = session.get(Account, write_back.account_id)
+        report = writebacks.report_for(session, write_back.rating, s.clock())
+        return get_adapter(account.platform), accounts.credentials(account, s.box), report
+
     try:
-        with s.db.session() as session:
-            write_back = session.get(WriteBack, write_back_id)
-            account = session.get(Account, write_back.account_id)
-            report = writebacks.report_for(session, write_back.rating, s.clock())
-            credentials = accounts.credentials(account, s.box)
-            adapter = get_adapter(account.platform)
+        adapter, credentials, report = s.db.transaction(prepare)
         adapter.write_back(credentials, report)
     except Exception as exc:
         if isinstance(exc, WriteBackError):
@@ -135,14 +149,14 @@ def deliver_write_back(write_back_id: int) -> str:
         else:
             log.exception("write-back %s raised", write_back_id)
             error, retryable, retry_after = describe(exc), True, None
-        with s.db.session() as session:
-            status = writebacks.mark_failed(
+        status = s.db.transaction(
+            lambda session: writebacks.mark_failed(
                 session, write_back_id, error, retryable=retryable, retry_after=retry_after, now=s.clock()
             )
+        )
         log.warning("write-back %s %s: %s", write_back_id, status, error)
         return status
-    with s.db.session() as session:
-        writebacks.mark_delivered(session, write_back_id, s.clock())
+    s.db.transaction(lambda session: writebacks.mark_delivered(session, write_back_id, s.clock()))
     return "delivered"
 
 

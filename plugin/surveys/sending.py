@@ -14,12 +14,12 @@ MAX_ATTEMPTS = 6
 LEASE = timedelta(minutes=5)  # a claimed survey is not re-claimed while its SMTP call may be in flight
 
 
-def claim(session: Session, survey_id: int, now: datetime) -> Survey | None:
+def claim(session: Session, survey_id: int, now: datetime, lease: timedelta = LEASE) -> Survey | None:
     """Take a due survey for one sending attempt; None when it is not due, not scheduled, or already taken."""
     result = session.execute(
         update(Survey)
         .where(Survey.id == survey_id, Survey.status == SCHEDULED, Survey.scheduled_at <= now)
-        .values(scheduled_at=now + LEASE, attempts=Survey.attempts + 1)
+        .values(scheduled_at=now + lease, attempts=Survey.attempts + 1)
     )
     if not result.rowcount:
         return None

@@ -33,7 +33,9 @@ def receive(platform: str, account_key: str):
         if account is None or account.platform != platform:
             return json_error(404, f"no {platform} account with this key")
         adapter = get_adapter(platform)
-        body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH even without Content-Length
+        # Raises 413 past MAX_CONTENT_LENGTH even without Content-Length; cached (at most MAX_BODY_BYTES) so a
+        # request rerun after a dropped database connection reads the same body (plugin/web/edge.py).
+        body = request.get_data()
         now = services().clock()
         credentials = accounts.credentials(account, s.box)
         try:
