@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -40,9 +41,34 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# A failover or an operator's kill comes in a burst of drops over a second or two; retrying for this long (with
+# pauses doubling from 0.1 s) rides it out, and a request still answers well inside a helpdesk's webhook timeout
+# (10 s and more). Past it the database is down: the request answers 503 (plugin/web/errors.py).
+DISCONNECT_BUDGET_SECONDS = 5.0
+
+
 def is_disconnect(exc: BaseException) -> bool:
     """The database dropped our connection (restart, failover, pg_terminate_backend): the transaction is gone."""
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def retry_on_disconnect(work: Callable[[], T], what: str) -> T:
+    """`work()`, run again while it fails because the connection was dropped, for DISCONNECT_BUDGET_SECONDS.
+
+    Safe because a dropped connection rolled the transaction back; `work` must have done nothing outside the
+    database before its commit. SQLAlchemy invalidates the whole pool on a disconnect and pool_pre_ping checks
+    each connection at checkout, so the next try runs on a fresh connection.
+    """
+    deadline, pause, attempt = time.monotonic() + DISCONNECT_BUDGET_SECONDS, 0.1, 1
+    while True:
+        try:
+            return work()
+        except DBAPIError as exc:
+            if not is_disconnect(exc) or time.monotonic() + pause > deadline:
+                raise
+            log.warning("database connection dropped during %s (try %d); trying again: %s", what, attempt, exc.orig)
+        time.sleep(pause)
+        pause, attempt = pause * 2, attempt + 1
 
 
 class Base(DeclarativeBase):
@@ -77,20 +103,14 @@ class Database:
             session.close()
 
     def transaction(self, work: Callable[[Session], T]) -> T:
-        """`work(session)` in one transaction, run a second time if the connection was dropped under it.
+        """`work(session)` in one transaction, run again if the connection was dropped under it
+        (retry_on_disconnect); the jobs call SMTP and HTTP between transactions, never inside one."""
 
-        Safe because a dropped connection means the first transaction rolled back; `work` must do nothing
-        outside the database (the jobs call SMTP and HTTP between transactions, never inside one).
-        """
-        try:
+        def once() -> T:
             with self.session() as session:
                 return work(session)
-        except DBAPIError as exc:
-            if not is_disconnect(exc):
-                raise
-            log.warning("database connection dropped; retrying the transaction once: %s", exc.orig)
-        with self.session() as session:
-            return work(session)
+
+        return retry_on_disconnect(once, "a job step")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

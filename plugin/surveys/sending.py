@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from plugin.models import Survey, Unsubscribe
+from plugin.retries import backoff
 from plugin.surveys.scheduling import FAILED, SCHEDULED, SENT, SKIPPED
 
 MAX_ATTEMPTS = 6
@@ -48,7 +49,7 @@ def mark_send_failed(session: Session, survey_id: int, error: str, *, permanent:
     if permanent or survey.attempts >= MAX_ATTEMPTS:
         survey.status = FAILED
     else:
-        survey.scheduled_at = now + timedelta(minutes=2**survey.attempts)
+        survey.scheduled_at = now + backoff(survey.attempts)  # the same policy as every retried row
     survey.reason = error[:2000]
     session.flush()
     return survey.status

@@ -5,15 +5,15 @@
 - `<int:...>` in a route takes only what a 32-bit id column holds (0 to 2^31-1); anything larger is a 400
   naming the parameter, not a database error.
 - A request whose database connection was dropped under it (a restart, a failover, pg_terminate_backend) is
-  run once more, transparently: the dropped transaction rolled back, and the pool's pre-ping hands the retry a
-  live connection. Routes do their outside effects (enqueueing) only after their commit, so a rerun repeats none.
+  run again, transparently (plugin/db.py retry_on_disconnect): the dropped transaction rolled back, and the
+  retry gets a live connection. Routes do their outside effects (enqueueing) only after their commit, so a
+  rerun repeats none.
 - Each request carries an id (the caller's X-Request-Id when it is sane, else a fresh one) for the log and the
   answer, so an error a person reports can be found.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import uuid
 
@@ -21,9 +21,8 @@ from flask import Flask, g, request
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
-from plugin.db import is_disconnect
+from plugin.db import retry_on_disconnect
 
-log = logging.getLogger(__name__)
 MAX_ID = 2**31 - 1
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
@@ -65,13 +64,7 @@ def init_app(app: Flask) -> None:
     dispatch = app.dispatch_request
 
     def dispatch_retrying_a_dropped_connection():
-        try:
-            return dispatch()
-        except Exception as exc:
-            if not is_disconnect(exc):
-                raise
-            log.warning("database connection dropped during %s %s; running it once more", request.method, request.path)
-        return dispatch()
+        return retry_on_disconnect(dispatch, f"{request.method} {request.path}")
 
     app.dispatch_request = dispatch_retrying_a_dropped_connection
 

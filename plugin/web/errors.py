@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from plugin.db import is_disconnect
 from plugin.web.edge import request_id
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,20 @@ def init_app(app: Flask) -> None:
         if request.path.startswith(MACHINE_PREFIXES):
             return json_error(exc.code or 500, exc.description or exc.name)
         return page(exc.code or 500, exc.name, exc.description or "")
+
+    @app.errorhandler(DBAPIError)
+    def database_error(exc: DBAPIError):
+        if not is_disconnect(exc) and not isinstance(exc, OperationalError):
+            return unexpected(exc)
+        # The database stayed away past the retries (plugin/db.py): say so, and when to come back.
+        log.error("database unavailable on %s %s (request id %s): %s", request.method, request.path, request_id(), exc)
+        message = "the database is unavailable for a moment; please retry"
+        if request.path.startswith(MACHINE_PREFIXES):
+            response = json_error(503, message, request_id=request_id())
+        else:
+            response = make_response(page(503, "Service Unavailable", message))
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
