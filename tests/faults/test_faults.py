@@ -341,13 +341,13 @@ def test_redis_unreachable_for_one_web_process(rig):
     try:
         ready = requests.get(base + "/readyz", timeout=30)
         assert ready.status_code == 503 and ready.json()["checks"]["redis"].startswith("error")
+        started = time.monotonic()  # recovery counts from the first request the enqueue could not carry
         accepted = rig.post_tickets(base, prefix, count)
         assert accepted == count  # 202 although the enqueue failed: the rows are committed
         confirms = [rig.confirm(base, link, 5) for link in rig.links("KILL")[:3]]
         assert confirms == [200, 200, 200]
     finally:
         rig.topology.stop_web("web-no-redis")
-    started = time.monotonic()
     waited = rig.wait_sent(prefix, accepted, BOUND)  # the workers' sweep finds them
     _assert_clean(
         rig.result(
