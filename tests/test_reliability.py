@@ -353,3 +353,16 @@ def test_an_unexpected_error_answers_json_with_the_request_id_in_the_log(app, cl
     answer = client.get("/api/v1/explode", headers={"X-Request-Id": "req-42"})
     assert answer.status_code == 500 and answer.get_json()["request_id"] == "req-42"
     assert any("req-42" in r.getMessage() for r in caplog.records)
+
+
+def test_a_beacon_with_an_id_beyond_any_column_is_400(helpdesk):
+    assert helpdesk.post(helpdesk.event()).status_code == 202
+    helpdesk.run_jobs()
+    s = services()
+    link = f"/r/{s.tokens.rating(1, 5)}"
+    page = helpdesk.client.get(link, headers=BROWSER_HEADERS)
+    nonce = nonce_of(page.get_data(as_text=True))
+    answer = helpdesk.client.post(
+        f"{link}/signal", data={"nonce": nonce, "click": str(10**25), "signal": "visible"}, headers=BROWSER_HEADERS
+    )
+    assert answer.status_code == 400

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, make_response, render_template, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from plugin.db import is_disconnect
@@ -35,6 +35,17 @@ def init_app(app: Flask) -> None:
         if request.path.startswith(MACHINE_PREFIXES):
             return json_error(exc.code or 500, exc.description or exc.name)
         return page(exc.code or 500, exc.name, exc.description or "")
+
+    @app.errorhandler(DataError)
+    @app.errorhandler(OverflowError)
+    def value_out_of_range(exc: Exception):
+        # The database (PostgreSQL's DataError, SQLite's OverflowError) refused a value a request carried, e.g. an
+        # id beyond a 32-bit column: the request was wrong, nothing was written (the transaction rolled back).
+        log.info("value out of range on %s %s (request id %s): %s", request.method, request.path, request_id(), exc)
+        message = "a value in the request is out of range"
+        if request.path.startswith(MACHINE_PREFIXES):
+            return json_error(400, message, request_id=request_id())
+        return page(400, "Bad Request", message)
 
     @app.errorhandler(DBAPIError)
     def database_error(exc: DBAPIError):
