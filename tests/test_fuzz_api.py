@@ -3,12 +3,19 @@ answer matches the documented schema (https://schemathesis.readthedocs.io/)."""
 
 from __future__ import annotations
 
+import os
+
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-EXAMPLES = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+pytestmark = pytest.mark.skipif(
+    os.environ.get("OPENCSAT_TEST_DATABASE", "sqlite") != "postgresql",
+    reason="runs once, in the PostgreSQL pass (where out-of-range values and NUL bite)",
+)
+EXAMPLES = settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def test_every_api_operation_answers_within_its_schema_and_never_5xx(app, helpdesk):

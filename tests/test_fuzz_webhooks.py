@@ -24,7 +24,7 @@ from plugin.services import services
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FUZZ = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 
 hostile_strings = st.one_of(

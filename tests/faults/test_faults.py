@@ -268,7 +268,7 @@ def _assert_clean(row: dict, *, duplicates_at_most: int = 0) -> None:
 
 
 def test_worker_sigkill_mid_send_repeated(rig):
-    since, prefix, count, kills = len(rig.answers), "KILL", 24, 3
+    since, prefix, count, kills = len(rig.answers), "KILL", 16, 3
     rig.sink.handler.delay = (0.2, 0.8)  # sends are in flight when the kill lands
     accepted = rig.post_tickets(rig.web, prefix, count)
     last_kill = time.monotonic()
@@ -315,7 +315,7 @@ def test_worker_sigterm_finishes_its_job_and_exits(rig):
 
 
 def test_redis_flushdb_twice_mid_flow(rig):
-    since, prefix, count = len(rig.answers), "FLUSH", 20
+    since, prefix, count = len(rig.answers), "FLUSH", 12
     redis = Redis.from_url(REDIS_URL)
     flusher = threading.Thread(target=lambda: [time.sleep(0.3), redis.flushdb(), time.sleep(0.7), redis.flushdb()])
     flusher.start()
@@ -362,7 +362,7 @@ def test_redis_unreachable_for_one_web_process(rig):
 
 
 def test_database_connections_terminated(rig):
-    since, prefix, count = len(rig.answers), "PGKILL", 20
+    since, prefix, count = len(rig.answers), "PGKILL", 16
 
     def terminate() -> None:
         with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
