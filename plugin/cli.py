@@ -24,6 +24,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 db_cli = AppGroup("db", help="Database schema.")
 accounts_cli = AppGroup("accounts", help="Helpdesk accounts.")
+surveys_cli = AppGroup("surveys", help="Survey emails: what was sent, skipped or failed, and why.")
 write_backs_cli = AppGroup("write-backs", help="Ratings on their way to the helpdesk.")
 clicks_cli = AppGroup("clicks", help="Review clicks marked as a mail scanner's.")
 
@@ -204,6 +205,33 @@ def clicks_restore(account_key: str, click_id: int) -> None:
     click.echo(f"click {click_id} restored: the rating counts with score {score}")
 
 
+@surveys_cli.command("list")
+@click.option("--account", "account_key", required=True)
+@click.option("--status", type=click.Choice(["scheduled", "sent", "skipped", "cancelled", "failed"]), default=None)
+def surveys_list(account_key: str, status: str | None) -> None:
+    """Print the account's surveys with status, reason and attempts (--status failed: the ones that gave up)."""
+    with services().db.session() as session:
+        rows = reports.surveys(session, _account(session, account_key).id, status=status)
+    click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+
+
+@surveys_cli.command("replay")
+@click.option("--account", "account_key", required=True)
+@click.argument("survey_id", type=int)
+def surveys_replay(account_key: str, survey_id: int) -> None:
+    """Schedule a failed survey again, now."""
+    from plugin.surveys import sending
+
+    s = services()
+    with s.db.session() as session:
+        replayed = sending.replay(session, survey_id, _account(session, account_key).id, s.clock())
+    if replayed is None:
+        raise click.UsageError(f"no failed survey {survey_id} for this account")
+    s.jobs.enqueue("send_survey", survey_id)
+    _drain_if_local()
+    click.echo(f"survey {survey_id} scheduled again")
+
+
 @click.command("sweep")
 def sweep_command() -> None:
     """Enqueue all work the database says is due (run by the worker and the web process on a timer)."""
@@ -281,6 +309,7 @@ def init_app(app: Flask) -> None:
     commands = (
         db_cli,
         accounts_cli,
+        surveys_cli,
         write_backs_cli,
         clicks_cli,
         sweep_command,

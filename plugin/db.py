@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -33,6 +37,40 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+# A failover or an operator's kill comes in a burst of drops over a second or two; retrying for this long (with
+# pauses doubling from 0.1 s) rides it out, and a request still answers well inside a helpdesk's webhook timeout
+# (10 s and more). Past it the database is down: the request answers 503 (plugin/web/errors.py).
+DISCONNECT_BUDGET_SECONDS = 5.0
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """The database dropped our connection (restart, failover, pg_terminate_backend): the transaction is gone."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def retry_on_disconnect(work: Callable[[], T], what: str) -> T:
+    """`work()`, run again while it fails because the connection was dropped, for DISCONNECT_BUDGET_SECONDS.
+
+    Safe because a dropped connection rolled the transaction back; `work` must have done nothing outside the
+    database before its commit. SQLAlchemy invalidates the whole pool on a disconnect and pool_pre_ping checks
+    each connection at checkout, so the next try runs on a fresh connection.
+    """
+    deadline, pause, attempt = time.monotonic() + DISCONNECT_BUDGET_SECONDS, 0.1, 1
+    while True:
+        try:
+            return work()
+        except DBAPIError as exc:
+            if not is_disconnect(exc) or time.monotonic() + pause > deadline:
+                raise
+            log.warning("database connection dropped during %s (try %d); trying again: %s", what, attempt, exc.orig)
+        time.sleep(pause)
+        pause, attempt = pause * 2, attempt + 1
+
+
 class Base(DeclarativeBase):
     """Declarative base of every table."""
 
@@ -45,8 +83,10 @@ class Database:
             self.engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            # pool_recycle instead of pool_pre_ping: a ping is a round trip on every request.
-            self.engine = create_engine(url, pool_recycle=300, pool_size=10, max_overflow=10)
+            # pool_pre_ping: a connection the server dropped (restart, failover, pg_terminate_backend) is replaced
+            # transparently at checkout instead of failing one request per pooled connection. It costs one
+            # round trip per checkout (well under a millisecond on a local network); pool_recycle bounds age.
+            self.engine = create_engine(url, pool_pre_ping=True, pool_recycle=300, pool_size=10, max_overflow=10)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -61,6 +101,16 @@ class Database:
             raise
         finally:
             session.close()
+
+    def transaction(self, work: Callable[[Session], T]) -> T:
+        """`work(session)` in one transaction, run again if the connection was dropped under it
+        (retry_on_disconnect); the jobs call SMTP and HTTP between transactions, never inside one."""
+
+        def once() -> T:
+            with self.session() as session:
+                return work(session)
+
+        return retry_on_disconnect(once, "a job step")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

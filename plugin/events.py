@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 SOLVED = "solved"
 REOPENED = "reopened"
@@ -66,3 +70,88 @@ class TicketEvent:
     def completed(self, requester: Person, assignee: Person) -> TicketEvent:
         """This event with the people a lookup found."""
         return replace(self, requester=requester, assignee=assignee, needs_lookup=False)
+
+
+# --- one check of every normalized event, whatever adapter made it (docs/reliability.md) -------------------------
+# Identifiers must fit their columns or the event is refused (400 naming the field): truncating an id would
+# silently attach a rating to another ticket. Display text is cut to its column instead (documented in
+# docs/reliability.md): a subject of 600 characters keeps its first 500; a ticket URL longer than its column is
+# dropped rather than cut (a cut URL leads nowhere). NUL is stripped from everything.
+
+_Id = Annotated[str, Field(max_length=100)]  # empty for an ignored test ping
+_OptionalId = Annotated[str, Field(max_length=100)] | None
+
+
+class _PersonFields(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    email: str | None = None
+    name: str | None = None
+    id: _OptionalId = None
+    locale: str | None = None
+
+
+class _EventFields(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    kind: Literal["solved", "reopened", "ignored"]
+    dedupe_key: Annotated[str, Field(min_length=1)]
+    ticket_id: _Id
+    occurred_at: datetime | None = None
+    subject: str = ""
+    url: str | None = None
+    requester: _PersonFields
+    assignee: _PersonFields
+    brand: str | None = None
+    group: str | None = None
+    tags: tuple[str, ...] = ()
+    needs_lookup: bool = False
+
+
+def checked(event: TicketEvent) -> TicketEvent:
+    """`event` with every field type-checked and fitted to its column; PayloadError naming the first bad field."""
+    raw = {name: getattr(event, name) for name in _EventFields.model_fields}
+    raw["requester"], raw["assignee"] = asdict(event.requester), asdict(event.assignee)
+    raw["tags"] = tuple(event.tags) if isinstance(event.tags, list | tuple) else event.tags
+    try:
+        fields = _EventFields.model_validate(_strip_nul(raw))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise PayloadError(f"{where}: {error['msg']}") from None
+    if fields.occurred_at is not None and fields.occurred_at.tzinfo is None:
+        raise PayloadError("occurred_at: a time without a time zone")
+
+    def person(p: _PersonFields) -> Person:
+        # An address longer than its column can never be valid: kept cut, the intake check skips it with a reason.
+        return Person(email=_cut(p.email, 320), name=_cut(p.name, 200), id=p.id, locale=_cut(p.locale, 20))
+
+    key = fields.dedupe_key
+    if len(key) > 200:  # a long key stays unique as its hash instead of colliding when cut
+        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return replace(
+        event,
+        dedupe_key=key,
+        ticket_id=fields.ticket_id,
+        subject=fields.subject[:500],
+        url=fields.url if fields.url is None or len(fields.url) <= 1000 else None,
+        requester=person(fields.requester),
+        assignee=person(fields.assignee),
+        brand=_cut(fields.brand, 200),
+        group=_cut(fields.group, 200),
+        tags=tuple(tag[:100] for tag in fields.tags),
+    )
+
+
+def _cut(value: str | None, limit: int) -> str | None:
+    return None if value is None else value[:limit]
+
+
+def _strip_nul(value: object) -> object:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {key: _strip_nul(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_strip_nul(item) for item in value)
+    return value

@@ -31,9 +31,9 @@ def take_in(session: Session, account: Account, event: TicketEvent, body: bytes,
     # One round trip: insert unless this delivery was seen before (a retry, or the same one racing in).
     values = dict(
         account_id=account.id,
-        dedupe_key=event.dedupe_key[:200],
+        dedupe_key=event.dedupe_key,  # fitted to its column by events.checked
         kind=event.kind,
-        ticket_id=event.ticket_id[:100],
+        ticket_id=event.ticket_id,
         body=body.decode("utf-8", errors="replace"),
         event_json=event.to_json() if event.needs_lookup else None,
         received_at=now,
@@ -75,7 +75,9 @@ def complete(session: Session, account: Account, row: WebhookEvent, event: Ticke
     return apply_event(session, account, event, row, now)
 
 
-def claim_lookup(session: Session, event_id: int, now: datetime) -> WebhookEvent | None:
+def claim_lookup(
+    session: Session, event_id: int, now: datetime, lease: timedelta = LOOKUP_LEASE
+) -> WebhookEvent | None:
     """Take an event whose lookup is due for one attempt; None when it is done, not due, or someone else has it."""
     due = (
         WebhookEvent.id == event_id,
@@ -85,7 +87,7 @@ def claim_lookup(session: Session, event_id: int, now: datetime) -> WebhookEvent
     claimed = session.execute(
         update(WebhookEvent)
         .where(*due)
-        .values(lookup_due_at=now + LOOKUP_LEASE, lookup_attempts=WebhookEvent.lookup_attempts + 1)
+        .values(lookup_due_at=now + lease, lookup_attempts=WebhookEvent.lookup_attempts + 1)
     ).rowcount
     return session.get(WebhookEvent, event_id, populate_existing=True) if claimed else None
 

@@ -3,9 +3,51 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 
 from plugin.events import PayloadError
+
+MAX_DEPTH = 32  # helpdesk payloads nest four or five levels; a deeper one is an attack or a bug
+EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def check_body(body: bytes) -> None:
+    """The raw webhook body checked once, before any adapter reads it: PayloadError unless it is JSON whose
+    strings and keys hold no NUL (PostgreSQL cannot store one), whose numbers are finite (no NaN, Infinity, 1e400)
+    and which nests at most MAX_DEPTH levels (the walk is iterative: no RecursionError whatever the input)."""
+    try:
+        data = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        raise PayloadError(f"body nests deeper than {MAX_DEPTH} levels") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"body is not valid JSON: {exc}") from None
+    stack: list[tuple[object, int, str]] = [(data, 1, "body")]
+    while stack:
+        value, depth, where = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise PayloadError(f"{where} contains a NUL character")
+        elif isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise PayloadError(f"body nests deeper than {MAX_DEPTH} levels")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                name = f"{where}.{key}" if isinstance(value, dict) else f"{where}[{key}]"
+                if isinstance(key, str) and "\x00" in key:
+                    raise PayloadError(f"a key in {where} contains a NUL character")
+                stack.append((item, depth + 1, name[:200]))
+
+
+def _no_constant(name: str) -> float:
+    raise PayloadError(f"{name} is not a JSON number (RFC 8259 section 6)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise PayloadError(f"{text[:30]} is out of range for a number")
+    return value
 
 
 def parse_object(body: bytes) -> dict:
@@ -41,11 +83,16 @@ def parse_datetime(value: object, name: str) -> datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not (math.isfinite(value) and EARLIEST.timestamp() <= value < LATEST.timestamp()):
+            raise PayloadError(f"{name} is out of range: {value!r}")
         return datetime.fromtimestamp(value, UTC)
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise PayloadError(f"{name} is not an ISO-8601 time: {value!r}") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            raise PayloadError(f"{name} is not an ISO-8601 time: {value[:40]!r}") from None
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        if not EARLIEST <= parsed < LATEST:
+            raise PayloadError(f"{name} is out of range (2000 to 2099): {value[:40]!r}")
+        return parsed
     raise PayloadError(f"{name} must be an ISO-8601 string or unix seconds")

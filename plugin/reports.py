@@ -88,6 +88,7 @@ def surveys(
             "channel": survey.channel,
             "status": survey.status,
             "reason": survey.reason,
+            "attempts": survey.attempts,
             "scheduled_at": survey.scheduled_at.isoformat(),
             "sent_at": survey.sent_at.isoformat() if survey.sent_at else None,
         }

@@ -39,7 +39,9 @@ def init_app(app, settings: Settings) -> Services:
 
     db = Database(settings.database_url)
     if settings.redis_url:
-        jobs: JobQueue = RQQueue(settings.redis_url)
+        # The offered marker must never outlive a lease (plugin/jobs/__init__.py).
+        offered = min(RQQueue.OFFERED_SECONDS, settings.lease_seconds or RQQueue.OFFERED_SECONDS)
+        jobs: JobQueue = RQQueue(settings.redis_url, offered_seconds=offered)
     else:
         jobs = LocalQueue(
             run=lambda task, object_id: _run_in_app(app, task, object_id),

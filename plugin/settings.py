@@ -66,6 +66,7 @@ class Settings:
     mail_from: str = "OpenCSAT <surveys@localhost>"
     max_body_bytes: int = 256 * 1024
     sweep_seconds: int = 5
+    lease_seconds: int | None = None  # LEASE_SECONDS: one lease for every job instead of each job's own (2-5 min)
     rating_rate_limit: str = "60 per minute"
     proxy_count: int = 0
     outbox_path: Path = field(default=Path("instance/outbox"))
@@ -91,6 +92,7 @@ class Settings:
             mail_from=(env.get("MAIL_FROM") or "").strip() or cls.mail_from,
             max_body_bytes=_int(env, "MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
             sweep_seconds=_int(env, "SWEEP_SECONDS", cls.sweep_seconds, minimum=1),
+            lease_seconds=_int(env, "LEASE_SECONDS", 0, minimum=0) or None,
             rating_rate_limit=_rate_limit(env, "RATING_RATE_LIMIT", cls.rating_rate_limit),
             proxy_count=_int(env, "PROXY_COUNT", 0),
             outbox_path=instance_path / "outbox",

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 
 HEADER = "X-OpenCSAT-Signature"
 TOLERANCE_SECONDS = 300
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²".isdigit() is True, int("²") raises
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 class SignatureError(Exception):
@@ -33,9 +36,9 @@ def verify(secret: str, header: str | None, body: bytes, now: float | None = Non
         name, _, value = part.strip().partition("=")
         if name == "t":
             timestamp = value
-        elif name == "v1":
+        elif name == "v1" and _DIGEST.fullmatch(value):
             candidates.append(value)
-    if timestamp is None or not timestamp.isdigit() or not candidates:
+    if timestamp is None or not _TIMESTAMP.fullmatch(timestamp) or not candidates:
         raise SignatureError(f"{HEADER} must look like t=<unix seconds>,v1=<hex>")
     now = time.time() if now is None else now
     if abs(now - int(timestamp)) > TOLERANCE_SECONDS:

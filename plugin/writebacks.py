@@ -18,9 +18,9 @@ MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=2)  # a claimed write-back is not re-claimed while its call may be in flight
 
 
-def claim(session: Session, write_back_id: int, now: datetime) -> WriteBack | None:
+def claim(session: Session, write_back_id: int, now: datetime, lease: timedelta = LEASE) -> WriteBack | None:
     """Take a due write-back for one delivery attempt; None when it is not due or someone else has it."""
-    return retries.claim(session, WriteBack, write_back_id, now, LEASE)
+    return retries.claim(session, WriteBack, write_back_id, now, lease)
 
 
 def report_for(session: Session, rating: Rating, now: datetime) -> RatingReport:

@@ -188,7 +188,22 @@ def settings_page():
 def write_backs_page():
     with services().db.session() as session:
         parked = reports.write_backs(session, g.account.id, "parked")
-    return render_template("admin/write_backs.html", parked=parked)
+        failed = reports.surveys(session, g.account.id, status="failed", limit=200)
+    return render_template("admin/write_backs.html", parked=parked, failed=failed)
+
+
+@bp.post("/surveys/<int:survey_id>/replay")
+def replay_survey(survey_id: int):
+    from plugin.surveys import sending
+
+    s = services()
+    with s.db.session() as session:
+        replayed = sending.replay(session, survey_id, g.account.id, s.clock())
+    if replayed is None:
+        abort(404, "There is no failed survey with this number.")
+    s.jobs.enqueue("send_survey", survey_id)
+    flash(f"Survey {survey_id} is scheduled again.")
+    return redirect(url_for("admin.write_backs_page"), code=303)
 
 
 @bp.post("/write-backs/<int:write_back_id>/replay")

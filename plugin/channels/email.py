@@ -9,8 +9,11 @@ from __future__ import annotations
 import re
 import smtplib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import SMTPUTF8
+from email.policy import default as default_policy
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Protocol
@@ -18,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import css_inline
 
-from plugin import i18n
+from plugin import addresses, i18n
 from plugin.models import Account, Survey
 from plugin.surveys.scales import Point, custom_question, scale_for
 from plugin.templating import email_template, environment
@@ -28,11 +31,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class MailError(Exception):
-    """Sending failed; `permanent` means the server refused for good (5xx) and retrying cannot help."""
+    """Sending failed; `permanent` means the server refused for good (5xx) and retrying cannot help.
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    `skip_reason` means this message cannot go this way at all (not a failure of the server): the survey is
+    skipped with that reason, e.g. smtputf8_not_offered for an internationalised address.
+    """
+
+    def __init__(self, message: str, *, permanent: bool, skip_reason: str | None = None) -> None:
         super().__init__(message)
-        self.permanent = permanent
+        self.permanent, self.skip_reason = permanent, skip_reason
 
 
 class Mailer(Protocol):
@@ -128,17 +135,26 @@ def render_survey(survey: Survey, account: Account, links: Links, mail_from: str
     return subject, text, html
 
 
-def build_survey_email(survey: Survey, account: Account, links: Links, mail_from: str) -> EmailMessage:
-    """The multipart message for a survey, with the headers a well-behaved automated mail carries."""
+def build_survey_email(
+    survey: Survey, account: Account, links: Links, mail_from: str, now: datetime | None = None
+) -> EmailMessage:
+    """The multipart message for a survey, with the headers a well-behaved automated mail carries.
+
+    `now` is the moment of sending, the Date header (RFC 5322 section 3.6.1: when the message was ready to go):
+    not the survey's scheduled_at, which a claim has already moved a lease ahead.
+    """
     subject, text, html = render_survey(survey, account, links, mail_from)
     brand = branding(account, mail_from)
-    message = EmailMessage()
+    recipient = addresses.smtp_form(survey.requester_email)  # checked at intake; raises only on old rows
+    local, _, domain = recipient.rpartition("@")
+    # An internationalised local part is serialised as UTF-8 (RFC 6532), sent with SMTPUTF8 (RFC 6531).
+    message = EmailMessage(policy=SMTPUTF8 if addresses.needs_smtputf8(recipient) else default_policy)
     message["Subject"] = subject
     message["From"] = Address(display_name=brand.sender_name, addr_spec=brand.sender_address)
     if brand.reply_to:
         message["Reply-To"] = Address(addr_spec=brand.reply_to)
-    message["To"] = Address(display_name=clean_header_text(survey.requester_name), addr_spec=survey.requester_email)
-    message["Date"] = format_datetime(survey.scheduled_at)
+    message["To"] = Address(display_name=clean_header_text(survey.requester_name), username=local, domain=domain)
+    message["Date"] = format_datetime(now or datetime.now(UTC))
     # The service's own domain (MAIL_FROM), so the id stays the same whatever the account's sender becomes.
     message["Message-ID"] = (
         f"<opencsat-survey-{survey.id}-{int(survey.created_at.timestamp())}@{parseaddr(mail_from)[1].split('@')[-1]}>"
@@ -189,6 +205,12 @@ class SMTPMailer:
                 if self.user:
                     client.login(self.user, self.password or "")
                 refused = client.send_message(message)
+        except smtplib.SMTPNotSupportedError as exc:  # an internationalised address, a server without SMTPUTF8
+            raise MailError(
+                f"SMTP {self.host}:{self.port} does not offer SMTPUTF8 (RFC 6531), which this address needs",
+                permanent=True,
+                skip_reason="smtputf8_not_offered",
+            ) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             raise MailError(f"{code} {_text(text)}", permanent=code >= 500) from exc

@@ -31,39 +31,64 @@ def job_id(task: str, object_id: int) -> str:
 
 
 class JobQueue(Protocol):
-    def enqueue(self, task: str, object_id: int) -> None: ...
+    def enqueue(self, task: str, object_id: int) -> bool: ...
+
+    def started(self, task: str, object_id: int) -> None: ...
 
 
 class RQQueue:
-    """Jobs in Redis for `flask --app plugin worker` processes."""
+    """Jobs in Redis for `flask --app plugin worker` processes: a carrier only, never the judge of what is due.
+
+    Nothing here can refuse work the database says is due for longer than OFFERED_SECONDS: a job record left
+    `started` by a killed worker, or `failed`, has a random id and blocks nothing. The only de-duplication is an
+    "offered" marker (SET NX with a short expiry) so that a sweep does not pile a second copy behind one still
+    waiting; the job deletes it as it starts. Idempotency is the rows' (claims with a lease, conditional updates).
+    """
 
     QUEUE_NAME = "opencsat"
+    OFFERED_SECONDS = 60  # shorter than every lease (2-5 minutes), so a stale marker never outlives a claim
+    MARKER = "opencsat:offered:"
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, offered_seconds: int = OFFERED_SECONDS) -> None:
         from redis import Redis
         from rq import Queue
 
-        self.redis = Redis.from_url(redis_url)
+        self.offered_seconds = offered_seconds
+        # Short timeouts: Redis away must cost a request milliseconds, not a hung worker thread.
+        self.redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
         self.queue = Queue(self.QUEUE_NAME, connection=self.redis)
 
-    def enqueue(self, task: str, object_id: int) -> None:
-        from rq.exceptions import DuplicateJobError
+    def enqueue(self, task: str, object_id: int) -> bool:
+        """Offer the job; False (logged) when Redis cannot take it: the row stays due and the next sweep retries."""
+        from redis.exceptions import RedisError
 
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}")
+        marker = self.MARKER + job_id(task, object_id)
         try:
-            # result_ttl=0 drops the job once done, so the same id can be enqueued again for later work.
+            if not self.redis.set(marker, 1, nx=True, ex=self.offered_seconds):
+                return True  # a copy is waiting in the queue; it re-reads the row when it runs
             self.queue.enqueue_call(
-                f"plugin.jobs.tasks.{task}",
-                args=(object_id,),
-                job_id=job_id(task, object_id),
-                unique=True,
+                "plugin.jobs.tasks.run",
+                args=(task, object_id),
+                description=job_id(task, object_id),
                 result_ttl=0,
-                failure_ttl=3600,
+                failure_ttl=24 * 3600,  # kept for a person to read; with a random id it blocks nothing
                 timeout=120,
             )
-        except DuplicateJobError:
-            pass  # already waiting: the job re-reads the row when it runs
+        except RedisError as exc:
+            log.warning("could not enqueue %s (the sweep will offer it again): %s", job_id(task, object_id), exc)
+            return False
+        return True
+
+    def started(self, task: str, object_id: int) -> None:
+        """The job is running: the next sweep may offer it again (it will find the row leased, or due again)."""
+        from redis.exceptions import RedisError
+
+        try:
+            self.redis.delete(self.MARKER + job_id(task, object_id))
+        except RedisError:
+            pass  # the marker expires by itself
 
 
 class LocalQueue:
@@ -76,12 +101,16 @@ class LocalQueue:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def enqueue(self, task: str, object_id: int) -> None:
+    def enqueue(self, task: str, object_id: int) -> bool:
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}")
         with self._lock:
             self._pending.setdefault(job_id(task, object_id), (task, object_id))
         self._wake.set()
+        return True
+
+    def started(self, task: str, object_id: int) -> None:
+        pass  # popped from _pending as it starts
 
     def drain(self) -> int:
         """Run every pending job (and those they enqueue) in this thread; returns how many ran."""

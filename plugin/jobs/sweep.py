@@ -48,8 +48,11 @@ def due_work(session: Session, now: datetime) -> list[tuple[str, int]]:
 
 
 def sweep(session: Session, queue: JobQueue, now: datetime) -> int:
-    """Enqueue all due work; returns how many jobs were offered (duplicates are dropped by the queue)."""
-    work = due_work(session, now)
-    for task, object_id in work:
-        queue.enqueue(task, object_id)
-    return len(work)
+    """Enqueue all due work; returns how many jobs were offered (stops at the first the queue cannot take:
+    Redis is away, the rows stay due, and the next sweep offers them again)."""
+    offered = 0
+    for task, object_id in due_work(session, now):
+        if not queue.enqueue(task, object_id):
+            break
+        offered += 1
+    return offered

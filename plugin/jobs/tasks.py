@@ -1,37 +1,71 @@
-"""The jobs. Each takes a row id, re-reads and re-checks the row, and is safe to run twice."""
+"""The jobs. Each takes a row id, re-reads and re-checks the row, and is safe to run twice.
+
+Every job claims its row in a transaction of its own, so the attempt counts whatever happens next; then any
+exception at all (not only the expected ones) is recorded on the row with a backoff, and after the last attempt
+the row is failed/parked with the reason, for a person to see and replay (docs/reliability.md).
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from plugin import accounts, alerts, intake, outbound, signature_checks, writebacks
 from plugin.adapters import WriteBackError, get_adapter
 from plugin.channels import delivery
 from plugin.channels.email import MailError, build_survey_email, survey_links
-from plugin.events import TicketEvent
-from plugin.models import Account, OutboundWebhook, Rating, WebhookEvent
+from plugin.events import PayloadError, TicketEvent, checked
+from plugin.jobs import TASKS
+from plugin.models import Account, Alert, OutboundWebhook, Rating, WebhookEvent, WriteBack
 from plugin.services import services
 from plugin.surveys import counting, sending
 
 log = logging.getLogger(__name__)
 
 
+def run(task: str, object_id: int) -> str:
+    """What RQ runs: tell the queue the job started (so due work can be offered again), then do it."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}")
+    services().jobs.started(task, object_id)
+    return globals()[task](object_id)
+
+
+def lease(default: timedelta) -> timedelta:
+    """The job's own lease, unless LEASE_SECONDS sets one for all (docs/reliability.md: the bound depends on it)."""
+    seconds = services().settings.lease_seconds
+    return timedelta(seconds=seconds) if seconds else default
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a person reads it on the row: its type and message."""
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
 def complete_event(event_id: int) -> str:
     """Ask the helpdesk for what an ids-only event left out, then schedule or cancel as usual."""
     s = services()
     with s.db.session() as session:
-        row = intake.claim_lookup(session, event_id, s.clock())
+        row = intake.claim_lookup(session, event_id, s.clock(), lease(intake.LOOKUP_LEASE))
         if row is None:
             return "not due"
-        account = session.get(Account, row.account_id)
-        credentials = accounts.credentials(account, s.box)
-        event = TicketEvent.from_json(row.event_json)
+        event_json, account_id = row.event_json, row.account_id
     try:
-        event = get_adapter(account.platform).lookup(credentials, event)
-    except WriteBackError as exc:
         with s.db.session() as session:
-            status = intake.lookup_failed(session, event_id, event, str(exc), retryable=exc.retryable, now=s.clock())
-        log.warning("lookup for event %s %s: %s", event_id, status, exc)
+            account = session.get(Account, account_id)
+            credentials, platform = accounts.credentials(account, s.box), account.platform
+        event = checked(get_adapter(platform).lookup(credentials, TicketEvent.from_json(event_json)))
+    except Exception as exc:
+        if isinstance(exc, WriteBackError | PayloadError):  # the helpdesk refused, or answered what cannot be kept
+            error, retryable = str(exc), getattr(exc, "retryable", False)
+        else:
+            log.exception("lookup for event %s raised", event_id)
+            error, retryable = describe(exc), True
+        with s.db.session() as session:
+            status = intake.lookup_failed(
+                session, event_id, TicketEvent.from_json(event_json), error, retryable=retryable, now=s.clock()
+            )
+        log.warning("lookup for event %s %s: %s", event_id, status, error)
         return status
     with s.db.session() as session:
         row = session.get(WebhookEvent, event_id, populate_existing=True)
@@ -42,28 +76,40 @@ def complete_event(event_id: int) -> str:
 
 
 def send_survey(survey_id: int) -> str:
-    """Send a due survey email once; a transient SMTP failure reschedules it, a permanent one fails it."""
+    """Send a due survey email once; a transient failure reschedules it, a permanent one fails or skips it."""
     s = services()
-    with s.db.session() as session:
-        survey = sending.claim(session, survey_id, s.clock())
-        if survey is None:
-            return "not due"
-        channel = survey.channel
-        if channel == "email":
-            message = build_survey_email(
-                survey, survey.account, survey_links(survey, s.tokens, s.settings.public_url), s.settings.mail_from
-            )
-    if channel != "email":  # sms, whatsapp, chat: plugin/channels/delivery.py
+    # Committed at once: a crash below still counts as an attempt, and the lease keeps others off meanwhile.
+    survey = s.db.transaction(lambda session: sending.claim(session, survey_id, s.clock(), lease(sending.LEASE)))
+    if survey is None:
+        return "not due"
+    if survey.channel != "email":  # sms, whatsapp, chat: plugin/channels/delivery.py
         return delivery.send_question(s, survey_id)
     try:
+        message = build_survey_email(
+            survey,
+            survey.account,
+            survey_links(survey, s.tokens, s.settings.public_url),
+            s.settings.mail_from,
+            now=s.clock(),
+        )
         s.mailer.send(message)
     except MailError as exc:
-        with s.db.session() as session:
-            status = sending.mark_send_failed(session, survey_id, str(exc), permanent=exc.permanent, now=s.clock())
-        log.warning("survey %s not sent (%s): %s", survey_id, status, exc)
+        error, permanent, skip = str(exc), exc.permanent, exc.skip_reason
+        if skip:
+            status = s.db.transaction(lambda session: sending.mark_skipped(session, survey_id, f"{skip}: {error}"))
+        else:
+            status = s.db.transaction(
+                lambda session: sending.mark_send_failed(session, survey_id, error, permanent=permanent, now=s.clock())
+            )
+        log.warning("survey %s not sent (%s): %s", survey_id, status, error)
         return status
-    with s.db.session() as session:
-        sending.mark_sent(session, survey_id, message["Message-ID"], s.clock())
+    except Exception as exc:
+        log.exception("survey %s raised while being built or sent", survey_id)
+        error = describe(exc)
+        return s.db.transaction(
+            lambda session: sending.mark_send_failed(session, survey_id, error, permanent=False, now=s.clock())
+        )
+    s.db.transaction(lambda session: sending.mark_sent(session, survey_id, message["Message-ID"], s.clock()))
     return "sent"
 
 
@@ -90,25 +136,35 @@ def settle_rating(rating_id: int) -> str:
 def deliver_write_back(write_back_id: int) -> str:
     """Write one rating back to the helpdesk; failures are retried by the sweep or parked."""
     s = services()
-    with s.db.session() as session:
-        write_back = writebacks.claim(session, write_back_id, s.clock())
-        if write_back is None:
-            return "not due"
+    claimed = s.db.transaction(
+        lambda session: writebacks.claim(session, write_back_id, s.clock(), lease(writebacks.LEASE))
+    )
+    if claimed is None:
+        return "not due"
+
+    def prepare(session):
+        write_back = session.get(WriteBack, write_back_id)
         account = session.get(Account, write_back.account_id)
         report = writebacks.report_for(session, write_back.rating, s.clock())
-        credentials = accounts.credentials(account, s.box)
-        adapter = get_adapter(account.platform)
+        return get_adapter(account.platform), accounts.credentials(account, s.box), report
+
     try:
+        adapter, credentials, report = s.db.transaction(prepare)
         adapter.write_back(credentials, report)
-    except WriteBackError as exc:
-        with s.db.session() as session:
-            status = writebacks.mark_failed(
-                session, write_back_id, str(exc), retryable=exc.retryable, retry_after=exc.retry_after, now=s.clock()
+    except Exception as exc:
+        if isinstance(exc, WriteBackError):
+            error, retryable, retry_after = str(exc), exc.retryable, exc.retry_after
+        else:
+            log.exception("write-back %s raised", write_back_id)
+            error, retryable, retry_after = describe(exc), True, None
+        status = s.db.transaction(
+            lambda session: writebacks.mark_failed(
+                session, write_back_id, error, retryable=retryable, retry_after=retry_after, now=s.clock()
             )
-        log.warning("write-back %s %s: %s", write_back_id, status, exc)
+        )
+        log.warning("write-back %s %s: %s", write_back_id, status, error)
         return status
-    with s.db.session() as session:
-        writebacks.mark_delivered(session, write_back_id, s.clock())
+    s.db.transaction(lambda session: writebacks.mark_delivered(session, write_back_id, s.clock()))
     return "delivered"
 
 
@@ -116,22 +172,25 @@ def send_alert(alert_id: int) -> str:
     """Tell the account's Slack channel or email list about one bad rating (or comment); retried, never twice."""
     s = services()
     with s.db.session() as session:
-        alert = alerts.claim(session, alert_id, s.clock())
-        if alert is None:
+        if alerts.claim(session, alert_id, s.clock()) is None:
             return "not due"
-        try:
-            outgoing = alerts.prepare(session, alert, s.settings.mail_from)
-        except ValueError as exc:  # the channel was switched off, or an option cannot work
-            alerts.mark_failed(session, alert_id, str(exc), retryable=False, retry_after=None, now=s.clock())
-            return "failed"
     try:
+        with s.db.session() as session:
+            outgoing = alerts.prepare(session, session.get(Alert, alert_id), s.settings.mail_from)
         alerts.deliver(outgoing, s.mailer)
-    except alerts.AlertError as exc:
+    except Exception as exc:
+        if isinstance(exc, alerts.AlertError):
+            error, retryable, retry_after = str(exc), exc.retryable, exc.retry_after
+        elif isinstance(exc, ValueError):  # the channel was switched off, or an option cannot work
+            error, retryable, retry_after = str(exc), False, None
+        else:
+            log.exception("alert %s raised", alert_id)
+            error, retryable, retry_after = describe(exc), True, None
         with s.db.session() as session:
             status = alerts.mark_failed(
-                session, alert_id, str(exc), retryable=exc.retryable, retry_after=exc.retry_after, now=s.clock()
+                session, alert_id, error, retryable=retryable, retry_after=retry_after, now=s.clock()
             )
-        log.warning("alert %s %s: %s", alert_id, status, exc)
+        log.warning("alert %s %s: %s", alert_id, status, error)
         return status
     with s.db.session() as session:
         alerts.mark_sent(session, alert_id, s.clock())
@@ -150,10 +209,16 @@ def deliver_webhook(delivery_id: int) -> str:
             return outbound.mark_failed(
                 session, delivery_id, outbound.DeliveryError("the webhook was removed", retryable=False), s.clock()
             )
-        url, secret, body = hook.url, s.box.decrypt(hook.secret_encrypted), delivery.payload
+        webhook_id, body = hook.id, delivery.payload
     try:
+        with s.db.session() as session:
+            hook = session.get(OutboundWebhook, webhook_id)
+            url, secret = hook.url, s.box.decrypt(hook.secret_encrypted)
         code = outbound.send(url, secret, delivery_id, body, s.clock())
-    except outbound.DeliveryError as exc:
+    except Exception as exc:
+        if not isinstance(exc, outbound.DeliveryError):
+            log.exception("webhook delivery %s raised", delivery_id)
+            exc = outbound.DeliveryError(describe(exc), retryable=True)
         with s.db.session() as session:
             status = outbound.mark_failed(session, delivery_id, exc, s.clock())
         log.warning("webhook delivery %s %s: %s", delivery_id, status, exc)

@@ -1,9 +1,9 @@
 """What a ticket event does to surveys: schedule one (or record why not), or cancel one not yet sent.
 
 The delivery rules (docs/emails.md), each skip stored as the survey's reason, first match wins:
-no_requester_email, no_reply_address, internal_address (option internal_domains), excluded_tag (option
-exclude_tags), then in one query unsubscribed, already_scheduled, throttled, and last not_sampled (option
-sample_percent), so a sample is drawn from the eligible tickets only.
+no_requester_email, invalid_address (plugin/addresses.py), no_reply_address, internal_address (option
+internal_domains), excluded_tag (option exclude_tags), then in one query unsubscribed, already_scheduled,
+throttled, and last not_sampled (option sample_percent), so a sample is drawn from the eligible tickets only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from plugin import i18n, signature_checks
+from plugin import addresses, i18n, signature_checks
 from plugin.channels import choice
 from plugin.events import REOPENED, SOLVED, TicketEvent
 from plugin.models import Account, Survey, Unsubscribe, WebhookEvent
@@ -56,7 +56,7 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
         ticket_id=event.ticket_id,
         ticket_subject=event.subject[:500],
         ticket_url=event.url,
-        requester_email=email,
+        requester_email=email[:320],  # longer is never a valid address: it is skipped below, invalid_address
         requester_name=(event.requester.name or "")[:200],
         locale=i18n.normalise(event.requester.locale, account.locale),
         agent_id=event.assignee.id,
@@ -113,6 +113,9 @@ def address_reason(email: str, options: Mapping | None) -> str | None:
     local, at, domain = (email or "").strip().lower().rpartition("@")
     if not at or not local or not domain:
         return "no_requester_email"
+    unusable = addresses.problem(email)
+    if unusable:
+        return f"invalid_address: {unusable}"
     if NO_REPLY.fullmatch(local):
         return "no_reply_address"
     internal = _option_list(options, "internal_domains")

@@ -11,6 +11,7 @@ def init_app(app: Flask) -> None:
     from plugin.sidebar import routes as sidebar
     from plugin.web import (
         api,
+        edge,
         errors,
         health,
         inbound,
@@ -23,6 +24,7 @@ def init_app(app: Flask) -> None:
         webhooks_api,
     )
 
+    edge.init_app(app)  # first: NUL refused and ids bounded for every route (docs/reliability.md)
     i18n.init_app(app)  # pages in the survey's (or the browser's) language
     templating.init_app(app)  # emails honour TEMPLATES_OVERRIDE_PATH
     blueprints = (webhooks, inbound, ratings, unsubscribe, signature, api, review, webhooks_api, health, sidebar, admin)

@@ -11,11 +11,13 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from plugin import accounts, dashboard, reports, writebacks
 from plugin.services import services
+from plugin.surveys import sending
 from plugin.web import openapi
 from plugin.web.errors import json_error
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
 CSV_COLUMNS = (
     "ticket_id", "agent_email", "scale", "score", "comment", "status", "created_at", "updated_at", "channel",
 )  # fmt: skip
@@ -66,13 +68,14 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
     return value
 
 
-def _int(name: str, default: int, maximum: int) -> int:
+def _int(name: str, default: int, minimum: int, maximum: int) -> int:
     raw = request.args.get(name, "")
     if not raw:
         return default
-    if not raw.isdigit():
-        raise BadQuery(f"{name} must be a whole number")
-    return min(int(raw), maximum)
+    # ASCII digits only: str.isdigit() also takes "²" and other digits int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= maximum:
+        raise BadQuery(f"{name} must be a whole number from {minimum} to {maximum}")
+    return int(raw)
 
 
 def _filters() -> reports.RatingFilters:
@@ -89,12 +92,12 @@ def _filters() -> reports.RatingFilters:
 @bp.get("/ratings")
 @api_key_required
 def list_ratings():
-    limit = _int("limit", 100, 500)
+    limit = _int("limit", 100, 1, 500)
     filters = _filters()
     with services().db.session() as session:
-        rows = reports.ratings(session, g.account.id, filters, after_id=_int("cursor", 0, 2**62), limit=limit)
+        rows = reports.ratings(session, g.account.id, filters, after_id=_int("cursor", 0, 0, MAX_ID), limit=limit)
     next_url = None
-    if len(rows) == limit:
+    if rows and len(rows) == limit:
         next_url = url_for("api.list_ratings", **{**request.args, "cursor": rows[-1]["id"]}, _external=False)
     return jsonify({"ratings": rows, "next": next_url})
 
@@ -123,6 +126,18 @@ def list_surveys():
     with services().db.session() as session:
         rows = reports.surveys(session, g.account.id, request.args.get("ticket_id") or None, status)
     return jsonify({"surveys": rows})
+
+
+@bp.post("/surveys/<int:survey_id>/replay")
+@api_key_required
+def replay_survey(survey_id: int):
+    s = services()
+    with s.db.session() as session:
+        survey = sending.replay(session, survey_id, g.account.id, s.clock())
+    if survey is None:
+        return json_error(404, "no failed survey with this id")
+    s.jobs.enqueue("send_survey", survey_id)
+    return jsonify({"id": survey_id, "status": survey.status}), 202
 
 
 @bp.get("/agents")

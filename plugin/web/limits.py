@@ -23,6 +23,11 @@ def init_app(app: Flask, limited: list[Blueprint]) -> Limiter:
         storage_uri=settings.redis_url or "memory://",
         key_prefix="opencsat-limits",
         default_limits=[],
+        # Redis away must not take the rating pages down (docs/reliability.md): count in this process's memory
+        # meanwhile (Flask-Limiter logs "falling back to in-memory storage") and return to Redis when it answers.
+        in_memory_fallback_enabled=True,
+        swallow_errors=True,
+        storage_options={"socket_connect_timeout": 2, "socket_timeout": 2} if settings.redis_url else {},
     )
     for blueprint in limited:
         limiter.limit(settings.rating_rate_limit)(blueprint)

@@ -30,6 +30,8 @@ REPORT_FILTERS = [
     _param("language", "The survey's language (the requester's locale), e.g. en or pt-BR."),
 ]
 NUMBER = {"type": ["number", "null"]}
+# Row ids are 32-bit integer columns; the app answers 400 for anything outside (plugin/web/edge.py).
+ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 FIGURES = {
     "type": "object",
     "description": "Counted ratings of the surveys sent in the period under the filters, and those surveys.",
@@ -60,7 +62,7 @@ ERROR = {
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
 UNAUTHORIZED = {**ERROR, "description": "Missing or unknown API key"}
-WEBHOOK_ID = _param("webhook_id", "The webhook's id.", {"type": "integer"}, "path", required=True)
+WEBHOOK_ID = _param("webhook_id", "The webhook's id.", ID, "path", required=True)
 
 
 def _json(description: str, schema: dict) -> dict:
@@ -140,6 +142,18 @@ def document() -> dict:
                 ],
                 _json("Surveys", _list("surveys", "Survey")),
             ),
+            "/surveys/{survey_id}/replay": {
+                "post": {
+                    "summary": "Schedule a failed survey again, now (attempts start over).",
+                    "parameters": [_param("survey_id", "The survey's id.", ID, "path", required=True)],
+                    "responses": {
+                        "202": _json("Queued", {"type": "object"}),
+                        "400": {**ERROR, "description": "The id is not a valid id"},
+                        "401": UNAUTHORIZED,
+                        "404": {**ERROR, "description": "No failed survey with this id"},
+                    },
+                }
+            },
             "/agents": _get(
                 "Per agent: responses, response rate and scores over surveys sent in the period.",
                 [SINCE, UNTIL],
@@ -172,9 +186,7 @@ def document() -> dict:
             "/write-backs/{write_back_id}/replay": {
                 "post": {
                     "summary": "Put a parked write-back back in line.",
-                    "parameters": [
-                        _param("write_back_id", "The write-back's id.", {"type": "integer"}, "path", required=True)
-                    ],
+                    "parameters": [_param("write_back_id", "The write-back's id.", ID, "path", required=True)],
                     "responses": {
                         "202": _json("Queued", {"type": "object"}),
                         "401": UNAUTHORIZED,
@@ -199,7 +211,7 @@ def document() -> dict:
             "/clicks/{click_id}/restore": {
                 "post": {
                     "summary": "Vouch for a marked click: its score counts as if the customer had confirmed it.",
-                    "parameters": [_param("click_id", "The click's id.", {"type": "integer"}, "path", required=True)],
+                    "parameters": [_param("click_id", "The click's id.", ID, "path", required=True)],
                     "responses": {
                         "200": _json("Counted", {"type": "object"}),
                         "401": UNAUTHORIZED,
@@ -266,9 +278,7 @@ def document() -> dict:
             "/webhook-deliveries/{delivery_id}/replay": {
                 "post": {
                     "summary": "Send a failed delivery again (same body and X-OpenCSAT-Delivery) with fresh attempts.",
-                    "parameters": [
-                        _param("delivery_id", "The delivery's id.", {"type": "integer"}, "path", required=True)
-                    ],
+                    "parameters": [_param("delivery_id", "The delivery's id.", ID, "path", required=True)],
                     "responses": {
                         "202": _json("Queued", {"type": "object"}),
                         "401": UNAUTHORIZED,
@@ -305,10 +315,15 @@ def document() -> dict:
                 "Survey": {
                     "type": "object",
                     "properties": {
+                        "id": {"type": "integer"},
                         "ticket_id": {"type": "string"},
                         "channel": {"type": "string", "enum": list(CHANNELS)},
                         "status": {"type": "string", "enum": list(SURVEY_STATUSES)},
-                        "reason": {"type": ["string", "null"]},
+                        "reason": {
+                            "type": ["string", "null"],
+                            "description": "Why skipped or failed; while retrying, the last attempt's error",
+                        },
+                        "attempts": {"type": "integer"},
                         "scheduled_at": {"type": "string", "format": "date-time"},
                         "sent_at": {"type": ["string", "null"], "format": "date-time"},
                     },

@@ -260,3 +260,22 @@ def test_cli_refuses_a_second_admin_with_the_same_email(runner, reported, admin)
 def test_january_query_constant_matches_the_dashboard_link(signed_in):
     html = signed_in.get("/admin/?since=2026-01-01&until=2026-02-01").get_data(as_text=True)
     assert "/api/v1/summary?since={since}&amp;until={until}".format(**JANUARY) in html
+
+
+def test_failed_surveys_are_listed_with_their_reason_and_replayable(signed_in, reported):
+    from sqlalchemy import update
+
+    from plugin.models import Survey
+
+    with services().db.session() as session:
+        survey_id = session.scalars(select(Survey.id).where(Survey.account_id == reported.account.id)).first()
+        session.execute(
+            update(Survey).where(Survey.id == survey_id).values(status="failed", attempts=6, reason="550 mailbox gone")
+        )
+    html = signed_in.get("/admin/write-backs").get_data(as_text=True)
+    assert "Failed surveys" in html and "550 mailbox gone" in html
+    token = csrf_of(html)
+    assert signed_in.post(f"/admin/surveys/{survey_id}/replay", data={"csrf_token": token}).status_code == 303
+    with services().db.session() as session:
+        assert session.get(Survey, survey_id).status == "scheduled"
+    assert signed_in.post(f"/admin/surveys/{survey_id}/replay", data={"csrf_token": token}).status_code == 404

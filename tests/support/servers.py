@@ -63,10 +63,11 @@ class _Inbox:
 class SMTPServer:
     """A real SMTP server on 127.0.0.1 collecting what it receives."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, smtputf8: bool = False) -> None:
         self.inbox = _Inbox()
         self.port = free_port()
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        # smtputf8: offer SMTPUTF8 (RFC 6531) in EHLO, as a server that takes internationalised addresses does.
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=smtputf8)
 
     @property
     def url(self) -> str:
