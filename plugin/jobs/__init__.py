@@ -22,6 +22,7 @@ TASKS = (
     "send_alert",
     "deliver_webhook",
     "verify_signature",
+    "check_sidebar_access",
 )
 
 

@@ -8,7 +8,16 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from plugin.jobs import JobQueue
-from plugin.models import Alert, Rating, SignatureCheck, Survey, WebhookDelivery, WebhookEvent, WriteBack
+from plugin.models import (
+    Alert,
+    Rating,
+    SidebarAccess,
+    SignatureCheck,
+    Survey,
+    WebhookDelivery,
+    WebhookEvent,
+    WriteBack,
+)
 
 BATCH = 500
 
@@ -21,6 +30,7 @@ DUE_WORK = (
     ("send_alert", Alert.id, Alert.status == "pending", Alert.next_attempt_at),
     ("deliver_webhook", WebhookDelivery.id, WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at),
     ("verify_signature", SignatureCheck.id, SignatureCheck.status == "unverified", SignatureCheck.lookup_due_at),
+    ("check_sidebar_access", SidebarAccess.id, SidebarAccess.status == "checking", SidebarAccess.due_at),
 )
 
 

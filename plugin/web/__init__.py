@@ -27,5 +27,6 @@ def init_app(app: Flask) -> None:
     for module in (webhooks, ratings, unsubscribe, signature, api, review, webhooks_api, health, sidebar, admin):
         app.register_blueprint(module.bp)
     app.register_blueprint(signature.api_bp)
-    limits.init_app(app, limited=[ratings.bp, unsubscribe.bp, signature.bp])
+    app.register_blueprint(sidebar.api_bp)
+    limits.init_app(app, limited=[ratings.bp, unsubscribe.bp, signature.bp, sidebar.bp])
     errors.init_app(app)
