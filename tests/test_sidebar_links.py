@@ -108,3 +108,30 @@ def test_sidebar_requests_are_rate_limited_per_client(runner, client, accounts_w
     link = _issue(runner, "sam@acme.test")
     codes = [_open(client, link).status_code for _ in range(7)]
     assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
+
+
+def test_the_admin_page_issues_shows_once_and_revokes(client, app, accounts_with_ratings):  # noqa: F811
+    from plugin.admin.users import create_admin
+    from plugin.models import Account
+    from plugin.services import services
+    from tests.admin.conftest import PASSWORD, csrf_of, sign_in
+
+    with services().db.session() as session:
+        account = session.query(Account).filter_by(key=KEY).one()
+        create_admin(session, account, "boss@acme.test", PASSWORD)
+    sign_in(client, "boss@acme.test")
+    page = client.get("/admin/sidebar").get_data(as_text=True)
+    issued = client.post(
+        "/admin/sidebar/links",
+        data={"csrf_token": csrf_of(page), "agent_email": "kim@acme.test", "days": "3"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    url = re.search(r"(http://opencsat\.test/sidebar/generic\?token=sl_[\w-]+)", issued).group(1)
+    assert client.get(url.removeprefix(PUBLIC_URL) + "&ticket=T1").status_code == 200
+    again = client.get("/admin/sidebar").get_data(as_text=True)
+    assert "kim@acme.test" in again and "token=sl_" not in again  # shown once only
+    link_id = re.search(r"/admin/sidebar/links/(\d+)/revoke", again).group(1)
+    assert client.post(f"/admin/sidebar/links/{link_id}/revoke", data={"csrf_token": csrf_of(again)}).status_code == 303
+    assert client.get(url.removeprefix(PUBLIC_URL) + "&ticket=T1").status_code == 401
+    refused = client.post(f"/admin/sidebar/links/{link_id}/revoke", data={})
+    assert refused.status_code in (400, 403)  # no CSRF token, nothing changes
