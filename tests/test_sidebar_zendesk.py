@@ -35,9 +35,14 @@ def zendesk():
         yield emulator
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def signer():
-    return ZafSigner()
+    return ZafSigner()  # one RSA key pair for the module: generating one takes a while
+
+
+@pytest.fixture(scope="module")
+def other_key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @pytest.fixture
@@ -128,8 +133,7 @@ def test_until_zendesk_answers_the_page_waits_and_shows_nothing(client, installe
     assert page.status_code == 202 and "slow" not in page.get_data(as_text=True)
 
 
-def _forged(signer: ZafSigner, case: str) -> str:
-    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def _forged(signer: ZafSigner, other, case: str) -> str:
     now = int(time.time())
     return {
         "other_key": lambda: signer.token(ALEX, key=other),
@@ -156,9 +160,9 @@ def _forged(signer: ZafSigner, case: str) -> str:
     ["other_key", "other_installation", "other_account", "expired", "not_yet", "too_long", "no_sub", "no_aud",
      "hs256_with_the_public_key", "none", "garbage", "empty"],
 )  # fmt: skip
-def test_forged_or_stale_tokens_open_nothing(client, installed, signer, case):
+def test_forged_or_stale_tokens_open_nothing(client, installed, signer, other_key, case):
     try:
-        token = _forged(signer, case)
+        token = _forged(signer, other_key, case)
     except (jwt.InvalidKeyError, NotImplementedError):
         pytest.skip("PyJWT itself refuses to make this token")
     page = client.post("/sidebar/zendesk", data={"token": token})

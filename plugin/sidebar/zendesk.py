@@ -21,6 +21,7 @@ answer is known the page waits; an unanswerable question is a denial. No Flask h
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,10 +102,14 @@ def verify(session: Session, token: str, now: datetime) -> Viewer:
         )
     except jwt.InvalidTokenError as exc:
         raise SidebarAuthError(f"the Zendesk token is not valid: {exc}") from None
-    issued, expires, at = int(claims["iat"]), int(claims["exp"]), now.timestamp()
+    times = [claims["iat"], claims["exp"], claims.get("nbf", claims["iat"])]
+    if not all(
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) for value in times
+    ):
+        raise SidebarAuthError("the Zendesk token's iat, exp and nbf must be numbers")
+    (issued, expires, not_before), at = (int(value) for value in times), now.timestamp()
     if expires - issued > MAX_LIFETIME_SECONDS:
         raise SidebarAuthError("the Zendesk token lives longer than Zendesk's do")
-    not_before = int(claims.get("nbf") or issued)
     if at > expires + CLOCK_LEEWAY_SECONDS or at < min(issued, not_before) - CLOCK_LEEWAY_SECONDS:
         raise SidebarAuthError("the Zendesk token has expired; reopen the ticket")
     user = USER_IN_SUB.search(str(claims["sub"]))
