@@ -135,3 +135,41 @@ def test_the_admin_page_issues_shows_once_and_revokes(client, app, accounts_with
     assert client.get(url.removeprefix(PUBLIC_URL) + "&ticket=T1").status_code == 401
     refused = client.post(f"/admin/sidebar/links/{link_id}/revoke", data={})
     assert refused.status_code in (400, 403)  # no CSRF token, nothing changes
+
+
+def test_help_scouts_servers_are_not_throttled_as_one_client(client, accounts_with_ratings):  # noqa: F811
+    from plugin.sidebar.auth import helpscout_signature, shared_secret
+    from tests.test_sidebar import _helpscout_body
+
+    body = _helpscout_body()
+    signature = helpscout_signature(shared_secret(SECRET_KEY, "key-helpscout"), body)
+    codes = [
+        client.post(
+            "/sidebar/helpscout?account=key-helpscout",
+            data=body,
+            content_type="application/json",
+            headers={"X-HelpScout-Signature": signature},
+        ).status_code
+        for _ in range(7)
+    ]
+    assert codes == [200] * 7
+
+
+def test_pages_may_be_framed_by_their_helpdesk_only(runner, client, accounts_with_ratings):  # noqa: F811
+    from plugin.models import Account
+    from plugin.services import services
+
+    with services().db.session() as session:
+        session.query(Account).filter_by(key="key-chatwoot").one().api_url = "https://chat.acme.test/api"
+    link = json.loads(
+        runner.invoke(args=["sidebar", "issue", "--account", "key-chatwoot", "--agent", "dash@acme.test"]).output
+    )
+    page = client.get(link["url"].removeprefix(PUBLIC_URL))
+    assert page.headers["Content-Security-Policy"] == "frame-ancestors https://app.chatwoot.com https://chat.acme.test"
+    refused = client.get("/sidebar/generic?token=sl_nope&ticket=1")
+    assert refused.status_code == 401 and "frame-ancestors" in refused.headers["Content-Security-Policy"]
+    assert client.get("/sidebar/zendesk").headers["Content-Security-Policy"] == "frame-ancestors https://*.zendesk.com"
+    assert client.get("/api/v1/sidebar-links").headers.get("Content-Security-Policy") in (
+        None,
+        "frame-ancestors 'none'",
+    )

@@ -23,7 +23,9 @@ from plugin.sidebar.frame import frame_ancestors
 from plugin.web.api import api_key_required
 from plugin.web.errors import json_error
 
-bp = Blueprint("sidebar", __name__, url_prefix="/sidebar")
+bp = Blueprint("sidebar", __name__, url_prefix="/sidebar")  # rate-limited per client address (plugin/web/limits.py)
+# Help Scout's servers call for every agent of an account: a per-address limit would throttle a whole team.
+helpscout_bp = Blueprint("sidebar_helpscout", __name__, url_prefix="/sidebar")
 api_bp = Blueprint("sidebar_api", __name__, url_prefix="/api/v1")
 
 LINK_PLATFORMS = ("freshdesk", "zammad", "liveagent", "chatwoot", "generic")
@@ -35,6 +37,7 @@ def _tokens() -> SidebarTokens:
 
 
 @bp.after_request
+@helpscout_bp.after_request
 def _frame_policy(response):
     """Only the helpdesk's own pages may frame a sidebar page; JSON and errors may be framed by no one."""
     platform = g.get("sidebar_platform")
@@ -43,8 +46,10 @@ def _frame_policy(response):
     return response
 
 
-def _framed_by(account: Account) -> None:
-    g.sidebar_platform, g.sidebar_api_url = account.platform, account.api_url
+def _framed_by(account: Account | None, platform: str | None = None) -> None:
+    """Frame-ancestors for this platform (known from the route even before the request is authenticated)."""
+    g.sidebar_platform = account.platform if account else platform
+    g.sidebar_api_url = account.api_url if account else None
 
 
 def _unauthorised(message: str, status: int = 401):
@@ -63,6 +68,7 @@ def _ticket(value: str | None) -> str | None:
 def zendesk_view():
     """The panels, for the ticket and user a view token names."""
     s = services()
+    _framed_by(None, "zendesk")
     try:
         grant = _tokens().read_view_token(request.args.get("v", ""), s.clock())
     except SidebarAuthError as exc:
@@ -74,6 +80,7 @@ def zendesk_view():
 def zendesk_signed():
     """Zendesk's signed first request (form field `token`): check it, spend it, answer the page that asks ZAF."""
     s = services()
+    _framed_by(None, "zendesk")
     try:
         with s.db.session() as session:
             viewer = zendesk.verify(session, request.form.get("token", ""), s.clock())
@@ -88,6 +95,7 @@ def zendesk_signed():
 def zendesk_ticket():
     """May this user see this ticket? 303 to the view when Zendesk said yes; 202 while we ask; 403 when not."""
     s = services()
+    _framed_by(None, "zendesk")
     ticket = _ticket(request.args.get("ticket"))
     try:
         account_key, user_id = _tokens().read_viewer_token(request.args.get("viewer", ""), s.clock())
@@ -118,7 +126,7 @@ def zendesk_ticket():
 # --- Help Scout ----------------------------------------------------------------------------------------------------
 
 
-@bp.post("/helpscout")
+@helpscout_bp.post("/helpscout")
 def helpscout_app():
     s = services()
     key = request.args.get("account", "")
@@ -155,6 +163,7 @@ def link_page(platform: str):
     if platform not in LINK_PLATFORMS:
         abort(404, "Unknown helpdesk platform.")
     s = services()
+    _framed_by(None, platform)
     with s.db.session() as session:
         link = links.read(session, request.args.get("token", ""), s.clock())
         account = session.get(Account, link.account_id) if link else None

@@ -28,5 +28,6 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(module.bp)
     app.register_blueprint(signature.api_bp)
     app.register_blueprint(sidebar.api_bp)
+    app.register_blueprint(sidebar.helpscout_bp)
     limits.init_app(app, limited=[ratings.bp, unsubscribe.bp, signature.bp, sidebar.bp])
     errors.init_app(app)
