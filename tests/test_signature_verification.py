@@ -225,3 +225,15 @@ def test_zendesk_confirms_through_its_api_in_a_job(zendesk_account, zendesk, cli
     held = client.get("/api/v1/signature-ratings", headers={"Authorization": f"Bearer {zendesk_account.api_key}"})
     reasons = {r["ticket_id"]: r["reason"] for r in held.get_json()["ratings"]}
     assert "assigned to another agent" in reasons["4712"] and "does not know" in reasons["999999"]
+
+
+def test_the_admin_page_shows_held_ratings_with_the_reason(watched, client, clock):
+    from plugin.admin.users import create_admin
+    from tests.admin.conftest import PASSWORD, sign_in
+
+    _rate(client, clock, _link(watched, 1, "FORGED-1"), 1, "stranger's text")
+    with services().db.session() as session:
+        create_admin(session, session.get(Account, watched.account.id), "boss@acme.test", PASSWORD)
+    sign_in(client, "boss@acme.test")
+    html = client.get("/admin/sidebar").get_data(as_text=True)
+    assert "FORGED-1" in html and "stranger&#39;s text" in html and "has not confirmed that ticket FORGED-1" in html
