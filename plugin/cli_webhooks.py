@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import click
 from flask.cli import AppGroup
@@ -12,11 +11,10 @@ from plugin import accounts as account_service
 from plugin import alerts, outbound
 from plugin.models import Account
 from plugin.services import services
-from plugin.sidebar.auth import SidebarTokens, shared_secret
+from plugin.sidebar.cli import sidebar_cli
 
 webhooks_cli = AppGroup("webhooks", help="URLs that receive every rating change as signed JSON.")
 alerts_cli = AppGroup("alerts", help="Slack and email alerts on bad ratings.")
-sidebar_cli = AppGroup("sidebar", help="What to paste into the helpdesk's sidebar app.")
 
 
 def _account(session, key: str) -> Account:
@@ -94,39 +92,6 @@ def alerts_list(account_key: str) -> None:
     with services().db.session() as session:
         rows = alerts.alerts(session, _account(session, account_key).id)
     click.echo(json.dumps(rows, indent=2))
-
-
-@sidebar_cli.command("secret")
-@click.option("--account", "account_key", required=True)
-def sidebar_secret(account_key: str) -> None:
-    """The shared secret for the Zendesk app setting or the Help Scout app's secret key."""
-    s = services()
-    with s.db.session() as session:
-        account = _account(session, account_key)
-    click.echo(
-        json.dumps({"account_key": account.key, "shared_secret": shared_secret(s.settings.secret_key, account.key)})
-    )
-
-
-@sidebar_cli.command("url")
-@click.option("--account", "account_key", required=True)
-@click.option("--days", type=click.IntRange(1, 3650), default=365, show_default=True, help="How long the link works.")
-def sidebar_url(account_key: str, days: int) -> None:
-    """The signed sidebar URL for Freshdesk, Chatwoot, Zammad, LiveAgent or generic (append &ticket=<id>)."""
-    s = services()
-    with s.db.session() as session:
-        account = _account(session, account_key)
-    expires = s.clock() + timedelta(days=days)
-    token = SidebarTokens(s.settings.secret_key).account_token(account.key, expires)
-    base = s.settings.public_url
-    described = {"account_key": account.key, "token": token, "expires_at": expires.isoformat()}
-    if account.platform == "zendesk":
-        described["url"] = f"{base}/sidebar/zendesk"
-    elif account.platform == "helpscout":
-        described["url"] = f"{base}/sidebar/helpscout?account={account.key}"
-    else:
-        described["url"] = f"{base}/sidebar/{account.platform}?token={token}"
-    click.echo(json.dumps(described, indent=2))
 
 
 COMMANDS = (webhooks_cli, alerts_cli, sidebar_cli)

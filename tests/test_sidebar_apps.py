@@ -40,9 +40,9 @@ def test_make_zendesk_app_builds_an_installable_zip(tmp_path):
     assert manifest["defaultLocale"] == "en" and manifest["frameworkVersion"] == "2.0"
     assert manifest["location"]["support"]["ticket_sidebar"]["url"] == "https://csat.acme.test/sidebar/zendesk"
     assert manifest["domainWhitelist"] == ["csat.acme.test"]
-    params = {p["name"]: p for p in manifest["parameters"]}
-    assert params["shared_secret"]["secure"] is True and params["account_key"]["secure"] is False
-    assert set(params) == set(translations["app"]["parameters"])
+    # Signed URLs: Zendesk POSTs the first page with an RS256 JWT; no secret is typed into the app's settings.
+    assert manifest["signedUrls"] is True and manifest["parameters"] == []
+    assert set(translations["app"]["parameters"]) == set()
     assert translations["app"]["name"] and translations["app"]["short_description"]
 
 
@@ -60,7 +60,7 @@ def test_zendesk_build_refuses_a_plain_http_url(tmp_path):
 def test_repository_manifest_is_the_zendesk_v2_manifest():
     manifest = json.loads((ROOT / "manifest.json").read_text())
     assert manifest["location"]["support"]["ticket_sidebar"]["url"].endswith("/sidebar/zendesk")
-    assert manifest["frameworkVersion"] == "2.0"
+    assert manifest["frameworkVersion"] == "2.0" and manifest["signedUrls"] is True
 
 
 @pytest.fixture
@@ -76,8 +76,9 @@ def test_freshworks_app_is_platform_3(freshdesk):
     assert (freshdesk / "app" / sidebar["url"]).is_file() and (freshdesk / "app" / sidebar["icon"]).is_file()
     assert set(manifest["engines"]) == {"node", "fdk"}
     iparams = json.loads((freshdesk / "config" / "iparams.json").read_text())
-    assert {"service_url", "account_token"} <= set(iparams)
+    assert set(iparams) == {"service_url"}  # no account-wide token: each agent pastes their own link
     assert all(p["type"] == "text" and p["required"] for p in iparams.values())
     page = (freshdesk / "app" / "index.html").read_text()
     script = (freshdesk / "app" / "scripts" / "app.js").read_text()
     assert "{{{appclient}}}" in page and "/sidebar/freshdesk" in script and 'client.data.get("ticket")' in script
+    assert 'id="setup"' in page and "localStorage" in script

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from plugin.db import utcnow
-from plugin.sidebar.auth import SidebarTokens
-from tests.conftest import SECRET_KEY
 from tests.support.browser import requires_chromium
 from tests.support.servers import serving
-from tests.test_sidebar import accounts_with_ratings  # noqa: F401 (the same hand-computed fixture)
+from tests.test_sidebar import _token, accounts_with_ratings  # noqa: F401 (the same hand-computed fixture)
 
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "img" / "sidebar.png"
 
@@ -26,7 +22,7 @@ def served(app):
 
 
 def test_sidebar_reads_well_at_320_px(served, accounts_with_ratings, browser):  # noqa: F811
-    token = SidebarTokens(SECRET_KEY).account_token(accounts_with_ratings["generic"], utcnow() + timedelta(days=1))
+    token = _token(accounts_with_ratings["generic"])
     with browser.new_page(viewport={"width": 320, "height": 640}) as page:
         page.goto(f"{served}/sidebar/generic?token={token}&ticket=T2")
         assert page.locator(".score").first.inner_text() == "2/5"

@@ -7,9 +7,9 @@ import re
 from datetime import timedelta
 
 import pytest
+from itsdangerous import URLSafeSerializer
 
 from plugin.db import utcnow
-from plugin.sidebar.auth import SidebarTokens
 from tests.conftest import PUBLIC_URL, SECRET_KEY
 from tests.test_sidebar import accounts_with_ratings  # noqa: F401 (the same hand-computed fixture)
 
@@ -36,7 +36,7 @@ def test_an_agents_link_shows_the_ticket_and_their_own_figures_only(runner, clie
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "slow" in html
     assert _cells(html, "csat") == ["0%", "0%", "0%"]  # Sam's own: S1, one rating of 1
-    assert _cells(html, "team-csat") == [] and "50%" not in html
+    assert _cells(html, "team-csat") == [] and "75%" not in html
     # Asking for a colleague by name changes nothing.
     assert _cells(_open(client, sam, "T2&agent=alex@acme.test").get_data(as_text=True), "csat") == ["0%"] * 3
 
@@ -71,7 +71,9 @@ def test_long_or_account_wide_links_are_refused(runner, client, accounts_with_ra
         != 0
     )
     # The old account-wide token (any ticket, any agent=, a year long) opens nothing any more.
-    old = SidebarTokens(SECRET_KEY).account_token(KEY, utcnow() + timedelta(days=365))
+    old = URLSafeSerializer(SECRET_KEY, salt="sidebar-account").dumps(
+        [KEY, int((utcnow() + timedelta(days=365)).timestamp())]
+    )
     assert client.get(f"/sidebar/generic?token={old}&ticket=T2&agent=alex@acme.test").status_code == 401
 
 
@@ -106,3 +108,68 @@ def test_sidebar_requests_are_rate_limited_per_client(runner, client, accounts_w
     link = _issue(runner, "sam@acme.test")
     codes = [_open(client, link).status_code for _ in range(7)]
     assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
+
+
+def test_the_admin_page_issues_shows_once_and_revokes(client, app, accounts_with_ratings):  # noqa: F811
+    from plugin.admin.users import create_admin
+    from plugin.models import Account
+    from plugin.services import services
+    from tests.admin.conftest import PASSWORD, csrf_of, sign_in
+
+    with services().db.session() as session:
+        account = session.query(Account).filter_by(key=KEY).one()
+        create_admin(session, account, "boss@acme.test", PASSWORD)
+    sign_in(client, "boss@acme.test")
+    page = client.get("/admin/sidebar").get_data(as_text=True)
+    issued = client.post(
+        "/admin/sidebar/links",
+        data={"csrf_token": csrf_of(page), "agent_email": "kim@acme.test", "days": "3"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    url = re.search(r"(http://opencsat\.test/sidebar/generic\?token=sl_[\w-]+)", issued).group(1)
+    assert client.get(url.removeprefix(PUBLIC_URL) + "&ticket=T1").status_code == 200
+    again = client.get("/admin/sidebar").get_data(as_text=True)
+    assert "kim@acme.test" in again and "token=sl_" not in again  # shown once only
+    link_id = re.search(r"/admin/sidebar/links/(\d+)/revoke", again).group(1)
+    assert client.post(f"/admin/sidebar/links/{link_id}/revoke", data={"csrf_token": csrf_of(again)}).status_code == 303
+    assert client.get(url.removeprefix(PUBLIC_URL) + "&ticket=T1").status_code == 401
+    refused = client.post(f"/admin/sidebar/links/{link_id}/revoke", data={})
+    assert refused.status_code in (400, 403)  # no CSRF token, nothing changes
+
+
+def test_help_scouts_servers_are_not_throttled_as_one_client(client, accounts_with_ratings):  # noqa: F811
+    from plugin.sidebar.auth import helpscout_signature, shared_secret
+    from tests.test_sidebar import _helpscout_body
+
+    body = _helpscout_body()
+    signature = helpscout_signature(shared_secret(SECRET_KEY, "key-helpscout"), body)
+    codes = [
+        client.post(
+            "/sidebar/helpscout?account=key-helpscout",
+            data=body,
+            content_type="application/json",
+            headers={"X-HelpScout-Signature": signature},
+        ).status_code
+        for _ in range(7)
+    ]
+    assert codes == [200] * 7
+
+
+def test_pages_may_be_framed_by_their_helpdesk_only(runner, client, accounts_with_ratings):  # noqa: F811
+    from plugin.models import Account
+    from plugin.services import services
+
+    with services().db.session() as session:
+        session.query(Account).filter_by(key="key-chatwoot").one().api_url = "https://chat.acme.test/api"
+    link = json.loads(
+        runner.invoke(args=["sidebar", "issue", "--account", "key-chatwoot", "--agent", "dash@acme.test"]).output
+    )
+    page = client.get(link["url"].removeprefix(PUBLIC_URL))
+    assert page.headers["Content-Security-Policy"] == "frame-ancestors https://app.chatwoot.com https://chat.acme.test"
+    refused = client.get("/sidebar/generic?token=sl_nope&ticket=1")
+    assert refused.status_code == 401 and "frame-ancestors" in refused.headers["Content-Security-Policy"]
+    assert client.get("/sidebar/zendesk").headers["Content-Security-Policy"] == "frame-ancestors https://*.zendesk.com"
+    assert client.get("/api/v1/sidebar-links").headers.get("Content-Security-Policy") in (
+        None,
+        "frame-ancestors 'none'",
+    )

@@ -225,3 +225,48 @@ def test_zendesk_confirms_through_its_api_in_a_job(zendesk_account, zendesk, cli
     held = client.get("/api/v1/signature-ratings", headers={"Authorization": f"Bearer {zendesk_account.api_key}"})
     reasons = {r["ticket_id"]: r["reason"] for r in held.get_json()["ratings"]}
     assert "assigned to another agent" in reasons["4712"] and "does not know" in reasons["999999"]
+
+
+def test_the_admin_page_shows_held_ratings_with_the_reason(watched, client, clock):
+    from plugin.admin.users import create_admin
+    from tests.admin.conftest import PASSWORD, sign_in
+
+    _rate(client, clock, _link(watched, 1, "FORGED-1"), 1, "stranger's text")
+    with services().db.session() as session:
+        create_admin(session, session.get(Account, watched.account.id), "boss@acme.test", PASSWORD)
+    sign_in(client, "boss@acme.test")
+    html = client.get("/admin/sidebar").get_data(as_text=True)
+    assert "FORGED-1" in html and "stranger&#39;s text" in html and "has not confirmed that ticket FORGED-1" in html
+
+
+def test_signature_surveys_from_before_the_checks_are_grandfathered(tmp_path):
+    """The migration keeps earlier signature ratings counting; any signature survey without a check is held."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from plugin.cli import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'sidebar-migration.sqlite3'}"
+    command.upgrade(alembic_config(url), "0009")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, key, name, platform, api_key_hash, locale, scale, delay_minutes,"
+                " throttle_days, settle_minutes, edit_days, options, created_at) VALUES (1, 'k', 'A', 'generic',"
+                " 'h', 'en', 'csat5', 0, 7, 10, 7, '{}', '2026-01-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO surveys (id, account_id, ticket_id, ticket_subject, requester_email, requester_name,"
+                " locale, agent_email, scale, status, scheduled_at, attempts, created_at, channel) VALUES"
+                " (7, 1, 'OLD-1', '', '', '', 'en', 'alex@acme.test', 'csat5', 'sent', '2026-01-01 00:00:00', 0,"
+                " '2026-01-01 00:00:00', 'signature')"
+            )
+        )
+    command.upgrade(alembic_config(url), "heads")
+    with engine.begin() as conn:
+        rows = conn.execute(text("SELECT survey_id, status FROM signature_checks")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [(7, "verified")]

@@ -150,6 +150,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_signature_checks_agent", ["account_id", "agent_email", "created_at"], unique=False)
         batch_op.create_index("ix_signature_checks_due", ["status", "lookup_due_at"], unique=False)
         batch_op.create_index("ix_signature_checks_ticket", ["account_id", "ticket_id"], unique=False)
+    # Signature surveys from before the checks were kept: grandfathered as verified (their ratings already counted),
+    # so a signature survey without a check can be treated as unverified from now on.
+    op.execute(
+        "INSERT INTO signature_checks (survey_id, account_id, ticket_id, agent_email, status, reason, lookup_attempts,"
+        " verified_at, created_at) SELECT id, account_id, ticket_id, agent_email, 'verified', '', 0, created_at,"
+        " created_at FROM surveys WHERE channel = 'signature' AND agent_email IS NOT NULL"
+    )
 
     # ### end Alembic commands ###
 

@@ -150,6 +150,16 @@ class ZendeskAdapter:
             return _parse_event(data)
         return _parse_trigger(data, body)
 
+    def read(self, credentials: AccountCredentials, path: str) -> dict | None:
+        """GET one API resource as JSON (None when Zendesk answers 404); the sidebar's access check uses it."""
+        base = api_base(credentials, "https://<subdomain>.zendesk.com")
+        try:
+            return _call("GET", f"{base}{path}", _auth_headers(credentials)).json()
+        except WriteBackError as exc:
+            if exc.retryable or "HTTP 404" not in str(exc):
+                raise
+            return None
+
     def lookup(self, credentials: AccountCredentials, event: TicketEvent) -> TicketEvent:
         """Read the requester and the assignee the event names by id; runs in the complete_event job."""
         base = api_base(credentials, "https://<subdomain>.zendesk.com")

@@ -228,3 +228,6 @@ def count_flagged(rating_id: int):
     s.jobs.enqueue("deliver_write_back", write_back.id)
     flash("The rating now counts; the helpdesk will be told.")
     return redirect(_safe_next(request.form.get("next")), code=303)
+
+
+from plugin.sidebar import admin as _sidebar_admin  # noqa: E402,F401  (its /admin/sidebar routes on this blueprint)

@@ -23,6 +23,7 @@ TASKS = (
     "deliver_webhook",
     "verify_signature",
     "send_channel_message",
+    "check_sidebar_access",
 )
 
 

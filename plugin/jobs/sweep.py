@@ -12,6 +12,7 @@ from plugin.models import (
     Alert,
     ChannelMessage,
     Rating,
+    SidebarAccess,
     SignatureCheck,
     Survey,
     WebhookDelivery,
@@ -31,6 +32,7 @@ DUE_WORK = (
     ("deliver_webhook", WebhookDelivery.id, WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at),
     ("verify_signature", SignatureCheck.id, SignatureCheck.status == "unverified", SignatureCheck.lookup_due_at),
     ("send_channel_message", ChannelMessage.id, ChannelMessage.status == "pending", ChannelMessage.next_attempt_at),
+    ("check_sidebar_access", SidebarAccess.id, SidebarAccess.status == "checking", SidebarAccess.due_at),
 )
 
 

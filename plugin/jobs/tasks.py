@@ -251,3 +251,28 @@ def verify_signature(check_id: int) -> str:
         return "not confirmed"
     s.jobs.enqueue("deliver_write_back", write_back.id)
     return "verified"
+
+
+def check_sidebar_access(access_id: int) -> str:
+    """Ask Zendesk whether a sidebar viewer may see a ticket (and colleagues' figures); cached on the row."""
+    from plugin.sidebar import zendesk
+
+    s = services()
+    with s.db.session() as session:
+        row = zendesk.claim_check(session, access_id, s.clock())
+        if row is None:
+            return "not due"
+        account = session.get(Account, row.account_id)
+        credentials = accounts.credentials(account, s.box)
+        user_id, ticket_id, leads = row.user_id, row.ticket_id, zendesk.team_leads(account)
+    adapter = get_adapter("zendesk")
+    try:
+        decision = zendesk.decide(lambda path: adapter.read(credentials, path), user_id, ticket_id, leads)
+    except WriteBackError as exc:
+        with s.db.session() as session:
+            status = zendesk.check_failed(session, access_id, str(exc), retryable=exc.retryable, now=s.clock())
+        log.warning("sidebar access check %s %s: %s", access_id, status, exc)
+        return status
+    with s.db.session() as session:
+        zendesk.checked(session, access_id, decision, s.clock())
+    return "allowed" if decision.allowed else "denied"

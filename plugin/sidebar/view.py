@@ -131,6 +131,26 @@ def ticket_ratings(session: Session, account_id: int, ticket_id: str) -> list[Ti
     return found
 
 
+def panel(session: Session, account_id: int, ticket_id: str, viewer: str | None, lead: bool, now: datetime) -> dict:
+    """What one viewer sees beside a ticket: its ratings; their own rolling CSAT, or, for an admin or team lead,
+    the ticket agent's and the team's (an agent never sees a colleague's figures)."""
+    ratings = ticket_ratings(session, account_id, ticket_id)
+    if lead:
+        agent = next((r.agent_email for r in ratings if r.agent_email), None) or viewer
+        team = next((r.team for r in ratings if r.team), None)
+    else:
+        agent, team = viewer, None
+    agent_scores = agent_rolling(session, account_id, agent, now) if agent else None
+    return {
+        "ticket_id": ticket_id,
+        "ratings": ratings,
+        "agent": agent_scores,
+        "team": team_rolling(session, account_id, team, now) if team else None,
+        "trend": trend_svg_points(agent_scores.trend) if agent_scores else [],
+        "trend_weeks": TREND_WEEKS,
+    }
+
+
 def agent_rolling(session: Session, account_id: int, agent_email: str, now: datetime) -> Rolling:
     """The agent's CSAT, responses and response rate over 7/30/90 days, and a weekly trend (one query)."""
     rows = _sent_with_ratings(session, now, Survey.account_id == account_id, Survey.agent_email == agent_email)

@@ -299,11 +299,11 @@ def _count(session: Session, rating: Rating, now: datetime) -> WriteBack:
 
 
 def _unverified(session: Session, survey: Survey) -> bool:
-    """A signature survey whose ticket the helpdesk has not (yet) confirmed names its agent."""
+    """A signature survey whose ticket the helpdesk has not (yet) confirmed names its agent (no check: not either)."""
     if survey.channel != "signature":
         return False
     status = session.scalar(select(SignatureCheck.status).where(SignatureCheck.survey_id == survey.id))
-    return status == UNVERIFIED
+    return status != "verified"
 
 
 def _new_rating(survey: Survey, score: int, now: datetime) -> Rating:

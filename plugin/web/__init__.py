@@ -31,5 +31,7 @@ def init_app(app: Flask) -> None:
     for module in blueprints:
         app.register_blueprint(module.bp)
     app.register_blueprint(signature.api_bp)
-    limits.init_app(app, limited=[ratings.bp, unsubscribe.bp, signature.bp])
+    app.register_blueprint(sidebar.api_bp)
+    app.register_blueprint(sidebar.helpscout_bp)
+    limits.init_app(app, limited=[ratings.bp, unsubscribe.bp, signature.bp, sidebar.bp])
     errors.init_app(app)

@@ -194,20 +194,65 @@ def document() -> dict:
                     },
                 }
             },
-            "/signature-ratings": _get(
-                "Signature-link ratings held until the helpdesk confirms their ticket names the agent, with why each "
-                "is held, and the requests refused over the daily cap of new unverified tickets.",
-                [],
-                _json(
-                    "Held signature ratings",
-                    {"type": "object", "properties": {"ratings": {"type": "array"}, "refused": {"type": "array"}}},
-                ),
-            ),
             "/flagged": _get(
                 "Flagged ratings waiting for review, with every click of their survey and its reasons.",
                 [],
                 _json("Flagged ratings", {"type": "object", "properties": {"flagged": {"type": "array"}}}),
             ),
+            "/signature-ratings": _get(
+                "Signature-link ratings held until the helpdesk confirms the ticket names the agent, with the reason,"
+                " and the requests refused over the daily cap of new unverified tickets per agent.",
+                [],
+                _json(
+                    "Held ratings",
+                    {
+                        "type": "object",
+                        "properties": {"ratings": {"type": "array"}, "refused": {"type": "array"}},
+                    },
+                ),
+            ),
+            "/sidebar-links": {
+                **_get(
+                    "The account's per-agent sidebar links, newest first, without their tokens.",
+                    [],
+                    _json("Links", {"type": "object", "properties": {"links": {"type": "array"}}}),
+                ),
+                "post": {
+                    "summary": "Issue a sidebar link for one agent (its token answered once); their older one stops.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["agent_email"],
+                                    "properties": {
+                                        "agent_email": {"type": "string", "format": "email"},
+                                        "days": {"type": "integer", "minimum": 1, "maximum": 30, "default": 7},
+                                        "lead": {"type": "boolean", "default": False},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json("Issued", {"type": "object"}),
+                        "400": ERROR,
+                        "401": UNAUTHORIZED,
+                    },
+                },
+            },
+            "/sidebar-links/{link_id}": {
+                "delete": {
+                    "summary": "Revoke a sidebar link at once.",
+                    "parameters": [_param("link_id", "The link's id.", {"type": "integer"}, "path", required=True)],
+                    "responses": {
+                        "200": _json("Revoked", {"type": "object"}),
+                        "401": UNAUTHORIZED,
+                        "404": {**ERROR, "description": "No live sidebar link with this id on this account"},
+                    },
+                }
+            },
             "/clicks/{click_id}/restore": {
                 "post": {
                     "summary": "Vouch for a marked click: its score counts as if the customer had confirmed it.",

@@ -1,7 +1,8 @@
 """A Zendesk Support API emulator on loopback: the endpoints OpenCSAT uses, Zendesk's auth and error shapes.
 
 Endpoints: GET /api/v2/tickets/{id}[?include=users], PUT /api/v2/tickets/{id}, PUT|POST|DELETE
-/api/v2/tickets/{id}/tags, GET /api/v2/users/{id} (a ".json" suffix is accepted as Zendesk does).
+/api/v2/tickets/{id}/tags, GET /api/v2/users/{id}, GET /api/v2/users/{id}/group_memberships (a ".json" suffix is
+accepted as Zendesk does). Signed-URL JWTs for the sidebar are minted by tests/support/zaf.py.
 Shapes follow https://developer.zendesk.com/api-reference/ticketing/ (tickets, tags, users); the 401 body is
 Zendesk's ``{"error": "Couldn't authenticate you"}`` and a closed ticket answers 422 RecordInvalid.
 """
@@ -17,6 +18,7 @@ from tests.emulators.base import INVALID_JSON, Call, Emulator, Request, Response
 TICKET = re.compile(r"^/api/v2/tickets/(\d+)(?:\.json)?$")
 TAGS = re.compile(r"^/api/v2/tickets/(\d+)/tags(?:\.json)?$")
 USER = re.compile(r"^/api/v2/users/(\d+)(?:\.json)?$")
+MEMBERSHIPS = re.compile(r"^/api/v2/users/(\d+)/group_memberships(?:\.json)?$")
 
 
 @dataclass
@@ -26,6 +28,8 @@ class Ticket:
     subject: str = "Printer jammed"
     requester_id: int | None = None
     assignee_id: int | None = None
+    group_id: int | None = None
+    organization_id: int | None = None
     tags: list[str] = field(default_factory=list)
     comments: list[dict] = field(default_factory=list)
     custom_fields: dict[int, object] = field(default_factory=dict)
@@ -37,6 +41,8 @@ class Ticket:
             "subject": self.subject,
             "requester_id": self.requester_id,
             "assignee_id": self.assignee_id,
+            "group_id": self.group_id,
+            "organization_id": self.organization_id,
             "tags": list(self.tags),
             "custom_fields": [{"id": k, "value": v} for k, v in self.custom_fields.items()],
         }
@@ -51,14 +57,18 @@ class ZendeskEmulator(Emulator):
         self.tickets: dict[int, Ticket] = {}
         self.users: dict[int, dict] = {}
         self.field_ids: set[int] = set()
+        self.groups: dict[int, list[int]] = {}  # user id -> group ids (GET /api/v2/users/{id}/group_memberships)
 
     # --- test controls -------------------------------------------------------------------------------------------
     def add_ticket(self, ticket_id: int, **attributes) -> Ticket:
         self.tickets[ticket_id] = Ticket(id=ticket_id, **attributes)
         return self.tickets[ticket_id]
 
-    def add_user(self, user_id: int, email: str, name: str, locale: str = "en-US", role: str = "end-user") -> None:
-        self.users[user_id] = {"id": user_id, "email": email, "name": name, "locale": locale, "role": role}
+    def add_user(
+        self, user_id: int, email: str, name: str, locale: str = "en-US", role: str = "end-user", **more
+    ) -> None:
+        """`more`: other user fields as Zendesk names them (ticket_restriction, organization_id, suspended...)."""
+        self.users[user_id] = {"id": user_id, "email": email, "name": name, "locale": locale, "role": role, **more}
 
     def error_body(self, status: int) -> dict:
         return {"error": "TooManyRequests"} if status == 429 else {"error": "InternalServerError"}
@@ -81,6 +91,12 @@ class ZendeskEmulator(Emulator):
         return header == f"Basic {expected}"
 
     def _route(self, method: str, path: str, query: dict, body) -> Response:
+        if (match := MEMBERSHIPS.match(path)) and method == "GET":
+            user_id = int(match.group(1))
+            if user_id not in self.users:
+                return _not_found()
+            memberships = [{"user_id": user_id, "group_id": g} for g in self.groups.get(user_id, [])]
+            return 200, {"group_memberships": memberships, "next_page": None, "count": len(memberships)}, {}
         if match := USER.match(path):
             user = self.users.get(int(match.group(1)))
             return (200, {"user": user}, {}) if user and method == "GET" else _not_found()
