@@ -89,6 +89,7 @@ class _PersonFields(BaseModel):
     name: str | None = None
     id: _OptionalId = None
     locale: str | None = None
+    phone: str | None = None
 
 
 class _EventFields(BaseModel):
@@ -105,7 +106,9 @@ class _EventFields(BaseModel):
     brand: str | None = None
     group: str | None = None
     tags: tuple[str, ...] = ()
+    channel: str | None = None
     needs_lookup: bool = False
+    skip_reason: str | None = None
 
 
 def checked(event: TicketEvent) -> TicketEvent:
@@ -124,7 +127,13 @@ def checked(event: TicketEvent) -> TicketEvent:
 
     def person(p: _PersonFields) -> Person:
         # An address longer than its column can never be valid: kept cut, the intake check skips it with a reason.
-        return Person(email=_cut(p.email, 320), name=_cut(p.name, 200), id=p.id, locale=_cut(p.locale, 20))
+        return Person(
+            email=_cut(p.email, 320),
+            name=_cut(p.name, 200),
+            id=p.id,
+            locale=_cut(p.locale, 20),
+            phone=_cut(p.phone, 40),
+        )
 
     key = fields.dedupe_key
     if len(key) > 200:  # a long key stays unique as its hash instead of colliding when cut
@@ -140,6 +149,7 @@ def checked(event: TicketEvent) -> TicketEvent:
         brand=_cut(fields.brand, 200),
         group=_cut(fields.group, 200),
         tags=tuple(tag[:100] for tag in fields.tags),
+        channel=_cut(fields.channel, 20),
     )
 
 

@@ -109,7 +109,7 @@ def send_question(s, survey_id: int) -> str:
                 session.execute(
                     update(Survey)
                     .where(Survey.id == survey_id)
-                    .values(status="skipped", reason="chatwoot_csat_present")
+                    .values(status="skipped", reason="helpdesk_survey")
                 )
             return "skipped"
         sent = provider.send(config, outgoing)

@@ -288,7 +288,7 @@ def rating_of(session: Session, survey: Survey) -> Rating | None:
 
 
 def _count(session: Session, rating: Rating, now: datetime) -> WriteBack:
-    held = _unverified(session, rating.survey)
+    held = _unverified(session, rating.survey or session.get(Survey, rating.survey_id))
     rating.status, rating.reasons, rating.settles_at = UNVERIFIED if held else COUNTED, "", None
     rating.updated_at = now
     if not held:

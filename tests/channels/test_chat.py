@@ -65,7 +65,7 @@ def test_resolved_chat_is_asked_in_the_conversation_and_the_choice_counts(chatwo
     run_jobs()
     conversation = chatwoot.conversations[10]
     [question] = conversation.messages
-    assert question["content_type"] == "input_select" and question["message_type"] == "outgoing"
+    assert question["content_type"] == "input_select" and question["message_type"] == 1  # outgoing, as the API answers
     items = question["content_attributes"]["items"]
     assert [item["value"] for item in items] == ["1", "2", "3", "4", "5"]
     assert all(set(item) == {"title", "value"} and item["title"][0].isdigit() for item in items)
@@ -100,7 +100,7 @@ def test_no_survey_where_chatwoots_own_csat_is_present(chatwoot):
     resolve(chatwoot)
     run_jobs()
     [survey] = stored(Survey)
-    assert (survey.status, survey.reason) == ("skipped", "chatwoot_csat_present")
+    assert (survey.status, survey.reason) == ("skipped", "helpdesk_survey")
     assert len(chatwoot.conversations[10].messages) == 1
 
 

@@ -112,6 +112,7 @@ class ChatwootEmulator(Emulator):
             "message_type": MESSAGE_TYPES[body.get("message_type", "outgoing")],
             "content_type": body.get("content_type", "text"),
             "private": bool(body.get("private", False)),
+            "content_attributes": dict(body.get("content_attributes") or {}),  # input_select items, as posted
             "sender": {"id": 99, "name": "OpenCSAT token owner", "type": "user"},
         }
         conversation.messages.append(message)
