@@ -86,7 +86,9 @@ class ChatwootAdapter:
                 f"missing {SIGNATURE_HEADER} header (Chatwoot before webhook signing: --option unsigned=true)"
             )
         if not credentials.webhook_secret:
-            raise SignatureError("this account has no webhook secret; set the Chatwoot webhook's secret")
+            raise SignatureError(
+                "this account has no webhook secret; set the one Chatwoot shows with accounts update --webhook-secret"
+            )
         if not timestamp or not timestamp.strip().isdigit():
             raise SignatureError(f"missing or malformed {TIMESTAMP_HEADER} header (unix seconds)")
         if abs(now.timestamp() - int(timestamp)) > TOLERANCE_SECONDS:
