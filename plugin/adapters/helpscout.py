@@ -9,6 +9,8 @@ Admin guide: docs/platforms/helpscout.md. Sources for every format fact used her
   base64; ``TEST_EVENT = 'helpscout.test'``) and https://developer.helpscout.com/mailbox-api/endpoints/webhooks/create.
   Help Scout sends no timestamp and no delivery id, so there is no replay window; retries carry the same body, and
   the dedupe key is built from it (see `dedupe_key`).
+  ASSUMPTION: the body of the ``helpscout.test`` ping is not documented (Help Scout's own client tests it with
+  ``{"id": 123}``, tests/Webhooks/IncomingWebhookTest.php), so any signed test body is answered 200 unread.
 - v2 Conversation object (``id``, ``number``, ``status``, ``subject``, ``assignee{id,first,last,email}``,
   ``primaryCustomer{id,first,last,email}``, ``createdBy``, ``closedAt``, ``userUpdatedAt``, ``tags[{id,color,tag}]``,
   ``customFields[{id,name,value,text}]``): https://developer.helpscout.com/mailbox-api/endpoints/conversations/get/
