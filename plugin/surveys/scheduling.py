@@ -36,7 +36,10 @@ def apply_event(
 ) -> Survey | None:
     """Schedule, skip or cancel for this event; returns the survey it created or cancelled, if any."""
     if event.kind == SOLVED:
-        return schedule_survey(session, account, event, row, now)
+        survey = schedule_survey(session, account, event, row, now)
+        if event.skip_reason and survey.status == SCHEDULED:  # e.g. the helpdesk surveyed this ticket itself
+            survey.status, survey.reason = SKIPPED, event.skip_reason
+        return survey
     if event.kind == REOPENED:
         return cancel_unsent(session, account, event.ticket_id, now)
     return None
@@ -64,7 +67,7 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
         scheduled_at=now + timedelta(minutes=account.delay_minutes),
         created_at=now,
     )
-    reason = event.skip_reason or skip_reason(session, account, event.ticket_id, email, now, tags=event.tags)
+    reason = skip_reason(session, account, event.ticket_id, email, now, tags=event.tags)
     if reason:
         survey.status, survey.reason = SKIPPED, reason
     session.add(survey)
