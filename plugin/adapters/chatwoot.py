@@ -86,7 +86,9 @@ class ChatwootAdapter:
                 f"missing {SIGNATURE_HEADER} header (Chatwoot before webhook signing: --option unsigned=true)"
             )
         if not credentials.webhook_secret:
-            raise SignatureError("this account has no webhook secret; set the Chatwoot webhook's secret")
+            raise SignatureError(
+                "this account has no webhook secret; set the one Chatwoot shows with accounts update --webhook-secret"
+            )
         if not timestamp or not timestamp.strip().isdigit():
             raise SignatureError(f"missing or malformed {TIMESTAMP_HEADER} header (unix seconds)")
         if abs(now.timestamp() - int(timestamp)) > TOLERANCE_SECONDS:
@@ -121,6 +123,8 @@ class ChatwootAdapter:
             group=_text(team.get("name")),
             tags=tuple(str(label) for label in data.get("labels") or () if isinstance(label, str)),
             needs_lookup=kind == SOLVED,
+            # The body's `messages` is the last chat message; it is Chatwoot's survey when that went out first.
+            skip_reason="helpdesk_survey" if _has_csat_survey(data.get("messages")) else None,
         )
 
     def lookup(self, credentials: AccountCredentials, event: TicketEvent) -> TicketEvent:
@@ -132,7 +136,7 @@ class ChatwootAdapter:
         if credentials.api_token:
             api = _Api(credentials, event.url)
             messages = _payload(_tolerant(api, f"/conversations/{event.ticket_id}/messages"))
-            if any(isinstance(m, dict) and m.get("content_type") == CSAT_SURVEY for m in messages):
+            if _has_csat_survey(messages):
                 skip = "helpdesk_survey"
             if _is_bot(assignee) and credentials.options.get("bot_attribution") == "last_human":
                 assignee = _last_human(messages)
@@ -143,7 +147,7 @@ class ChatwootAdapter:
                     assignee = replace(
                         assignee, email=_text(found.get("email")), name=assignee.name or found.get("name")
                     )
-        return replace(event.completed(event.requester, assignee), url=url, skip_reason=skip)
+        return replace(event.completed(event.requester, assignee), url=url, skip_reason=skip or event.skip_reason)
 
     def write_back(self, credentials: AccountCredentials, report: RatingReport) -> None:
         api = _Api(credentials, report.ticket_url)
@@ -192,6 +196,12 @@ def _assignee(assignee: dict, assignee_type: object) -> Person:
         bot_id = _text(assignee.get("id"))
         return Person(id=f"{BOT_PREFIX}{bot_id}" if bot_id else None, name=name)
     return Person(id=_text(assignee.get("id")), email=_text(assignee.get("email")), name=name)
+
+
+def _has_csat_survey(messages: object) -> bool:
+    return isinstance(messages, list) and any(
+        isinstance(m, dict) and m.get("content_type") == CSAT_SURVEY for m in messages
+    )
 
 
 def _is_bot(person: Person) -> bool:

@@ -16,6 +16,9 @@ Admin guide: docs/platforms/freshdesk.md. Sources for every format fact used her
   the delivery arrived in: a repeat inside the window is a duplicate, a re-solve in a later window is a new event.
   A re-solve whose identical body arrives inside the same 5 minutes as the first solve is taken as a repeat (the
   documented limit of this rule).
+- ASSUMPTION: the keys of the rule's **Simple** content mode are not documented (every real capture we know of,
+  zulip's included, uses Advanced content), so only the Advanced body of the guide is supported. Freshdesk does not
+  JSON-escape placeholder values either (ASSUMPTION from the same captures): a subject with `"` breaks the body.
 - Status codes 2 Open, 3 Pending, 4 Resolved, 5 Closed: https://developers.freshdesk.com/api/#tickets.
 - Write-back: Basic auth ``api_key:X`` (https://support.freshdesk.com/support/solutions/articles/216548);
   ``GET``/``PUT /api/v2/tickets/{id}`` where ``tags`` in the PUT replaces the whole list and custom fields are

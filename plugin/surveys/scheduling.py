@@ -41,7 +41,10 @@ def apply_event(
     """
     signature_checks.confirm_from_event(session, account, event, now)
     if event.kind == SOLVED:
-        return schedule_survey(session, account, event, row, now)
+        survey = schedule_survey(session, account, event, row, now)
+        if event.skip_reason and survey.status == SCHEDULED:  # e.g. the helpdesk surveyed this ticket itself
+            survey.status, survey.reason = SKIPPED, event.skip_reason
+        return survey
     if event.kind == REOPENED:
         return cancel_unsent(session, account, event.ticket_id, now)
     return None
@@ -71,7 +74,7 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
     )
     contact = choice.contact_from(account.platform, email, event.requester.phone, event.channel, row.body)
     survey.requester_phone, survey.channel = contact.phone, choice.choose(session, account, contact)
-    reason = event.skip_reason or skip_reason(
+    reason = skip_reason(
         session, account, event.ticket_id, email, now, tags=event.tags, phone=contact.phone, channel=survey.channel
     )
     if reason:

@@ -1,9 +1,13 @@
-"""A Freshdesk API v2 emulator on loopback: the endpoints OpenCSAT uses, Freshdesk's auth and error shapes.
+"""A Freshdesk API v2 emulator on loopback: only endpoints Freshdesk documents, Freshdesk's auth and error shapes.
 
-Endpoints: GET and PUT /api/v2/tickets/{id}, POST /api/v2/tickets/{id}/notes (https://developers.freshdesk.com/api/).
-Auth is Basic with the API key as user name and any password ("X"). Errors use Freshdesk's shapes: 401
+Every endpoint, and where it is documented (Basic auth, the API key as user name and any password such as "X":
+https://support.freshdesk.com/support/solutions/articles/216548):
+- GET /api/v2/tickets/{id}: https://developers.freshdesk.com/api/#view_a_ticket.
+- PUT /api/v2/tickets/{id} (``tags`` replaces the whole list, ``custom_fields`` {cf_name: value}):
+  https://developers.freshdesk.com/api/#update_ticket.
+- POST /api/v2/tickets/{id}/notes (``body`` HTML, ``private``): https://developers.freshdesk.com/api/#add_note_to_a_ticket.
+Anything else is 404. Errors use Freshdesk's shapes (https://developers.freshdesk.com/api/#error): 401
 ``{"code": "invalid_credentials", "message": ...}``, 400 ``{"description": "Validation failed", "errors": [...]}``.
-A PUT with ``tags`` replaces the ticket's whole tag list, as Freshdesk does.
 """
 
 from __future__ import annotations

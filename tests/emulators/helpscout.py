@@ -1,10 +1,18 @@
-"""A Help Scout Mailbox API 2.0 emulator on loopback: OAuth2 client credentials and the conversation endpoints.
+"""A Help Scout Mailbox API 2.0 emulator on loopback: only endpoints Help Scout documents, with its OAuth2 and errors.
 
-Endpoints: POST /v2/oauth2/token (form or JSON, grant_type=client_credentials), GET /v2/conversations/{id},
-PUT /v2/conversations/{id}/tags (replaces the list, 204), PUT /v2/conversations/{id}/fields (replaces the list, 204),
-POST /v2/conversations/{id}/notes (201 with Resource-ID). Shapes follow https://developer.helpscout.com/mailbox-api/;
-errors use Help Scout's ``{"logRef", "message", "_embedded": {"errors": [...]}}``; a 429 carries
-``X-RateLimit-Retry-After`` (Help Scout's header, not Retry-After). Tokens expire after `token_lifetime` seconds.
+Every endpoint, and where it is documented:
+- POST /v2/oauth2/token (client credentials, form or JSON):
+  https://developer.helpscout.com/mailbox-api/overview/authentication/. Tokens expire after `token_lifetime` seconds.
+- GET /v2/conversations/{id}: https://developer.helpscout.com/mailbox-api/endpoints/conversations/get/ (a merged
+  conversation answers 301 with Location; writes to it 404).
+- PUT /v2/conversations/{id}/tags (replaces the list, 204):
+  https://developer.helpscout.com/mailbox-api/endpoints/conversations/tags/update/.
+- PUT /v2/conversations/{id}/fields (replaces the list, 204):
+  https://developer.helpscout.com/mailbox-api/endpoints/conversations/custom_fields/update/.
+- POST /v2/conversations/{id}/notes (201 with Resource-ID):
+  https://developer.helpscout.com/mailbox-api/endpoints/conversations/threads/note/.
+Anything else is 404. Errors use Help Scout's ``{"logRef", "message", "_embedded": {"errors": [...]}}``; a 429
+carries ``X-RateLimit-Retry-After`` (https://developer.helpscout.com/mailbox-api/overview/rate-limiting/).
 """
 
 from __future__ import annotations

@@ -1,9 +1,13 @@
-"""A Zammad REST API emulator on loopback: token auth, tickets, tags and articles as OpenCSAT uses them.
+"""A Zammad REST API emulator on loopback: only endpoints Zammad documents, token auth and Zammad's errors.
 
-Endpoints: GET /api/v1/tags?object=Ticket&o_id={id}, POST /api/v1/tags/add, DELETE /api/v1/tags/remove,
-PUT /api/v1/tickets/{id}, POST /api/v1/ticket_articles. Shapes follow https://docs.zammad.org/en/latest/api/;
-errors are Zammad's ``{"error", "error_human"}``: an unknown token answers 401 "Can't find User for Token", no
-credentials at all 403 "Authentication required"
+Every endpoint, and where it is documented (``Authorization: Token token=...``,
+https://docs.zammad.org/en/latest/api/intro.html):
+- GET /api/v1/tags?object=Ticket&o_id={id}, POST /api/v1/tags/add, DELETE /api/v1/tags/remove:
+  https://docs.zammad.org/en/latest/api/ticket/tags.html.
+- PUT /api/v1/tickets/{id} (attributes as top-level keys): https://docs.zammad.org/en/latest/api/ticket/index.html.
+- POST /api/v1/ticket_articles (type note, internal): https://docs.zammad.org/en/latest/api/ticket/articles.html.
+Anything else is 404 "No route matches". Errors are Zammad's ``{"error", "error_human"}``: an unknown token answers
+401 "Can't find User for Token", no credentials at all 403 "Authentication required"
 (zammad/zammad:app/controllers/application_controller/authenticates.rb).
 """
 

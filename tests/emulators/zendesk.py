@@ -1,10 +1,17 @@
-"""A Zendesk Support API emulator on loopback: the endpoints OpenCSAT uses, Zendesk's auth and error shapes.
+"""A Zendesk Support API emulator on loopback: only endpoints Zendesk documents, Zendesk's auth and error shapes.
 
-Endpoints: GET /api/v2/tickets/{id}[?include=users], PUT /api/v2/tickets/{id}, PUT|POST|DELETE
-/api/v2/tickets/{id}/tags, GET /api/v2/users/{id}, GET /api/v2/users/{id}/group_memberships (a ".json" suffix is
-accepted as Zendesk does). Signed-URL JWTs for the sidebar are minted by tests/support/zaf.py.
-Shapes follow https://developer.zendesk.com/api-reference/ticketing/ (tickets, tags, users); the 401 body is
-Zendesk's ``{"error": "Couldn't authenticate you"}`` and a closed ticket answers 422 RecordInvalid.
+Every endpoint, and where it is documented (a ".json" suffix is accepted as Zendesk does; Basic
+`{email}/token:{token}` or OAuth Bearer, https://developer.zendesk.com/api-reference/introduction/security-and-auth/):
+- GET /api/v2/tickets/{id}[?include=users], PUT /api/v2/tickets/{id} (comment with public false, custom_fields):
+  https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/ (Show Ticket, Update Ticket; sideloading:
+  https://developer.zendesk.com/documentation/ticketing/using-the-zendesk-api/side_loading/).
+- PUT (add), POST (set) and DELETE (remove) /api/v2/tickets/{id}/tags:
+  https://developer.zendesk.com/api-reference/ticketing/ticket-management/tags/.
+- GET /api/v2/users/{id}: https://developer.zendesk.com/api-reference/ticketing/users/users/ (Show User; `locale`).
+- GET /api/v2/users/{id}/group_memberships: https://developer.zendesk.com/api-reference/ticketing/groups/group_memberships/
+  (the sidebar's check of who may see a ticket). Signed-URL JWTs for the sidebar are minted by tests/support/zaf.py.
+Anything else is 404 InvalidEndpoint. The 401 body is Zendesk's ``{"error": "Couldn't authenticate you"}``; a closed
+ticket answers 422 RecordInvalid "Status: closed prevents ticket update".
 """
 
 from __future__ import annotations

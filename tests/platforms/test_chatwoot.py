@@ -329,3 +329,17 @@ def test_a_new_delivery_header_on_the_same_signed_body_is_a_duplicate(account, s
     assert answers == [202, 200, 200]
     assert counts() == (1, 1)
     assert len(smtp_server.messages) == 1
+
+
+def test_a_webhook_whose_last_message_is_chatwoots_survey_is_skipped_even_without_a_token(app, client, desk):
+    """The body's `messages` is `[messages.chat.last]`: Chatwoot's own survey when it was created first."""
+    account = Account(client, desk, api_token=None)
+    data = json.loads(fixture("conversation_resolved.json"))
+    survey = json.loads(fixture("messages_with_csat_survey.json"))["payload"][-1]
+    data["messages"] = [{**survey, "account_id": 1, "conversation_id": 10, "message_type": 3}]
+    body = json.dumps(data).encode()
+    assert account.post(body, signed(body)).status_code == 202
+    run_jobs()
+    row = latest_survey()
+    assert (row.status, row.reason) == ("skipped", "helpdesk_survey")
+    assert desk.calls == []

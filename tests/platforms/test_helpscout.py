@@ -340,3 +340,18 @@ def test_end_to_end_event_mail_click_confirm_write_back(desk, helpscout, smtp_se
     assert "Comment: Great" in conversation.notes[0]["text"]
     ratings = desk.api(f"/api/v1/ratings?ticket_id={CONVERSATION}").get_json()["ratings"]
     assert [(r["score"], r["agent_email"], r["status"]) for r in ratings] == [(5, "sam@acme.test", "counted")]
+
+
+@pytest.mark.parametrize("body", [b'{"id": 123}', b"", b"[]", b"ping"])
+def test_the_test_ping_is_200_whatever_its_undocumented_body(desk, body):
+    """helpscout.test's body is not documented; Help Scout's PHP client tests it with {"id": 123}."""
+    if body == b'{"id": 123}':
+        assert body.strip() == fixture_bytes_helpscout("helpscout_test_client.json").strip()
+    response = desk.post(body, event="helpscout.test")
+    assert (response.status_code, response.get_json()["event"]) == (200, "ignored")
+
+
+def fixture_bytes_helpscout(name: str) -> bytes:
+    from tests.platforms.support import fixture_bytes
+
+    return fixture_bytes("helpscout", name)
