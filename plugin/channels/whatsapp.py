@@ -66,8 +66,12 @@ def compose(
     NPS (11 points) is asked as a typed number inside the window; outside it goes as the template without buttons.
     """
     text = question or i18n.gettext(locale, scale.question)
+    limit = 20 if len(scale.points) <= MAX_BUTTONS else 24  # a button's title, a list row's title
     choices = tuple(
-        Choice(f"r:{tokens.rating(survey.id, point.score)}", f"{point.score} {i18n.gettext(locale, point.label)}"[:20])
+        Choice(
+            f"r:{tokens.rating(survey.id, point.score)}",
+            _title(f"{point.score} {i18n.gettext(locale, point.label)}", limit),
+        )
         for point in scale.points
     )
     to = survey.requester_phone
@@ -86,6 +90,10 @@ def compose(
         template_parameters=(survey.ticket_id,),
         reference=f"survey-{survey.id}",
     )
+
+
+def _title(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _template_language(locale: str) -> str:
