@@ -192,7 +192,7 @@ class WhatsAppProvider:
                 value = change.get("value")
                 if change.get("field") != "messages" or not isinstance(value, dict):
                     continue
-                metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+                metadata = _object(value.get("metadata"))
                 if metadata.get("phone_number_id") not in (None, config.sender):
                     continue  # another number of the same app: not this account's
                 ours = str(metadata.get("phone_number_id") or config.sender)  # our sender is the number's id
@@ -209,44 +209,47 @@ def _list(value, name: str) -> list[dict]:
     return value
 
 
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _message(message: dict, ours: str) -> Reply:
-    if not message.get("id") or not (message.get("from") or message.get("user_id")):
-        raise PayloadError("a message needs id and from")
-    context = message.get("context") if isinstance(message.get("context"), dict) else {}
+    if not isinstance(message.get("id"), str) or not isinstance(message.get("from") or message.get("user_id"), str):
+        raise PayloadError("a message needs id and from (strings)")
+    context = _object(message.get("context"))
     kind, text, payload = message.get("type"), "", None
     if kind == "text":
-        text = str((message.get("text") or {}).get("body") or "")
+        text = str(_object(message.get("text")).get("body") or "")
     elif kind == "button":  # a template's quick reply
-        button = message.get("button") or {}
+        button = _object(message.get("button"))
         payload, text = button.get("payload"), str(button.get("text") or "")
     elif kind == "interactive":
-        interactive = message.get("interactive") or {}
-        chosen = interactive.get("button_reply") or interactive.get("list_reply") or {}
+        interactive = _object(message.get("interactive"))
+        chosen = _object(interactive.get("button_reply")) or _object(interactive.get("list_reply"))
         payload, text = chosen.get("id"), str(chosen.get("title") or "")
     their = str(message.get("from") or message.get("user_id"))
+    context_id = context.get("id") if isinstance(context.get("id"), str) else None
     return Reply(
-        str(message["id"]),
+        message["id"],
         "+" + their if their.isdigit() else their,
         ours,
         text,
         str(payload) if payload else None,
-        context.get("id"),
+        context_id,
     )
 
 
 def _status(status: dict) -> Status:
-    if not status.get("id") or not status.get("status"):
-        raise PayloadError("a status needs id and status")
+    if not isinstance(status.get("id"), str) or not isinstance(status.get("status"), str):
+        raise PayloadError("a status needs id and status (strings)")
     errors = status.get("errors") if isinstance(status.get("errors"), list) else []
-    first = errors[0] if errors and isinstance(errors[0], dict) else {}
-    code = str(first["code"]) if first.get("code") is not None else None
-    detail = (first.get("error_data") or {}).get("details") if isinstance(first.get("error_data"), dict) else None
+    first = _object(errors[0]) if errors else {}
+    code = str(first["code"]) if isinstance(first.get("code"), int | str) else None
+    detail = _object(first.get("error_data")).get("details")
+    message = first.get("title") or first.get("message") or detail
+    reference = status.get("biz_opaque_callback_data")
     return Status(
-        str(status["id"]),
-        str(status["status"]),
-        code,
-        first.get("title") or first.get("message") or detail,
-        status.get("biz_opaque_callback_data"),
+        status["id"], status["status"], code, str(message) if message else None, str(reference) if reference else None
     )
 
 
