@@ -28,12 +28,57 @@ FIELDS = st.sampled_from(["MessageSid", "AccountSid", "From", "To", "Body", "Mes
 def account(app, client, http_recorder):
     desk = Helpdesk(app, client, http_recorder.url)
     key = desk.account.key
-    cli(app, "channels", "add", "--account", key, "--provider", "twilio", "--account-sid", "AC1", "--auth-token", "t",
-        "--from", "+15005550006")  # fmt: skip
-    cli(app, "channels", "add", "--account", key, "--provider", "whatsapp", "--phone-number-id", "1",
-        "--access-token", "a", "--app-secret", "s", "--verify-token", "v", "--template", "x")  # fmt: skip
-    cli(app, "channels", "add", "--account", key, "--provider", "vonage", "--api-key", "k", "--api-secret", "p",
-        "--signature-secret", "g", "--from", "+447700900000")  # fmt: skip
+    cli(
+        app,
+        "channels",
+        "add",
+        "--account",
+        key,
+        "--provider",
+        "twilio",
+        "--account-sid",
+        "AC1",
+        "--auth-token",
+        "t",
+        "--from",
+        "+15005550006",
+    )
+    cli(
+        app,
+        "channels",
+        "add",
+        "--account",
+        key,
+        "--provider",
+        "whatsapp",
+        "--phone-number-id",
+        "1",
+        "--access-token",
+        "a",
+        "--app-secret",
+        "s",
+        "--verify-token",
+        "v",
+        "--template",
+        "x",
+    )
+    cli(
+        app,
+        "channels",
+        "add",
+        "--account",
+        key,
+        "--provider",
+        "vonage",
+        "--api-key",
+        "k",
+        "--api-secret",
+        "p",
+        "--signature-secret",
+        "g",
+        "--from",
+        "+447700900000",
+    )
     return key
 
 
@@ -64,8 +109,14 @@ def test_whatsapp_signed_junk(client, account, value, wrap):
 
 
 @FUZZ
-@given(st.dictionaries(st.sampled_from(["msisdn", "to", "messageId", "text", "status", "err-code", "concat"])
-                       | st.text(min_size=1, max_size=8), st.text(max_size=200), max_size=8))  # fmt: skip
+@given(
+    st.dictionaries(
+        st.sampled_from(["msisdn", "to", "messageId", "text", "status", "err-code", "concat"])
+        | st.text(min_size=1, max_size=8),
+        st.text(max_size=200),
+        max_size=8,
+    )
+)
 def test_vonage_signed_junk(client, account, form):
     form = {**form, "timestamp": str(int(time.time()))}
     form["sig"] = vonage.signature(form, "g")

@@ -74,6 +74,14 @@ def test_sms_survey_answered_written_back_and_commented(twilio, desk, http_recor
     assert rating["comment"] == "The printer guide helped"
     assert http_recorder.requests[-1].json()["rating"]["comment"] == "The printer guide helped"
     assert len(twilio.messages) == 2  # no third message: one follow-up only
+    assert api(desk, "/api/v1/channels")["channels"] == [
+        {"channel": "sms", "surveys_sent": 1, "responses": 1, "response_rate": 1.0}
+    ]
+    csv = requests.get(
+        desk.base + "/api/v1/ratings.csv?channel=sms", timeout=10, headers={"Authorization": f"Bearer {desk.api_key}"}
+    ).text
+    assert csv.splitlines()[0].endswith(",channel") and csv.splitlines()[1].endswith(",sms")
+    assert api(desk, "/api/v1/ratings?channel=email")["ratings"] == []
 
 
 def test_a_reply_that_is_no_score_gets_one_help_message_never_a_loop(twilio, desk):

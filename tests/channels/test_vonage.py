@@ -22,10 +22,26 @@ def vonage(live, desk):
     app, _ = live
     with VonageEmulator() as emulator:
         out = json.loads(
-            cli(app, "channels", "add", "--account", desk.account.key, "--provider", "vonage",
-                "--api-key", emulator.api_key, "--api-secret", emulator.api_secret,
-                "--signature-secret", emulator.signature_secret, "--from", OURS, "--api-url", emulator.url)
-        )  # fmt: skip
+            cli(
+                app,
+                "channels",
+                "add",
+                "--account",
+                desk.account.key,
+                "--provider",
+                "vonage",
+                "--api-key",
+                emulator.api_key,
+                "--api-secret",
+                emulator.api_secret,
+                "--signature-secret",
+                emulator.signature_secret,
+                "--from",
+                OURS,
+                "--api-url",
+                emulator.url,
+            )
+        )
         assert emulator.api_secret not in json.dumps(out) and emulator.signature_secret not in json.dumps(out)
         emulator.inbound_url = out["inbound_url"]
         cli(app, "accounts", "update", "--account", desk.account.key, "--channels", "sms,email", "--throttle-days", "0")
@@ -75,8 +91,15 @@ def test_a_refusal_inside_http_200_falls_back_to_email(vonage, desk):
 def test_bad_or_stale_signature_401(vonage, desk):
     post_event(desk, "T-1", THEIRS)
     run_jobs()
-    params = {"msisdn": THEIRS[1:], "to": OURS[1:], "messageId": "0A0000001", "text": "5", "type": "text",
-              "timestamp": str(int(time.time())), "nonce": "n1"}  # fmt: skip
+    params = {
+        "msisdn": THEIRS[1:],
+        "to": OURS[1:],
+        "messageId": "0A0000001",
+        "text": "5",
+        "type": "text",
+        "timestamp": str(int(time.time())),
+        "nonce": "n1",
+    }
     assert requests.post(vonage.inbound_url, data={**params, "sig": "0" * 32}, timeout=10).status_code == 401
     stale = {**params, "timestamp": str(int(time.time()) - 3600)}
     stale["sig"] = vonage_signature(stale, vonage.signature_secret)
