@@ -11,6 +11,7 @@ import pytest
 import requests
 from sqlalchemy import update
 
+from plugin import signing
 from plugin.models import ChannelMessage, Survey, Unsubscribe
 from plugin.services import services
 from tests.channels.conftest import api, cli, post_event, stored
@@ -193,3 +194,28 @@ def test_a_repeated_delivery_counts_once(twilio, desk):
     run_jobs()
     assert len([m for m in stored(ChannelMessage) if m.kind == "reply"]) == 1
     assert len(twilio.messages) == 2  # the question and one follow-up
+
+
+def test_the_throttle_is_per_customer_across_channels(twilio, desk, live):
+    app, _ = live
+    cli(app, "accounts", "update", "--account", desk.account.key, "--throttle-days", "7")
+    post_event(desk, "T-1", THEIRS, email="")  # surveyed by SMS
+    post_event(desk, "T-2", THEIRS, email="other@customer.test")  # same phone, another address: same customer
+    post_event(desk, "T-3", None, email="casey@customer.test")  # someone else entirely
+    run_jobs()
+    by_ticket = {s.ticket_id: s for s in stored(Survey)}
+    assert (by_ticket["T-1"].channel, by_ticket["T-1"].status) == ("sms", "sent")
+    assert (by_ticket["T-2"].status, by_ticket["T-2"].reason) == ("skipped", "throttled")
+    assert (by_ticket["T-3"].channel, by_ticket["T-3"].status) == ("email", "sent")
+
+
+def test_reopen_cancels_an_sms_survey_before_it_goes(twilio, desk, live):
+    app, _ = live
+    cli(app, "accounts", "update", "--account", desk.account.key, "--delay-minutes", "60")
+    post_event(desk, "T-1", THEIRS)
+    event = desk.event(event="ticket.reopened", ticket_id="T-1")
+    body = json.dumps(event).encode()
+    headers = {"Content-Type": "application/json", signing.HEADER: signing.sign(desk.secret, body)}
+    assert requests.post(desk.base + desk.url, data=body, headers=headers, timeout=10).status_code == 202
+    run_jobs()
+    assert stored(Survey)[0].status == "cancelled" and twilio.messages == []
