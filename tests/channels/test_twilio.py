@@ -219,3 +219,20 @@ def test_reopen_cancels_an_sms_survey_before_it_goes(twilio, desk, live):
     assert requests.post(desk.base + desk.url, data=body, headers=headers, timeout=10).status_code == 202
     run_jobs()
     assert stored(Survey)[0].status == "cancelled" and twilio.messages == []
+
+
+def test_a_status_callback_faster_than_our_send_is_not_lost(twilio, desk):
+    """Twilio may call back before our send has recorded the message sid: the report is applied once it has."""
+    original = twilio.handle
+
+    def handle_then_call_back(request, body):
+        status, answer, headers = original(request, body)
+        if status == 201:
+            twilio.status(answer, "delivered")  # arrives while our send waits for this very answer
+        return status, answer, headers
+
+    twilio.handle = handle_then_call_back
+    post_event(desk, "T-1", THEIRS)
+    run_jobs()
+    [question] = [m for m in stored(ChannelMessage) if m.kind == "question"]
+    assert question.status == "delivered"
