@@ -77,7 +77,8 @@ def compose(
     to = survey.requester_phone
     if window_open:
         if len(choices) <= MAX_ROWS:
-            return Outgoing(to=to, text=text, choices=choices, reference=f"survey-{survey.id}")
+            menu = i18n.gettext(locale, CHOOSE)[:20]
+            return Outgoing(to=to, text=text, choices=choices, reference=f"survey-{survey.id}", menu=menu)
         low, high = scale.points[0].score, scale.points[-1].score
         hint = i18n.gettext(locale, TYPE_A_NUMBER) % {"low": low, "high": high}
         return Outgoing(to=to, text=f"{text} {hint}", reference=f"survey-{survey.id}")
@@ -131,7 +132,7 @@ class WhatsAppProvider:
             return {**base, "type": "interactive", "interactive": interactive}
         if message.choices:
             rows = [{"id": c.payload[:200], "title": c.title[:24]} for c in message.choices]
-            action = {"button": "Choose", "sections": [{"title": "Rating", "rows": rows}]}
+            action = {"button": message.menu or "Choose", "sections": [{"rows": rows}]}
             interactive = {"type": "list", "body": {"text": message.text[:1024]}, "action": action}
             return {**base, "type": "interactive", "interactive": interactive}
         return {**base, "type": "text", "text": {"body": message.text[:4096]}}
