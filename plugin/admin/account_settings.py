@@ -143,6 +143,19 @@ FIELDSETS = (
         ),
     ),
     Fieldset(
+        "Channels",
+        (
+            Field(
+                "channels",
+                "Channel order",
+                hint="e.g. whatsapp,sms,email: the first that reaches the customer is used (docs/channels.md). "
+                "Empty: email only. Providers are set up with `channels add`.",
+            ),
+            Field("quiet_hours", "Quiet hours for SMS and WhatsApp", hint="e.g. 21:00-08:00; empty: none."),
+            Field("timezone", "Time zone of the quiet hours", hint="e.g. Europe/Warsaw; empty: UTC."),
+        ),
+    ),
+    Fieldset(
         "Counting clicks",
         (
             Field("settle_minutes", NUMBERS["settle_minutes"].label, "number"),
@@ -230,6 +243,7 @@ def validate(form: Mapping[str, str]) -> tuple[dict[str, object], dict[str, str]
             errors[name] = f"Use at most {limit} characters."
     errors.update(_branding_errors(text))
     errors.update(_delivery_errors(text))
+    errors.update(_channel_errors(text, values))
     errors.update(_alert_errors(text, values.get("scale")))
     return values, errors
 
@@ -273,6 +287,30 @@ def _delivery_errors(text: Mapping[str, str]) -> dict[str, str]:
             percent = math.nan
         if not 0 <= percent <= 100:  # NaN fails too
             errors["sample_percent"] = "Use a number from 0 to 100."
+    return errors
+
+
+def _channel_errors(text: Mapping[str, str], values: dict[str, object]) -> dict[str, str]:
+    """The channel order, quiet hours and time zone as plugin.channels reads them."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from plugin.channels.configs import parse_order
+
+    errors = {}
+    if text["channels"]:
+        try:
+            values["channels"] = parse_order(text["channels"])
+        except ValueError:
+            errors["channels"] = "Use channel names separated by commas, each once: email, sms, whatsapp, chat."
+    if text["quiet_hours"] and not re.fullmatch(
+        r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", text["quiet_hours"]
+    ):
+        errors["quiet_hours"] = "Use HH:MM-HH:MM, such as 21:00-08:00."
+    if text["timezone"]:
+        try:
+            ZoneInfo(text["timezone"])
+        except (ValueError, ZoneInfoNotFoundError):
+            errors["timezone"] = "Use a time zone name such as Europe/Warsaw."
     return errors
 
 

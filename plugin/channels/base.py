@@ -53,6 +53,7 @@ class Outgoing:
     template_language: str | None = None
     template_parameters: tuple[str, ...] = ()
     conversation: str | None = None  # in-chat: the conversation to post into
+    menu: str = ""  # WhatsApp list: the label of the button that opens it
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ class ChatProvider:
         if data["event"] not in ("message_created", "message_updated"):
             return []
         conversation = data.get("conversation") if isinstance(data.get("conversation"), dict) else {}
-        if data.get("id") is None or conversation.get("id") is None:
+        if not isinstance(data.get("id"), int | str) or not isinstance(conversation.get("id"), int | str):
             raise PayloadError("id and conversation.id are required")
         their, message_id = str(conversation.get("display_id") or conversation["id"]), str(data["id"])
         attributes = data.get("content_attributes") if isinstance(data.get("content_attributes"), dict) else {}

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 
 from plugin import i18n, retries
 from plugin.channels import choice, configs, sms
-from plugin.channels.base import Outgoing, SendError, Status
+from plugin.channels.base import Outgoing, SendError, Status, further
 from plugin.channels.email import branding
 from plugin.models import Account, ChannelMessage, Survey, Unsubscribe
 from plugin.surveys import sending
@@ -122,8 +122,28 @@ def send_question(s, survey_id: int) -> str:
         message.provider_message_id, message.updated_at = sent.provider_message_id, now
         if message.status == "sending":
             message.status = sent.status
+        _catch_up(session, message)
         sending.mark_sent(session, survey_id, sent.provider_message_id, now)
     return "sent"
+
+
+def _catch_up(session, message: ChannelMessage) -> None:
+    """Apply delivery reports that arrived before we knew the message's id (a fast callback races the send)."""
+    early = session.scalars(
+        select(ChannelMessage).where(
+            ChannelMessage.account_id == message.account_id,
+            ChannelMessage.provider == message.provider,
+            ChannelMessage.kind == "status",
+            ChannelMessage.provider_message_id == message.provider_message_id,
+        )
+    )
+    for report in early:
+        if further(message.status, report.status):
+            message.status, message.error_code, message.error_message = (
+                report.status,
+                report.error_code,
+                report.error_message,
+            )
 
 
 def compose(session, survey: Survey, account: Account, config, s, now: datetime) -> Outgoing:

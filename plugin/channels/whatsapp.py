@@ -66,14 +66,19 @@ def compose(
     NPS (11 points) is asked as a typed number inside the window; outside it goes as the template without buttons.
     """
     text = question or i18n.gettext(locale, scale.question)
+    limit = 20 if len(scale.points) <= MAX_BUTTONS else 24  # a button's title, a list row's title
     choices = tuple(
-        Choice(f"r:{tokens.rating(survey.id, point.score)}", f"{point.score} {i18n.gettext(locale, point.label)}"[:20])
+        Choice(
+            f"r:{tokens.rating(survey.id, point.score)}",
+            _title(f"{point.score} {i18n.gettext(locale, point.label)}", limit),
+        )
         for point in scale.points
     )
     to = survey.requester_phone
     if window_open:
         if len(choices) <= MAX_ROWS:
-            return Outgoing(to=to, text=text, choices=choices, reference=f"survey-{survey.id}")
+            menu = i18n.gettext(locale, CHOOSE)[:20]
+            return Outgoing(to=to, text=text, choices=choices, reference=f"survey-{survey.id}", menu=menu)
         low, high = scale.points[0].score, scale.points[-1].score
         hint = i18n.gettext(locale, TYPE_A_NUMBER) % {"low": low, "high": high}
         return Outgoing(to=to, text=f"{text} {hint}", reference=f"survey-{survey.id}")
@@ -86,6 +91,10 @@ def compose(
         template_parameters=(survey.ticket_id,),
         reference=f"survey-{survey.id}",
     )
+
+
+def _title(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _template_language(locale: str) -> str:
@@ -123,7 +132,7 @@ class WhatsAppProvider:
             return {**base, "type": "interactive", "interactive": interactive}
         if message.choices:
             rows = [{"id": c.payload[:200], "title": c.title[:24]} for c in message.choices]
-            action = {"button": "Choose", "sections": [{"title": "Rating", "rows": rows}]}
+            action = {"button": message.menu or "Choose", "sections": [{"rows": rows}]}
             interactive = {"type": "list", "body": {"text": message.text[:1024]}, "action": action}
             return {**base, "type": "interactive", "interactive": interactive}
         return {**base, "type": "text", "text": {"body": message.text[:4096]}}
@@ -184,7 +193,7 @@ class WhatsAppProvider:
                 value = change.get("value")
                 if change.get("field") != "messages" or not isinstance(value, dict):
                     continue
-                metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+                metadata = _object(value.get("metadata"))
                 if metadata.get("phone_number_id") not in (None, config.sender):
                     continue  # another number of the same app: not this account's
                 ours = str(metadata.get("phone_number_id") or config.sender)  # our sender is the number's id
@@ -201,44 +210,47 @@ def _list(value, name: str) -> list[dict]:
     return value
 
 
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _message(message: dict, ours: str) -> Reply:
-    if not message.get("id") or not (message.get("from") or message.get("user_id")):
-        raise PayloadError("a message needs id and from")
-    context = message.get("context") if isinstance(message.get("context"), dict) else {}
+    if not isinstance(message.get("id"), str) or not isinstance(message.get("from") or message.get("user_id"), str):
+        raise PayloadError("a message needs id and from (strings)")
+    context = _object(message.get("context"))
     kind, text, payload = message.get("type"), "", None
     if kind == "text":
-        text = str((message.get("text") or {}).get("body") or "")
+        text = str(_object(message.get("text")).get("body") or "")
     elif kind == "button":  # a template's quick reply
-        button = message.get("button") or {}
+        button = _object(message.get("button"))
         payload, text = button.get("payload"), str(button.get("text") or "")
     elif kind == "interactive":
-        interactive = message.get("interactive") or {}
-        chosen = interactive.get("button_reply") or interactive.get("list_reply") or {}
+        interactive = _object(message.get("interactive"))
+        chosen = _object(interactive.get("button_reply")) or _object(interactive.get("list_reply"))
         payload, text = chosen.get("id"), str(chosen.get("title") or "")
     their = str(message.get("from") or message.get("user_id"))
+    context_id = context.get("id") if isinstance(context.get("id"), str) else None
     return Reply(
-        str(message["id"]),
+        message["id"],
         "+" + their if their.isdigit() else their,
         ours,
         text,
         str(payload) if payload else None,
-        context.get("id"),
+        context_id,
     )
 
 
 def _status(status: dict) -> Status:
-    if not status.get("id") or not status.get("status"):
-        raise PayloadError("a status needs id and status")
+    if not isinstance(status.get("id"), str) or not isinstance(status.get("status"), str):
+        raise PayloadError("a status needs id and status (strings)")
     errors = status.get("errors") if isinstance(status.get("errors"), list) else []
-    first = errors[0] if errors and isinstance(errors[0], dict) else {}
-    code = str(first["code"]) if first.get("code") is not None else None
-    detail = (first.get("error_data") or {}).get("details") if isinstance(first.get("error_data"), dict) else None
+    first = _object(errors[0]) if errors else {}
+    code = str(first["code"]) if isinstance(first.get("code"), int | str) else None
+    detail = _object(first.get("error_data")).get("details")
+    message = first.get("title") or first.get("message") or detail
+    reference = status.get("biz_opaque_callback_data")
     return Status(
-        str(status["id"]),
-        str(status["status"]),
-        code,
-        first.get("title") or first.get("message") or detail,
-        status.get("biz_opaque_callback_data"),
+        status["id"], status["status"], code, str(message) if message else None, str(reference) if reference else None
     )
 
 

@@ -149,6 +149,16 @@ def list_agents():
     return jsonify({"agents": rows})
 
 
+@bp.get("/channels")
+@api_key_required
+def list_channels():
+    """Per channel: surveys sent, responses and the response rate over ?since=&until=."""
+    since, until = _time("since"), _time("until")
+    with services().db.session() as session:
+        rows = reports.channel_rates(session, g.account.id, since, until)
+    return jsonify({"channels": rows})
+
+
 @bp.get("/write-backs")
 @api_key_required
 def list_write_backs():

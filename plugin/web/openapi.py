@@ -159,6 +159,11 @@ def document() -> dict:
                 [SINCE, UNTIL],
                 _json("Agents ranked by csat_lower_bound", _list("agents", "Agent")),
             ),
+            "/channels": _get(
+                "Per channel (email, sms, whatsapp, chat): surveys sent in the period, responses, response rate.",
+                [SINCE, UNTIL],
+                _json("Channels", _list("channels", "Channel")),
+            ),
             "/teams": _get(
                 "Per team: the dashboard's figures; ranked (rank) once a team has 5 responses.",
                 REPORT_FILTERS,
@@ -355,6 +360,15 @@ def document() -> dict:
                         "created_at": {"type": "string", "format": "date-time"},
                         "updated_at": {"type": "string", "format": "date-time"},
                         "channel": {"type": "string", "enum": list(CHANNELS)},
+                    },
+                },
+                "Channel": {
+                    "type": "object",
+                    "properties": {
+                        "channel": {"type": "string", "enum": list(CHANNELS)},
+                        "surveys_sent": {"type": "integer"},
+                        "responses": {"type": "integer"},
+                        "response_rate": {"type": ["number", "null"]},
                     },
                 },
                 "Survey": {

@@ -36,6 +36,9 @@ OPTIONS = {
     "alert_threshold": "6",
     "alert_slack_url": "https://hooks.slack.test/services/T000/B000/XXXX",
     "alert_emails": "lead@acme.test, QA Team <qa@acme.test>",
+    "channels": "sms,email",
+    "quiet_hours": "21:00-08:00",
+    "timezone": "Europe/Warsaw",
 }
 CHECKED = {"csat10_eight_is_satisfied": "true", "alert_on_comment": "true"}  # require_rendered_page left unchecked
 

@@ -33,8 +33,16 @@ def chatwoot(live):
         emulator.agents.append({"id": 1, "name": "John", "email": "john@acme.test", "role": "agent"})
         s = services()
         with s.db.session() as session:
-            account = create_account(session, s.box, platform="chatwoot", name="Acme", api_url=emulator.url,
-                                     webhook_secret=SECRET, api_token="cw-token", delay_minutes=0).account  # fmt: skip
+            account = create_account(
+                session,
+                s.box,
+                platform="chatwoot",
+                name="Acme",
+                api_url=emulator.url,
+                webhook_secret=SECRET,
+                api_token="cw-token",
+                delay_minutes=0,
+            ).account
         cli(app, "accounts", "update", "--account", account.key, "--channels", "chat,email")
         out = json.loads(cli(app, "channels", "add", "--account", account.key, "--provider", "chatwoot"))
         emulator.webhook_url = out["inbound_url"]
@@ -48,8 +56,12 @@ def resolve(chatwoot, channel: str = "Channel::WebWidget") -> requests.Response:
     body = json.dumps(data).encode()
     stamp = str(int(time.time()))
     digest = hmac.new(SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    headers = {"Content-Type": "application/json", "X-Chatwoot-Signature": f"sha256={digest}",
-               "X-Chatwoot-Timestamp": stamp, "X-Chatwoot-Delivery": uuid.uuid4().hex}  # fmt: skip
+    headers = {
+        "Content-Type": "application/json",
+        "X-Chatwoot-Signature": f"sha256={digest}",
+        "X-Chatwoot-Timestamp": stamp,
+        "X-Chatwoot-Delivery": uuid.uuid4().hex,
+    }
     return requests.post(f"{chatwoot.base}/webhooks/chatwoot/{chatwoot.key}", data=body, headers=headers, timeout=10)
 
 
@@ -95,8 +107,9 @@ def test_a_messaging_inbox_tap_comes_back_as_the_title(chatwoot):
 
 
 def test_no_survey_where_chatwoots_own_csat_is_present(chatwoot):
-    chatwoot.conversations[10].messages.append({"content": "Rate us", "content_type": "input_csat",
-                                                "message_type": "template"})  # fmt: skip
+    chatwoot.conversations[10].messages.append(
+        {"content": "Rate us", "content_type": "input_csat", "message_type": "template"}
+    )
     resolve(chatwoot)
     run_jobs()
     [survey] = stored(Survey)

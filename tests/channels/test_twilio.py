@@ -11,6 +11,7 @@ import pytest
 import requests
 from sqlalchemy import update
 
+from plugin import signing
 from plugin.models import ChannelMessage, Survey, Unsubscribe
 from plugin.services import services
 from tests.channels.conftest import api, cli, post_event, stored
@@ -74,6 +75,14 @@ def test_sms_survey_answered_written_back_and_commented(twilio, desk, http_recor
     assert rating["comment"] == "The printer guide helped"
     assert http_recorder.requests[-1].json()["rating"]["comment"] == "The printer guide helped"
     assert len(twilio.messages) == 2  # no third message: one follow-up only
+    assert api(desk, "/api/v1/channels")["channels"] == [
+        {"channel": "sms", "surveys_sent": 1, "responses": 1, "response_rate": 1.0}
+    ]
+    csv = requests.get(
+        desk.base + "/api/v1/ratings.csv?channel=sms", timeout=10, headers={"Authorization": f"Bearer {desk.api_key}"}
+    ).text
+    assert csv.splitlines()[0].endswith(",channel") and csv.splitlines()[1].endswith(",sms")
+    assert api(desk, "/api/v1/ratings?channel=email")["ratings"] == []
 
 
 def test_a_reply_that_is_no_score_gets_one_help_message_never_a_loop(twilio, desk):
@@ -185,3 +194,45 @@ def test_a_repeated_delivery_counts_once(twilio, desk):
     run_jobs()
     assert len([m for m in stored(ChannelMessage) if m.kind == "reply"]) == 1
     assert len(twilio.messages) == 2  # the question and one follow-up
+
+
+def test_the_throttle_is_per_customer_across_channels(twilio, desk, live):
+    app, _ = live
+    cli(app, "accounts", "update", "--account", desk.account.key, "--throttle-days", "7")
+    post_event(desk, "T-1", THEIRS, email="")  # surveyed by SMS
+    post_event(desk, "T-2", THEIRS, email="other@customer.test")  # same phone, another address: same customer
+    post_event(desk, "T-3", None, email="casey@customer.test")  # someone else entirely
+    run_jobs()
+    by_ticket = {s.ticket_id: s for s in stored(Survey)}
+    assert (by_ticket["T-1"].channel, by_ticket["T-1"].status) == ("sms", "sent")
+    assert (by_ticket["T-2"].status, by_ticket["T-2"].reason) == ("skipped", "throttled")
+    assert (by_ticket["T-3"].channel, by_ticket["T-3"].status) == ("email", "sent")
+
+
+def test_reopen_cancels_an_sms_survey_before_it_goes(twilio, desk, live):
+    app, _ = live
+    cli(app, "accounts", "update", "--account", desk.account.key, "--delay-minutes", "60")
+    post_event(desk, "T-1", THEIRS)
+    event = desk.event(event="ticket.reopened", ticket_id="T-1")
+    body = json.dumps(event).encode()
+    headers = {"Content-Type": "application/json", signing.HEADER: signing.sign(desk.secret, body)}
+    assert requests.post(desk.base + desk.url, data=body, headers=headers, timeout=10).status_code == 202
+    run_jobs()
+    assert stored(Survey)[0].status == "cancelled" and twilio.messages == []
+
+
+def test_a_status_callback_faster_than_our_send_is_not_lost(twilio, desk):
+    """Twilio may call back before our send has recorded the message sid: the report is applied once it has."""
+    original = twilio.handle
+
+    def handle_then_call_back(request, body):
+        status, answer, headers = original(request, body)
+        if status == 201:
+            twilio.status(answer, "delivered")  # arrives while our send waits for this very answer
+        return status, answer, headers
+
+    twilio.handle = handle_then_call_back
+    post_event(desk, "T-1", THEIRS)
+    run_jobs()
+    [question] = [m for m in stored(ChannelMessage) if m.kind == "question"]
+    assert question.status == "delivered"

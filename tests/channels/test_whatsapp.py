@@ -24,16 +24,44 @@ def meta(live, desk):
     with WhatsAppEmulator() as emulator:
         emulator.approved_templates.add(("ticket_rating", "en"))
         out = json.loads(
-            cli(app, "channels", "add", "--account", desk.account.key, "--provider", "whatsapp",
-                "--phone-number-id", emulator.phone_number_id, "--access-token", emulator.access_token,
-                "--app-secret", emulator.app_secret, "--verify-token", "verify-me", "--template", "ticket_rating",
-                "--template-language", "en", "--api-url", emulator.url)
-        )  # fmt: skip
+            cli(
+                app,
+                "channels",
+                "add",
+                "--account",
+                desk.account.key,
+                "--provider",
+                "whatsapp",
+                "--phone-number-id",
+                emulator.phone_number_id,
+                "--access-token",
+                emulator.access_token,
+                "--app-secret",
+                emulator.app_secret,
+                "--verify-token",
+                "verify-me",
+                "--template",
+                "ticket_rating",
+                "--template-language",
+                "en",
+                "--api-url",
+                emulator.url,
+            )
+        )
         assert {"access_token", "app_secret", "verify_token"} <= set(out["secrets_set"])
         assert emulator.access_token not in json.dumps(out) and emulator.app_secret not in json.dumps(out)
         emulator.webhook_url = out["inbound_url"]
-        cli(app, "accounts", "update", "--account", desk.account.key, "--channels", "whatsapp,email",
-            "--throttle-days", "0")  # fmt: skip
+        cli(
+            app,
+            "accounts",
+            "update",
+            "--account",
+            desk.account.key,
+            "--channels",
+            "whatsapp,email",
+            "--throttle-days",
+            "0",
+        )
         yield emulator
 
 
