@@ -15,6 +15,7 @@ per agent token in 24 hours; beyond it the request is refused with 429 and kept 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -201,7 +202,10 @@ def lookup_failed(session: Session, check_id: int, error: str, *, retryable: boo
         check.lookup_due_at = now + backoff(check.lookup_attempts)
         return "retrying"
     check.lookup_due_at = None
-    check.reason = f"{NOT_CONFIRMED.format(ticket=check.ticket_id, agent=check.agent_email)} (lookup: {error})"[:2000]
+    # The helpdesk's status code only: a remote body is never shown back to the tenant (the worker's log has it).
+    code = re.search(r"HTTP \d{3}", error)
+    answer = code.group(0) if code else "no answer"
+    check.reason = f"{NOT_CONFIRMED.format(ticket=check.ticket_id, agent=check.agent_email)} (lookup: {answer})"
     return "gave up"
 
 

@@ -270,3 +270,17 @@ def test_signature_surveys_from_before_the_checks_are_grandfathered(tmp_path):
         rows = conn.execute(text("SELECT survey_id, status FROM signature_checks")).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [(7, "verified")]
+
+
+def test_a_lookup_the_helpdesk_refuses_keeps_the_rating_held_and_says_only_its_status(
+    zendesk_account, zendesk, client, clock
+):
+    zendesk.fail_next(403, body={"error": "Forbidden", "description": "internal-host.acme.local secret detail"})
+    _rate(client, clock, _zendesk_link(zendesk_account.account, 2, "4711"), 2, "ok")
+    run_jobs()
+    auth = {"Authorization": f"Bearer {zendesk_account.api_key}"}
+    (held,) = client.get("/api/v1/signature-ratings", headers=auth).get_json()["ratings"]
+    assert "(lookup: HTTP 403)" in held["reason"] and "secret detail" not in held["reason"]
+    # Still held: nothing counted, nothing written back.
+    with services().db.session() as session:
+        assert session.scalar(select(Rating.status)) == "unverified"

@@ -240,7 +240,10 @@ def check_failed(session: Session, access_id: int, error: str, *, retryable: boo
     if retryable and row.attempts < MAX_ACCESS_ATTEMPTS:
         row.due_at = now + backoff(row.attempts)
         return "retrying"
-    row.status, row.reason, row.checked_at, row.due_at = DENIED, f"could not ask Zendesk: {error}"[:2000], now, None
+    # The agent reads the reason: the status code only, never the remote body (it is in the worker's log).
+    code = re.search(r"HTTP \d{3}", error)
+    row.status, row.checked_at, row.due_at = DENIED, now, None
+    row.reason = f"could not ask Zendesk ({code.group(0) if code else 'no answer'})"
     return "denied"
 
 
