@@ -297,7 +297,10 @@ def _locked_rating(session: Session, survey: Survey, score: int | None, now: dat
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
         session.execute(dialect.insert(Rating).values(**values).on_conflict_do_nothing(index_elements=["survey_id"]))
     return session.scalar(
-        select(Rating).where(Rating.survey_id == survey.id).with_for_update(of=Rating).execution_options(populate_existing=True)
+        select(Rating)
+        .where(Rating.survey_id == survey.id)
+        .with_for_update(of=Rating)
+        .execution_options(populate_existing=True)
     )
 
 
