@@ -170,6 +170,23 @@ def clicks_flagged(account_key: str) -> None:
     click.echo(json.dumps(rows, indent=2))
 
 
+@clicks_cli.command("update-datacenters")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Default: the data file.")
+@click.option(
+    "--azure",
+    "azure_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Microsoft's weekly Service Tags JSON, downloaded by hand (its address changes weekly).",
+)
+def clicks_update_datacenters(output: Path | None, azure_file: Path | None) -> None:
+    """Refresh the cloud providers' networks (plugin/data/scanner_datacenters.txt) from their published lists."""
+    from plugin.surveys.datacenters import update
+
+    for name, count in update(output, azure_file).items():
+        click.echo(f"{name}: {count} blocks")
+
+
 @clicks_cli.command("restore")
 @click.option("--account", "account_key", required=True)
 @click.argument("click_id", type=int)

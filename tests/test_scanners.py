@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 
 import pytest
@@ -203,3 +204,33 @@ def test_every_rule_is_named_after_its_reason():
 def test_data_files_parse():
     assert scanners._agent_patterns()
     assert scanners._networks("scanner_networks.txt") and scanners._networks("scanner_datacenters.txt")
+
+
+def test_datacenter_lists_are_parsed_collapsed_and_kept_small():
+    """The shapes of the providers' documented formats; small ranges are dropped, neighbours merged."""
+    import json
+
+    from plugin.surveys import datacenters
+
+    aws = {
+        "prefixes": [
+            {"ip_prefix": "3.120.0.0/15", "service": "EC2"},
+            {"ip_prefix": "3.122.0.0/15", "service": "EC2"},
+            {"ip_prefix": "3.5.140.0/22", "service": "S3"},  # not where sandboxes run
+            {"ip_prefix": "3.8.0.0/24", "service": "EC2"},  # too small to list
+        ],
+        "ipv6_prefixes": [{"ipv6_prefix": "2600:1f18::/33", "service": "EC2"}],
+    }
+    google = {"prefixes": [{"ipv4Prefix": "34.80.0.0/15"}, {"ipv6Prefix": "2600:1900:4000::/44"}, {}]}
+    oracle = {"regions": [{"cidrs": [{"cidr": "129.146.0.0/16"}, {"cidr": "nonsense"}]}]}
+    assert [str(n) for n in datacenters.collapse(datacenters._aws(json.dumps(aws)))] == [
+        "3.120.0.0/14",
+        "2600:1f18::/33",
+    ]
+    assert [str(n) for n in datacenters.collapse(datacenters._google(json.dumps(google)))] == ["34.80.0.0/15"]
+    assert [str(n) for n in datacenters.collapse(datacenters._oracle(json.dumps(oracle)))] == ["129.146.0.0/16"]
+    assert datacenters.collapse(datacenters._digitalocean("138.68.0.0/16,NL,NL-NH,Amsterdam,\n")) == [
+        ipaddress.ip_network("138.68.0.0/16")
+    ]
+    text = datacenters.render({"Google Cloud": datacenters.collapse(["34.64.0.0/10"])})
+    assert "34.64.0.0/10" in text and "https://www.gstatic.com/ipranges/cloud.json" in text
