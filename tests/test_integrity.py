@@ -312,3 +312,25 @@ def test_a_beacon_with_an_absurd_click_id_is_400_not_500(client, clock, links):
     for click in ("1" * 25, "-1", "1e3", "²"):
         response = client.post(f"{links[0]}/signal", data={"nonce": nonce, "click": click, "signal": "visible"})
         assert response.status_code == 400, click
+
+
+def test_a_database_hiccup_during_a_click_is_retried_and_the_click_kept(client, clock, links, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from plugin.surveys import counting
+
+    real, failures = counting.record_click, []
+
+    def flaky(session, *args, **kwargs):
+        if not failures:  # the first attempt loses its connection half-way, after writing
+            real(session, *args, **kwargs)
+            failures.append(1)
+            raise OperationalError("INSERT ...", {}, Exception("server closed the connection unexpectedly"))
+        return real(session, *args, **kwargs)
+
+    monkeypatch.setattr(counting, "record_click", flaky)
+    response = person_opens(client, clock, links[2])
+    assert response.status_code == 200 and failures == [1]
+    with services().db.session() as session:
+        assert session.scalars(select(Click.score).where(Click.kind == "click")).all() == [3]  # once, not twice
+    assert (_rating().score, _rating().status) == (3, "pending")

@@ -33,6 +33,7 @@ LINKS_OPEN_DAYS = 30  # an unanswered survey's links expire this long after send
 SIGNALS = ("visible", "interaction")
 PAGE_FIELDS = ("webdriver", "headless", "window", "renderer", "focus")  # what the page may tell about its browser
 MAX_CLICK_ID = 2**31 - 1
+RULES_FIRST, RULES_LATEST = 20, 200  # how many of a survey's first and latest requests the decisions read
 
 
 class RatingClosed(Exception):
@@ -95,14 +96,13 @@ def record_click(
     """Keep the click as an event, mark it if it looks automated, and let the rating follow the person."""
     get_scale(survey.scale).point(score)
     rating = _locked_rating(session, survey, score, now)
-    earlier = [
-        scanners.Seen(row.id, row.kind, row.score, row.at, row.client_ip, row.user_agent)
-        for row in session.execute(
-            select(Click.id, Click.kind, Click.score, Click.at, Click.client_ip, Click.user_agent).where(
-                Click.survey_id == survey.id
-            )
-        )
-    ]
+    columns = select(Click.id, Click.kind, Click.score, Click.at, Click.client_ip, Click.user_agent).where(
+        Click.survey_id == survey.id
+    )
+    # The rules need the first requests (arrival) and the latest (bursts); a flood of requests stays bounded.
+    rows = {row.id: row for row in session.execute(columns.order_by(Click.id).limit(RULES_FIRST))}
+    rows.update({row.id: row for row in session.execute(columns.order_by(Click.id.desc()).limit(RULES_LATEST))})
+    earlier = [scanners.Seen(r.id, r.kind, r.score, r.at, r.client_ip, r.user_agent) for r in rows.values()]
     context = scanners.ClickContext(
         score=score,
         at=now,
@@ -253,15 +253,18 @@ def _follow(session: Session, survey: Survey, rating: Rating, now: datetime) -> 
     if rating.confirmed_at is not None:
         return
     clicks = session.scalars(
-        select(Click).where(Click.survey_id == survey.id, Click.kind == "click").order_by(Click.at, Click.id)
-    ).all()
+        select(Click)
+        .where(Click.survey_id == survey.id, Click.kind == "click")
+        .order_by(Click.at.desc(), Click.id.desc())
+        .limit(RULES_LATEST)
+    ).all()[::-1]
     if not clicks:
         return
-    unmarked = [c for c in clicks if not scanners.is_marked(_reasons(c.reasons), c.cleared)]
-    current = next((c for c in clicks if c.id == rating.last_click_id), None)
-    at_rest = current in unmarked and rating.status != FLAGGED
-    if at_rest:
-        unmarked = unmarked[unmarked.index(current) + 1 :]  # only a newer clean click moves a rating at rest
+    unmarked = [c for c in clicks if not _marked(c)]
+    current = session.get(Click, rating.last_click_id) if rating.last_click_id else None
+    at_rest = current is not None and not _marked(current) and rating.status != FLAGGED
+    if at_rest:  # only a newer clean click moves a rating at rest
+        unmarked = [c for c in unmarked if (c.at, c.id) > (current.at, current.id)]
     if unmarked:
         latest = unmarked[-1]
         if at_rest and rating.status == COUNTED and rating.score == latest.score:
@@ -276,6 +279,10 @@ def _follow(session: Session, survey: Survey, rating: Rating, now: datetime) -> 
     latest = clicks[-1]
     rating.score, rating.last_click_id, rating.updated_at = latest.score, latest.id, now
     rating.status, rating.reasons, rating.settles_at = FLAGGED, latest.reasons, None
+
+
+def _marked(click: Click) -> bool:
+    return scanners.is_marked(_reasons(click.reasons), click.cleared)
 
 
 def _locked_rating(session: Session, survey: Survey, score: int | None, now: datetime) -> Rating | None:
