@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from plugin.models import Click, Rating
@@ -334,3 +336,20 @@ def test_a_database_hiccup_during_a_click_is_retried_and_the_click_kept(client, 
     with services().db.session() as session:
         assert session.scalars(select(Click.score).where(Click.kind == "click")).all() == [3]  # once, not twice
     assert (_rating().score, _rating().status) == (3, "pending")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    signal=st.sampled_from(["visible", "interaction", "", "other"]) | st.text(max_size=20),
+    click=st.text(max_size=30),
+    fields=st.dictionaries(
+        st.sampled_from(["webdriver", "headless", "window", "renderer", "focus", "extra"]), st.text(max_size=300)
+    ),
+)
+def test_hostile_beacons_answer_4xx_or_204_never_500(client, clock, links, signal, click, fields):
+    page = person_opens(client, clock, links[1], after_minutes=0, beacon=None)
+    html = page.get_data(as_text=True)
+    real_click = html.split('data-click="')[1].split('"')[0]
+    for click_field in (click, real_click):
+        data = {"nonce": nonce_of(html), "click": click_field, "signal": signal, **fields}
+        assert client.post(f"{links[1]}/signal", data=data).status_code in (204, 400, 404)

@@ -106,8 +106,8 @@ def record_click(
     context = scanners.ClickContext(
         score=score,
         at=now,
-        user_agent=user_agent[:500],
-        client_ip=client_ip[:64],
+        user_agent=_text(user_agent, 500),
+        client_ip=_text(client_ip, 64),
         headers=headers or {},
         sent_at=survey.sent_at,
         earlier=earlier,
@@ -142,7 +142,7 @@ def record_signal(
         return None
     if signal == "visible" and click.rendered_at is None:
         click.rendered_at = now
-        seen = {name: str(value)[:100] for name, value in (page or {}).items() if name in PAGE_FIELDS}
+        seen = {name: _text(value, 100) for name, value in (page or {}).items() if name in PAGE_FIELDS}
         click.signals = " ".join(f"{name}={value}" for name, value in sorted(seen.items()))[:300]
         for reason in scanners.page_reasons(seen):
             click.reasons = _with(click.reasons, reason)
@@ -339,12 +339,17 @@ def _event(
         kind=kind,
         score=score,
         method=method,
-        user_agent=user_agent[:500],
-        client_ip=client_ip[:64],
+        user_agent=_text(user_agent, 500),
+        client_ip=_text(client_ip, 64),
         reasons=reasons[:500],
         seconds_since_sent=(now - survey.sent_at).total_seconds() if survey.sent_at else None,
         at=now,
     )
+
+
+def _text(value: object, limit: int) -> str:
+    """Text as stored: without NUL (PostgreSQL refuses it) and cut to its column."""
+    return str(value).replace("\x00", "")[:limit]
 
 
 def _reasons(text: str) -> list[str]:
