@@ -121,5 +121,5 @@ def test_clicks_and_confirms_in_parallel_lose_nothing(server, survey_links):
         versions = session.scalars(select(WriteBack.version).where(WriteBack.rating_id == rating.id)).all()
     # The confirmation that committed last is the person's answer; clicks around it never moved it.
     assert (rating.score, rating.status) == (last_confirm.score, "counted")
-    assert rating.confirmed_at is not None
+    assert rating.confirmed_at is not None and rating.comment.startswith("take ")  # the comment is not lost
     assert sorted(versions) == list(range(1, len(versions) + 1)) and len(versions) >= 16
