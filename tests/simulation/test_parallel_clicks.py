@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -33,10 +34,15 @@ def survey_links(app, client, http_recorder, request):
     settle = getattr(request, "param", 10)
     helpdesk = Helpdesk(app, client, http_recorder.url, settle_minutes=settle)
     helpdesk.post(helpdesk.event(ticket_id="PAR-1"))
-    helpdesk.run_jobs()  # sent here or by a gunicorn worker's job thread, whichever sweeps first
-    with services().db.session() as session:
-        survey = session.scalar(select(Survey))
-        assert survey.status == "sent"
+    deadline = time.monotonic() + 30
+    while True:  # sent here or by a gunicorn worker's job thread, whichever sweeps first
+        helpdesk.run_jobs()
+        with services().db.session() as session:
+            survey = session.scalar(select(Survey))
+        if survey.status == "sent" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert survey.status == "sent"
     return survey.id, [f"/r/{services().tokens.rating(survey.id, score)}" for score in range(1, 6)]
 
 
