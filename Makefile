@@ -33,7 +33,7 @@ lint: $(BIN)/flask
 
 # Scanner and human traffic against the real app; prints the table kept in docs/integrity.md.
 simulate: $(BIN)/flask
-	$(BIN)/python -m pytest -q -s tests/simulation
+	OPENCSAT_SIMULATE=1 $(BIN)/python -m pytest -q -s tests/simulation
 
 bench: $(BIN)/flask
 	$(BIN)/python bench/http_throughput.py

@@ -187,19 +187,39 @@ def clicks_flagged(account_key: str) -> None:
     click.echo(json.dumps(rows, indent=2))
 
 
+@clicks_cli.command("update-datacenters")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Default: the data file.")
+@click.option(
+    "--azure",
+    "azure_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Microsoft's weekly Service Tags JSON, downloaded by hand (its address changes weekly).",
+)
+def clicks_update_datacenters(output: Path | None, azure_file: Path | None) -> None:
+    """Refresh the cloud providers' networks (plugin/data/scanner_datacenters.txt) from their published lists."""
+    from plugin.surveys.datacenters import update
+
+    for name, count in update(output, azure_file).items():
+        click.echo(f"{name}: {count} blocks")
+
+
 @clicks_cli.command("restore")
 @click.option("--account", "account_key", required=True)
 @click.argument("click_id", type=int)
 def clicks_restore(account_key: str, click_id: int) -> None:
     """Count a marked click's score as if the person had confirmed it."""
-    from plugin.surveys.counting import restore
+    from plugin.surveys.counting import RatingConfirmed, restore
 
     s = services()
-    with s.db.session() as session:
-        write_back = restore(session, _account(session, account_key).id, click_id, s.clock())
-        if write_back is None:
-            raise click.UsageError(f"no click {click_id} on this account's surveys")
-        write_back_id, score = write_back.id, write_back.rating.score
+    try:
+        with s.db.session() as session:
+            write_back = restore(session, _account(session, account_key).id, click_id, s.clock())
+            if write_back is None:
+                raise click.UsageError(f"no click {click_id} on this account's surveys")
+            write_back_id, score = write_back.id, write_back.rating.score
+    except RatingConfirmed as exc:
+        raise click.UsageError(str(exc)) from None
     s.jobs.enqueue("deliver_write_back", write_back_id)
     _drain_if_local()
     click.echo(f"click {click_id} restored: the rating counts with score {score}")

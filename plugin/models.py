@@ -100,7 +100,7 @@ class Click(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(10))  # click, head, prefetch, confirm, restore
+    kind: Mapped[str] = mapped_column(String(10))  # click, head, prefetch, limited, confirm, restore
     score: Mapped[int] = mapped_column(Integer)
     method: Mapped[str] = mapped_column(String(8))
     user_agent: Mapped[str] = mapped_column(String(500), default="")
@@ -109,6 +109,10 @@ class Click(Base):
     seconds_since_sent: Mapped[float | None] = mapped_column(Float)
     rendered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the page's "visible" beacon arrived
     interacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a person moved, typed or touched
+    # What the page saw of its browser ("webdriver=0 window=1280x800 ..."), from its "visible" beacon.
+    signals: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # Who lifted the marks: "person" (a human signal lifts weak marks), "admin" (a restore lifts all), or "".
+    cleared: Mapped[str] = mapped_column(String(10), default="", server_default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -164,7 +164,10 @@ FIELDSETS = (
                 REQUIRE_RENDERED,
                 "A lone click counts only if its page was shown in a browser",
                 "checkbox",
-                "Turn off for customers whose browsers run no JavaScript.",
+                "On: a click whose page never reported being shown waits for the customer's Confirm, which stops"
+                " link checkers that only fetch pages. Off: such clicks count after the settle window too, which"
+                " helps customers whose browsers run no JavaScript, but lets a link checker that slipped past the"
+                " other rules count.",
             ),
         ),
     ),

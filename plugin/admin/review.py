@@ -1,4 +1,5 @@
-"""Reviewing flagged clicks from the dashboard: the admin vouches for the click behind a flagged rating. No Flask."""
+"""Reviewing flagged clicks from the admin pages: every request behind a flagged rating, its reasons in words, and
+the admin's vouching for one click. No Flask."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from sqlalchemy.orm import Session
 
 from plugin.models import Click, Rating, WriteBack
 from plugin.surveys import counting
+from plugin.surveys.review import flagged
+
+__all__ = ["count_flagged", "flagged", "restore_click"]
 
 
 def count_flagged(session: Session, rating_id: int, account_id: int, now: datetime) -> WriteBack | None:
@@ -24,4 +28,9 @@ def count_flagged(session: Session, rating_id: int, account_id: int, now: dateti
         .order_by(Click.id.desc())
         .limit(1)
     )
-    return None if click_id is None else counting.restore(session, account_id, click_id, now)
+    return None if click_id is None else restore_click(session, click_id, account_id, now)
+
+
+def restore_click(session: Session, click_id: int, account_id: int, now: datetime) -> WriteBack | None:
+    """Count one click's score as the admin vouches for it (counting.RatingConfirmed if the customer confirmed)."""
+    return counting.restore(session, account_id, click_id, now)

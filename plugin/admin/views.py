@@ -12,6 +12,7 @@ from plugin import dashboard, reports, writebacks
 from plugin.admin import account_settings, auth, review, users
 from plugin.models import Account
 from plugin.services import services
+from plugin.surveys import counting
 from plugin.surveys.scales import SCALES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -216,6 +217,29 @@ def replay_write_back(write_back_id: int):
     s.jobs.enqueue("deliver_write_back", write_back_id)
     flash(f"Write-back {write_back_id} is queued again.")
     return redirect(url_for("admin.write_backs_page"), code=303)
+
+
+@bp.get("/review")
+def review_page():
+    with services().db.session() as session:
+        rows = review.flagged(session, g.account.id)
+    return render_template("admin/review.html", flagged=rows)
+
+
+@bp.post("/clicks/<int:click_id>/restore")
+def restore_click(click_id: int):
+    s = services()
+    try:
+        with s.db.session() as session:
+            write_back = review.restore_click(session, click_id, g.account.id, s.clock())
+    except counting.RatingConfirmed:
+        flash("The customer confirmed this rating on the page; only they can change it.")
+        return redirect(url_for("admin.review_page"), code=303)
+    if write_back is None:
+        abort(404, "There is no click with this number.")
+    s.jobs.enqueue("deliver_write_back", write_back.id)
+    flash("The click now counts; the helpdesk will be told.")
+    return redirect(url_for("admin.review_page"), code=303)
 
 
 @bp.post("/flagged/<int:rating_id>/count")

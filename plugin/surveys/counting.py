@@ -1,4 +1,16 @@
-"""Counting a rating (DESIGN.md): clicks are events; a rating counts when confirmed or when its click settles."""
+"""Counting a rating (DESIGN.md, docs/integrity.md): every request is an event; the rating follows the person.
+
+- Until the person confirms, the rating rests on the latest *unmarked* click: a later clean click replaces its
+  score, restarts the settle window and, once settled, is written back again.
+- A marked click is evidence: it never changes, flags or demotes a rating that a clean click or a confirmation
+  produced. A burst re-marks the clicks it is made of, since a burst is only seen from its second click on.
+- A confirmation counts at once and is final until the person changes it on the page; an admin's restore cannot
+  override it.
+
+Concurrency: the rating row is inserted-or-got and locked (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite has one
+writer) before any decision reads it, and versions are incremented in SQL. Callers run these functions inside a
+transaction and may retry it whole on a database error (plugin/web/ratings.py does).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +18,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from plugin import followups
 from plugin.models import Click, Rating, SignatureCheck, Survey, WriteBack
@@ -20,11 +34,17 @@ UNVERIFIED, HELD = "unverified", "held"
 MAX_COMMENT_CHARS = 2000
 LINKS_OPEN_DAYS = 30  # an unanswered survey's links expire this long after sending (410)
 SIGNALS = ("visible", "interaction")
-NOT_LOADED = object()  # a caller that already read the survey's rating (maybe None) passes it instead
+PAGE_FIELDS = ("webdriver", "headless", "window", "renderer", "focus")  # what the page may tell about its browser
+MAX_CLICK_ID = 2**31 - 1
+RULES_FIRST, RULES_LATEST = 20, 200  # how many of a survey's first and latest requests the decisions read
 
 
 class RatingClosed(Exception):
     """The edit window is over: the rating is final."""
+
+
+class RatingConfirmed(Exception):
+    """The customer confirmed this rating; nobody but them may change it."""
 
 
 class LinkExpired(Exception):
@@ -49,19 +69,18 @@ def check_open(survey: Survey, rating: Rating | None, now: datetime) -> None:
 
 
 def record_visit(
-    session: Session, survey: Survey, score: int, *, kind: str, user_agent: str, client_ip: str, now: datetime
+    session: Session,
+    survey: Survey,
+    score: int,
+    *,
+    kind: str,
+    user_agent: str,
+    client_ip: str,
+    now: datetime,
+    method: str = "GET",
 ) -> Click:
-    """Keep a HEAD or prefetch request as an event; it never touches the rating."""
-    click = Click(
-        survey_id=survey.id,
-        kind=kind,
-        score=score,
-        method="HEAD" if kind == "head" else "GET",
-        user_agent=user_agent[:500],
-        client_ip=client_ip[:64],
-        seconds_since_sent=_since_sent(survey, now),
-        at=now,
-    )
+    """Keep a HEAD, prefetch or rate-limited request as an event; it never touches the rating."""
+    click = _event(survey, kind, score, method, user_agent, client_ip, now)
     session.add(click)
     session.flush()
     return click
@@ -76,82 +95,69 @@ def record_click(
     client_ip: str,
     now: datetime,
     headers: Mapping[str, str] | None = None,
-    rating: Rating | None | object = NOT_LOADED,
 ) -> tuple[Rating, Click]:
-    """Keep the click as an event and let it start, re-start or flag the survey's pending rating.
-
-    `rating` is the survey's rating if the caller already loaded it (it saves a query).
-    """
+    """Keep the click as an event, mark it if it looks automated, and let the rating follow the person."""
     get_scale(survey.scale).point(score)
-    earlier = session.execute(select(Click.score, Click.at).where(Click.survey_id == survey.id, Click.kind == "click"))
-    reasons = scanners.assess(
-        scanners.ClickContext(
-            score=score,
-            at=now,
-            user_agent=user_agent,
-            client_ip=client_ip,
-            headers=headers or {},
-            sent_at=survey.sent_at,
-            earlier=[tuple(row) for row in earlier],
-        )
+    rating = _locked_rating(session, survey, score, now)
+    columns = select(Click.id, Click.kind, Click.score, Click.at, Click.client_ip, Click.user_agent).where(
+        Click.survey_id == survey.id
     )
-    click = Click(
-        survey_id=survey.id,
-        kind="click",
+    # The rules need the first requests (arrival) and the latest (bursts); a flood of requests stays bounded.
+    rows = {row.id: row for row in session.execute(columns.order_by(Click.id).limit(RULES_FIRST))}
+    rows.update({row.id: row for row in session.execute(columns.order_by(Click.id.desc()).limit(RULES_LATEST))})
+    earlier = [scanners.Seen(r.id, r.kind, r.score, r.at, r.client_ip, r.user_agent) for r in rows.values()]
+    context = scanners.ClickContext(
         score=score,
-        method="GET",
-        user_agent=user_agent[:500],
-        client_ip=client_ip[:64],
-        reasons=",".join(reasons),
-        seconds_since_sent=_since_sent(survey, now),
         at=now,
+        user_agent=_text(user_agent, 500),
+        client_ip=_text(client_ip, 64),
+        headers=headers or {},
+        sent_at=survey.sent_at,
+        earlier=earlier,
     )
+    reasons = scanners.assess(context)
+    click = _event(survey, "click", score, "GET", user_agent, client_ip, now, reasons=",".join(reasons))
     session.add(click)
-    rating = rating_of(session, survey) if rating is NOT_LOADED else rating
-    if rating is None:
-        rating = _new_rating(survey, score, now)
-        session.add(rating)
-    elif rating.confirmed_at is not None or rating.status in (COUNTED, UNVERIFIED):
-        session.flush()
-        return rating, click  # a counted answer changes only through the page's confirm button
-    session.flush()  # the click and a new rating in one flush; the click's id is known from here
-    rating.score, rating.updated_at, rating.last_click_id = score, now, click.id
-    if reasons:
-        rating.status, rating.reasons, rating.settles_at = FLAGGED, ",".join(reasons), None
-    else:
-        window = timedelta(minutes=survey.account.settle_minutes)
-        rating.status, rating.reasons, rating.settles_at = PENDING, "", now + window
     session.flush()
+    partners = scanners.burst_partners(context)
+    if partners:  # the clicks of a burst are all a machine's, the first one included
+        for partner in session.scalars(select(Click).where(Click.id.in_(partners))):
+            partner.reasons = _with(partner.reasons, "several_scores")
+    _follow(session, survey, rating, now)
     return rating, click
 
 
-def record_signal(session: Session, survey: Survey, click_id: int, signal: str, now: datetime) -> Click | None:
-    """A beacon from the page of one click: it was rendered ("visible") or a person interacted with it.
+def record_signal(
+    session: Session, survey: Survey, click_id: int, signal: str, now: datetime, page: Mapping[str, str] | None = None
+) -> Click | None:
+    """A beacon from the page of one click: it was shown ("visible", with what the page saw of its browser) or a
+    person interacted with it (a real pointer path, a key, a touch: the page's script decides what is real).
 
-    An interaction lifts a timing-only mark from the click the rating rests on; it lifts nothing else, because
-    scanners that run JavaScript exist.
+    What the page saw may mark the click (`scanners.page_reasons`); an interaction lifts its weak marks.
     """
     if signal not in SIGNALS:
         raise InvalidAnswer(f"signal must be one of {', '.join(SIGNALS)}")
+    if not 0 < click_id <= MAX_CLICK_ID:
+        return None
+    rating = _locked_rating(session, survey, None, now)
     click = session.get(Click, click_id)
     if click is None or click.survey_id != survey.id or click.kind != "click":
         return None
     if signal == "visible" and click.rendered_at is None:
         click.rendered_at = now
+        seen = {name: _text(value, 100) for name, value in (page or {}).items() if name in PAGE_FIELDS}
+        click.signals = " ".join(f"{name}={value}" for name, value in sorted(seen.items()))[:300]
+        for reason in scanners.page_reasons(seen):
+            click.reasons = _with(click.reasons, reason)
+        click.reasons = _without(click.reasons, scanners.NEVER_RENDERED)
     if signal == "interaction" and click.interacted_at is None:
         click.interacted_at = now
         click.rendered_at = click.rendered_at or now
-        rating = rating_of(session, survey)
-        reasons = set(click.reasons.split(",")) - {""}
-        if (
-            rating is not None
-            and rating.last_click_id == click.id
-            and rating.status == FLAGGED
-            and rating.confirmed_at is None
-            and reasons <= scanners.TIMING_ONLY
-        ):
-            window = timedelta(minutes=survey.account.settle_minutes)
-            rating.status, rating.reasons, rating.settles_at = PENDING, "", max(click.at + window, now)
+        if not click.cleared:
+            click.cleared = "person"
+    if rating is not None:
+        session.flush()
+        _follow(session, survey, rating, now)
     session.flush()
     return click
 
@@ -164,24 +170,10 @@ def confirm(
     comment = comment.strip()
     if len(comment) > MAX_COMMENT_CHARS:
         raise InvalidAnswer(f"the comment is longer than {MAX_COMMENT_CHARS} characters")
-    rating = rating_of(session, survey)
-    if rating is None:
-        rating = _new_rating(survey, score, now)
-        session.add(rating)
-    elif now > edit_deadline(survey, rating):
+    rating = _locked_rating(session, survey, score, now)
+    if now > edit_deadline(survey, rating):
         raise RatingClosed("the edit window for this rating is over")
-    session.add(
-        Click(
-            survey_id=survey.id,
-            kind="confirm",
-            score=score,
-            method="POST",
-            user_agent=user_agent[:500],
-            client_ip=client_ip[:64],
-            seconds_since_sent=_since_sent(survey, now),
-            at=now,
-        )
-    )
+    session.add(_event(survey, "confirm", score, "POST", user_agent, client_ip, now))
     rating.score, rating.comment = score, comment
     rating.confirmed_at = now
     return _count(session, rating, now)
@@ -190,46 +182,42 @@ def confirm(
 def settle(session: Session, rating_id: int, now: datetime, require_rendered: bool = True) -> WriteBack | None:
     """Count a pending click whose settle window passed quietly; its write-back, or None if not due.
 
-    A click whose page never reported being visible is marked `never_rendered` instead: a person's browser shows
-    the page, a link checker only fetches it.
+    A click whose page never reported being shown is marked `never_rendered` instead: a person's browser shows the
+    page, a link checker only fetches it.
     """
     rating = session.scalar(
-        select(Rating).where(Rating.id == rating_id, Rating.status == PENDING, Rating.settles_at <= now)
+        select(Rating)
+        .where(Rating.id == rating_id, Rating.status == PENDING, Rating.settles_at <= now)
+        .with_for_update(of=Rating)
+        .execution_options(populate_existing=True)
     )
-    if rating is None:
+    if rating is None:  # counted, flagged or moved on meanwhile: a confirmation or a new click won
         return None
     click = session.get(Click, rating.last_click_id) if rating.last_click_id else None
-    due = (Rating.id == rating_id, Rating.status == PENDING, Rating.settles_at <= now)
     if require_rendered and click is not None and click.rendered_at is None:
-        session.execute(
-            update(Rating).where(*due).values(status=FLAGGED, settles_at=None, reasons=scanners.NEVER_RENDERED)
-        )
+        click.reasons = _with(click.reasons, scanners.NEVER_RENDERED)
+        rating.status, rating.reasons, rating.settles_at = FLAGGED, click.reasons, None
+        session.flush()
         return None
-    # Conditional update: a confirmation or a new click that raced in wins over the settle.
-    if not session.execute(update(Rating).where(*due).values(settles_at=None)).rowcount:
-        return None
-    session.refresh(rating)
     return _count(session, rating, now)
 
 
 def restore(session: Session, account_id: int, click_id: int, now: datetime) -> WriteBack | None:
-    """An admin vouches for a marked click: its score counts as if the person had confirmed it."""
+    """An admin vouches for a marked click: its score counts at once. None if there is no such click.
+
+    RatingConfirmed if the customer confirmed their rating: the customer's own answer is theirs to change.
+    """
+    if not 0 < click_id <= MAX_CLICK_ID:
+        return None
     click = session.get(Click, click_id)
     survey = session.get(Survey, click.survey_id) if click else None
     if click is None or click.kind != "click" or survey.account_id != account_id:
         return None
-    rating = rating_of(session, survey) or _new_rating(survey, click.score, now)
-    session.add(rating)
-    session.add(
-        Click(
-            survey_id=survey.id,
-            kind="restore",
-            score=click.score,
-            method="ADMIN",
-            at=now,
-            reasons=f"restored click {click.id}",
-        )
-    )
+    rating = _locked_rating(session, survey, click.score, now)
+    if rating.confirmed_at is not None:
+        raise RatingConfirmed("the customer confirmed this rating; only they can change it")
+    click.cleared = "admin"
+    session.add(_event(survey, "restore", click.score, "ADMIN", "", "", now, reasons=f"restored click {click.id}"))
     rating.score, rating.last_click_id = click.score, click.id
     return _count(session, rating, now)
 
@@ -245,6 +233,7 @@ def queue_write_back(session: Session, rating: Rating, now: datetime, *, held: b
         .values(status="superseded")
     )
     write_back = WriteBack(
+        rating=rating,
         rating_id=rating.id,
         account_id=rating.account_id,
         version=rating.version,
@@ -287,14 +276,84 @@ def rating_of(session: Session, survey: Survey) -> Rating | None:
     return session.scalar(select(Rating).where(Rating.survey_id == survey.id))
 
 
+def _follow(session: Session, survey: Survey, rating: Rating, now: datetime) -> None:
+    """Put an unconfirmed rating on the survey's latest unmarked click; with none, flag it on its latest click.
+
+    A counted rating is never demoted: only a newer unmarked click moves it.
+    """
+    if rating.confirmed_at is not None:
+        return
+    clicks = session.scalars(
+        select(Click)
+        .where(Click.survey_id == survey.id, Click.kind == "click")
+        .order_by(Click.at.desc(), Click.id.desc())
+        .limit(RULES_LATEST)
+    ).all()[::-1]
+    if not clicks:
+        return
+    unmarked = [c for c in clicks if not _marked(c)]
+    current = session.get(Click, rating.last_click_id) if rating.last_click_id else None
+    at_rest = current is not None and not _marked(current) and rating.status != FLAGGED
+    if at_rest:  # only a newer clean click moves a rating at rest
+        unmarked = [c for c in unmarked if (c.at, c.id) > (current.at, current.id)]
+    if unmarked:
+        latest = unmarked[-1]
+        if at_rest and rating.status == COUNTED and rating.score == latest.score:
+            rating.last_click_id = latest.id  # the same answer again: nothing to count or write back anew
+            return
+        window = timedelta(minutes=survey.account.settle_minutes)
+        rating.score, rating.last_click_id, rating.updated_at = latest.score, latest.id, now
+        rating.status, rating.reasons, rating.settles_at = PENDING, "", max(now, latest.at) + window
+        return
+    if at_rest or rating.status == COUNTED:
+        return  # never demoted: its click may have turned out to open a burst, but it was written back already
+    latest = clicks[-1]
+    rating.score, rating.last_click_id, rating.updated_at = latest.score, latest.id, now
+    rating.status, rating.reasons, rating.settles_at = FLAGGED, latest.reasons, None
+
+
+def _marked(click: Click) -> bool:
+    return scanners.is_marked(_reasons(click.reasons), click.cleared)
+
+
+def _locked_rating(session: Session, survey: Survey, score: int | None, now: datetime) -> Rating | None:
+    """The survey's rating, inserted if missing (when `score` is given) and locked for this transaction."""
+    if score is not None:
+        values = dict(
+            survey_id=survey.id,
+            account_id=survey.account_id,
+            agent_email=survey.agent_email,
+            scale=survey.scale,
+            score=score,
+            comment="",
+            status=FLAGGED,  # decided by the caller in this same transaction
+            reasons="",
+            version=0,
+            created_at=now,
+            updated_at=now,
+        )
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(dialect.insert(Rating).values(**values).on_conflict_do_nothing(index_elements=["survey_id"]))
+    return session.scalar(
+        select(Rating)
+        .where(Rating.survey_id == survey.id)
+        .with_for_update(of=Rating)
+        .execution_options(populate_existing=True)
+    )
+
+
 def _count(session: Session, rating: Rating, now: datetime) -> WriteBack:
     held = _unverified(session, rating.survey or session.get(Survey, rating.survey_id))
     rating.status, rating.reasons, rating.settles_at = UNVERIFIED if held else COUNTED, "", None
     rating.updated_at = now
     if not held:
         rating.counted_at = rating.counted_at or now
-    rating.version += 1
     session.flush()
+    # In SQL, so that two writers can never compute the same next version.
+    version = session.scalar(
+        update(Rating).where(Rating.id == rating.id).values(version=Rating.version + 1).returning(Rating.version)
+    )
+    set_committed_value(rating, "version", version)
     return queue_write_back(session, rating, now, held=held)
 
 
@@ -306,19 +365,42 @@ def _unverified(session: Session, survey: Survey) -> bool:
     return status != "verified"
 
 
-def _new_rating(survey: Survey, score: int, now: datetime) -> Rating:
-    return Rating(
+def _event(
+    survey: Survey,
+    kind: str,
+    score: int,
+    method: str,
+    user_agent: str,
+    client_ip: str,
+    now: datetime,
+    reasons: str = "",
+) -> Click:
+    return Click(
         survey_id=survey.id,
-        account_id=survey.account_id,
-        agent_email=survey.agent_email,
-        scale=survey.scale,
+        kind=kind,
         score=score,
-        status=PENDING,
-        created_at=now,
-        updated_at=now,
-        version=0,
+        method=method,
+        user_agent=_text(user_agent, 500),
+        client_ip=_text(client_ip, 64),
+        reasons=reasons[:500],
+        seconds_since_sent=(now - survey.sent_at).total_seconds() if survey.sent_at else None,
+        at=now,
     )
 
 
-def _since_sent(survey: Survey, now: datetime) -> float | None:
-    return (now - survey.sent_at).total_seconds() if survey.sent_at else None
+def _text(value: object, limit: int) -> str:
+    """Text as stored: without NUL (PostgreSQL refuses it) and cut to its column."""
+    return str(value).replace("\x00", "")[:limit]
+
+
+def _reasons(text: str) -> list[str]:
+    return [r for r in (text or "").split(",") if r]
+
+
+def _with(text: str, reason: str) -> str:
+    reasons = _reasons(text)
+    return ",".join(reasons if reason in reasons else [*reasons, reason])
+
+
+def _without(text: str, reason: str) -> str:
+    return ",".join(r for r in _reasons(text) if r != reason)

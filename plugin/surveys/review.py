@@ -1,4 +1,4 @@
-"""The admin's review of marked clicks: what waits for a person, and why."""
+"""The admin's review of marked clicks: what waits for a person, and why, in words."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.models import Click, Rating, Survey
+from plugin.surveys import scanners
 
 
 def flagged(session: Session, account_id: int, limit: int = 200) -> list[dict]:
-    """Flagged ratings with every click of their survey and each click's reasons, newest first."""
+    """Flagged ratings with every request on their survey's links and each one's reasons, newest first."""
     rows = session.execute(
         select(Rating, Survey)
         .join(Survey, Survey.id == Rating.survey_id)
@@ -26,16 +27,19 @@ def flagged(session: Session, account_id: int, limit: int = 200) -> list[dict]:
         {
             "rating_id": rating.id,
             "ticket_id": survey.ticket_id,
+            "ticket_url": survey.ticket_url,
             "agent_email": survey.agent_email,
             "score": rating.score,
-            "reasons": [r for r in rating.reasons.split(",") if r],
-            "clicks": [_click(c) for c in clicks.get(survey.id, [])],
+            "reasons": _reasons(rating.reasons),
+            "reasons_in_words": [scanners.describe(r) for r in _reasons(rating.reasons)],
+            "clicks": [_click(c) for c in clicks.get(survey.id, [])[-50:]],  # the latest 50 requests are plenty
         }
         for rating, survey in rows
     ]
 
 
 def _click(click: Click) -> dict:
+    reasons = _reasons(click.reasons)
     return {
         "id": click.id,
         "kind": click.kind,
@@ -44,7 +48,15 @@ def _click(click: Click) -> dict:
         "seconds_since_sent": click.seconds_since_sent,
         "user_agent": click.user_agent,
         "client_ip": click.client_ip,
-        "reasons": [r for r in click.reasons.split(",") if r],
+        "reasons": reasons,
+        "reasons_in_words": [scanners.describe(r) for r in reasons],
+        "marked": click.kind == "click" and scanners.is_marked(reasons, click.cleared),
+        "cleared": click.cleared,
+        "page_signals": click.signals,
         "rendered": click.rendered_at is not None,
         "interacted": click.interacted_at is not None,
     }
+
+
+def _reasons(text: str) -> list[str]:
+    return [r for r in (text or "").split(",") if r and not r.startswith("restored click")]

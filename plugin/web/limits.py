@@ -1,12 +1,30 @@
-"""Per-client rate limits on the public rating routes (Flask-Limiter; counted in Redis when REDIS_URL is set)."""
+"""Rate limits on the public rating routes (Flask-Limiter; counted in Redis when REDIS_URL is set).
+
+A limit is per link and client address, never per address alone: a company's many readers behind one address (or
+a router in front of the service) do not share one bucket. A request on a rating link that is refused with 429 is
+still kept as an event (kind "limited"): every request on a rating link is evidence.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
-from flask_limiter import Limiter
+import logging
+
+from flask import Blueprint, Flask, request
+from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 
+log = logging.getLogger(__name__)
+
 LOGIN_LIMIT = "10 per minute"
+
+
+def client_and_link() -> str:
+    """The limit's key: the client address and the link it asks for (a rating token, an agent's signature link
+    with its ticket, an unsubscribe token)."""
+    link = "/".join(str(value) for value in (request.view_args or {}).values())
+    if request.endpoint == "signature.rate":
+        link += "?" + request.args.get("ticket", "")[:64]
+    return f"{get_remote_address()}|{request.endpoint}|{link[:400]}"
 
 
 def init_app(app: Flask, limited: list[Blueprint]) -> Limiter:
@@ -18,7 +36,7 @@ def init_app(app: Flask, limited: list[Blueprint]) -> Limiter:
         # Behind PROXY_COUNT trusted proxies the client address is theirs to tell (X-Forwarded-For).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count)
     limiter = Limiter(
-        key_func=get_remote_address,
+        key_func=client_and_link,
         app=app,
         storage_uri=settings.redis_url or "memory://",
         key_prefix="opencsat-limits",
@@ -30,10 +48,23 @@ def init_app(app: Flask, limited: list[Blueprint]) -> Limiter:
         storage_options={"socket_connect_timeout": 2, "socket_timeout": 2} if settings.redis_url else {},
     )
     for blueprint in limited:
-        limiter.limit(settings.rating_rate_limit)(blueprint)
+        limiter.limit(settings.rating_rate_limit, on_breach=_keep_limited_request)(blueprint)
     if "admin.login" in app.view_functions:
         # Password guessing: a few tries a minute per address is plenty for a person.
-        app.view_functions["admin.login"] = limiter.limit(LOGIN_LIMIT, methods=["POST"])(
+        app.view_functions["admin.login"] = limiter.limit(LOGIN_LIMIT, methods=["POST"], key_func=get_remote_address)(
             app.view_functions["admin.login"]
         )
     return limiter
+
+
+def _keep_limited_request(limit: RequestLimit) -> None:
+    """Keep a refused request on a rating link as an event; the 429 is answered whatever happens here."""
+    if request.endpoint not in ("ratings.click", "ratings.submit"):
+        return None
+    try:
+        from plugin.web.ratings import record_limited
+
+        record_limited(request.view_args.get("token", ""))
+    except Exception:  # a refused request must still be answered 429, never 500
+        log.exception("a rate-limited request on a rating link could not be kept")
+    return None

@@ -6,8 +6,15 @@ are kept as events but never touch the rating; POST confirms; POST /r/<token>/si
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
 from flask import Blueprint, abort, g, render_template, request
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from plugin import i18n
 from plugin.i18n import N_
@@ -18,6 +25,9 @@ from plugin.surveys.scales import custom_question, get_scale
 from plugin.tokens import InvalidToken, RatingLink
 
 bp = Blueprint("ratings", __name__)
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+ATTEMPTS = 4
 
 PREFETCH_HEADERS = ("Purpose", "Sec-Purpose", "X-Purpose", "X-Moz")
 
@@ -45,10 +55,6 @@ def _survey(session, link: RatingLink) -> tuple[Survey, Rating | None]:
     return survey, rating
 
 
-def _client() -> dict:
-    return {"user_agent": request.user_agent.string, "client_ip": request.remote_addr or ""}
-
-
 def _is_prefetch() -> bool:
     return any("prefetch" in request.headers.get(h, "").lower() for h in PREFETCH_HEADERS)
 
@@ -59,14 +65,19 @@ def click(token: str):
     link = _link(token)
     with s.db.session() as session:
         survey, rating = _survey(session, link)
-        if request.method == "HEAD" or _is_prefetch():
-            kind = "head" if request.method == "HEAD" else "prefetch"
-            counting.record_visit(session, survey, link.score, kind=kind, now=s.clock(), **_client())
-            return _render(survey, rating, selected=link.score, token=token)
-        rating, click = counting.record_click(
-            session, survey, link.score, now=s.clock(), headers=dict(request.headers), rating=rating, **_client()
+    if request.method == "HEAD" or _is_prefetch():
+        kind = "head" if request.method == "HEAD" else "prefetch"
+        in_transaction(
+            lambda session: counting.record_visit(
+                session, survey, link.score, kind=kind, method=request.method, **_request()
+            )
         )
-        return _render(survey, rating, selected=link.score, token=token, click_id=click.id)
+        return _render(survey, rating, selected=link.score, token=token)
+    headers = dict(request.headers)
+    rating, click = in_transaction(
+        lambda session: counting.record_click(session, survey, link.score, headers=headers, **_request())
+    )
+    return _render(survey, rating, selected=link.score, token=token, click_id=click.id)
 
 
 @bp.post("/r/<token>/signal")
@@ -75,12 +86,19 @@ def signal(token: str):
     link = _link(token)
     with s.db.session() as session:
         survey, _ = _survey(session, link)
-        _check_nonce(survey)
-        try:
-            click_id = int(request.form.get("click", ""))
-            recorded = counting.record_signal(session, survey, click_id, request.form.get("signal", ""), s.clock())
-        except ValueError as exc:
-            abort(400, str(exc) if str(exc).startswith("signal") else "click must be a click id")
+    _check_nonce(survey)
+    click_id = request.form.get("click", "")
+    if not (click_id.isascii() and click_id.isdigit() and len(click_id) <= 10):
+        abort(400, "click must be a click id")
+    page = {name: request.form.get(name, "") for name in counting.PAGE_FIELDS if name in request.form}
+    try:
+        recorded = in_transaction(
+            lambda session: counting.record_signal(
+                session, survey, int(click_id), request.form.get("signal", ""), s.clock(), page
+            )
+        )
+    except counting.InvalidAnswer as exc:
+        abort(400, str(exc))
     if recorded is None:
         abort(404, "no such click on this survey")
     return "", 204
@@ -92,21 +110,71 @@ def submit(token: str):
     link = _link(token)
     with s.db.session() as session:
         survey, _ = _survey(session, link)
-        _check_nonce(survey)
-        try:
-            score = int(request.form.get("score", link.score))
-            write_back = counting.confirm(
-                session, survey, score, request.form.get("comment", ""), now=s.clock(), **_client()
-            )
-        except counting.RatingClosed:
-            rating = counting.rating_of(session, survey)
-            return _render(survey, rating, selected=rating.score, token=token, final=True), 409
-        except ValueError as exc:  # a score off the scale, a comment too long
-            rating = counting.rating_of(session, survey)
-            return _render(survey, rating, selected=link.score, token=token, error=str(exc)), 400
-        page = _render(survey, write_back.rating, selected=write_back.rating.score, token=token, saved=True)
+    _check_nonce(survey)
+    try:
+        score = int(request.form.get("score", link.score))
+    except ValueError:
+        score = -1  # off every scale: answered as such below
+    comment = request.form.get("comment", "")
+    try:
+        write_back = in_transaction(lambda session: counting.confirm(session, survey, score, comment, **_request()))
+    except counting.RatingClosed:
+        rating = _current_rating(survey)
+        return _render(survey, rating, selected=rating.score, token=token, final=True), 409
+    except ValueError as exc:  # a score off the scale, a comment too long
+        return _render(survey, _current_rating(survey), selected=link.score, token=token, error=str(exc)), 400
+    page = _render(survey, write_back.rating, selected=write_back.rating.score, token=token, saved=True)
     s.jobs.enqueue("deliver_write_back", write_back.id)
     return page
+
+
+def in_transaction(work: Callable[[Session], T]) -> T:
+    """Run `work` in a transaction of its own, again on a database hiccup (a dropped connection, a deadlock, a
+    serialisation failure): a click is an event and must be kept. The last failure is raised."""
+    for attempt in range(ATTEMPTS):
+        try:
+            with services().db.session() as session:
+                return work(session)
+        except DBAPIError as exc:
+            if attempt == ATTEMPTS - 1 or not _transient(exc):
+                raise
+            log.warning("rating link transaction retried after %s", type(exc.orig).__name__)
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _transient(exc: DBAPIError) -> bool:
+    return exc.connection_invalidated or isinstance(exc, (OperationalError, IntegrityError))
+
+
+def record_limited(token: str) -> None:
+    """Keep a rate-limited request on a rating link as an event (plugin/web/limits.py answers it 429)."""
+    try:
+        link = services().tokens.read_rating(token)
+    except InvalidToken:
+        return
+    with services().db.session() as session:
+        survey = session.get(Survey, link.survey_id)
+    if survey is None:
+        return
+    in_transaction(
+        lambda session: counting.record_visit(
+            session, survey, link.score, kind="limited", method=request.method, **_request()
+        )
+    )
+
+
+def _current_rating(survey: Survey) -> Rating | None:
+    with services().db.session() as session:
+        return counting.rating_of(session, survey)
+
+
+def _request() -> dict:
+    return {
+        "user_agent": request.user_agent.string,
+        "client_ip": request.remote_addr or "",
+        "now": services().clock(),
+    }
 
 
 def _check_nonce(survey: Survey) -> None:

@@ -23,10 +23,13 @@ def list_flagged():
 @api_key_required
 def restore_click(click_id: int):
     s = services()
-    with s.db.session() as session:
-        write_back = counting.restore(session, g.account.id, click_id, s.clock())
-        if write_back is None:
-            return json_error(404, "no click with this id on this account's surveys")
-        answer = {"rating_id": write_back.rating_id, "score": write_back.rating.score, "status": "counted"}
+    try:
+        with s.db.session() as session:
+            write_back = counting.restore(session, g.account.id, click_id, s.clock())
+            if write_back is None:
+                return json_error(404, "no click with this id on this account's surveys")
+            answer = {"rating_id": write_back.rating_id, "score": write_back.rating.score, "status": "counted"}
+    except counting.RatingConfirmed:
+        return json_error(409, "the customer confirmed this rating on the page; only they can change it")
     s.jobs.enqueue("deliver_write_back", write_back.id)
     return jsonify(answer), 200
