@@ -110,7 +110,7 @@ def send_alert(alert_id: int) -> str:
         if alert is None:
             return "not due"
         try:
-            outgoing = alerts.prepare(session, alert, s.settings.mail_from)
+            outgoing = alerts.prepare(session, alert, s.settings.mail_from, s.box)
         except ValueError as exc:  # the channel was switched off, or an option cannot work
             alerts.mark_failed(session, alert_id, str(exc), retryable=False, retry_after=None, now=s.clock())
             return "failed"
