@@ -6,10 +6,11 @@ import csv
 import io
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from plugin import dashboard, reports, writebacks
 from plugin.admin import account_settings, auth, review, users
+from plugin.admin.login_limit import LoginLimiter
 from plugin.models import Account
 from plugin.services import services
 from plugin.surveys.scales import SCALES
@@ -39,6 +40,8 @@ CSV_COLUMNS = (
 @bp.record_once
 def _configure(state) -> None:
     auth.configure(state.app)
+    settings = state.app.extensions["opencsat"].settings
+    state.app.extensions["opencsat_login_limiter"] = LoginLimiter(settings.redis_url or "memory://")
 
 
 @bp.before_request
@@ -75,17 +78,22 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
+    error, status = None, 200
     if request.method == "POST":
+        limiter: LoginLimiter = current_app.extensions["opencsat_login_limiter"]
+        address, email = request.remote_addr or "-", request.form.get("email", "")
+        wait = limiter.retry_after(address, email)
+        if wait is not None:
+            error = f"Too many failed sign-ins. Wait {wait} seconds and try again."
+            page = render_template("admin/login.html", error=error, email=email)
+            return page, 429, {"Retry-After": str(wait)}
         with services().db.session() as session:
-            admin = users.authenticate(
-                session, request.form.get("email", ""), request.form.get("password", ""), services().clock()
-            )
+            admin = users.authenticate(session, email, request.form.get("password", ""), services().clock())
         if admin is not None:
             auth.sign_in(admin)
             return redirect(_safe_next(request.args.get("next")), code=303)
-        error = "That email and password do not match an admin."
-    status = 401 if error else 200
+        limiter.failed(address, email)
+        error, status = "That email and password do not match an admin.", 401
     return render_template("admin/login.html", error=error, email=request.form.get("email", "")), status
 
 

@@ -6,8 +6,6 @@ from flask import Blueprint, Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-LOGIN_LIMIT = "10 per minute"
-
 
 def init_app(app: Flask, limited: list[Blueprint]) -> Limiter:
     """A limiter of this app's own (tests build many apps), applied to the `limited` blueprints."""
@@ -26,9 +24,5 @@ def init_app(app: Flask, limited: list[Blueprint]) -> Limiter:
     )
     for blueprint in limited:
         limiter.limit(settings.rating_rate_limit)(blueprint)
-    if "admin.login" in app.view_functions:
-        # Password guessing: a few tries a minute per address is plenty for a person.
-        app.view_functions["admin.login"] = limiter.limit(LOGIN_LIMIT, methods=["POST"])(
-            app.view_functions["admin.login"]
-        )
+    # Sign-ins have limits of their own (per address and per admin email): plugin/admin/login_limit.py.
     return limiter
