@@ -11,6 +11,7 @@ def init_app(app: Flask) -> None:
     from plugin.web import (
         api,
         errors,
+        headers,
         health,
         limits,
         ratings,
@@ -28,3 +29,4 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(module.bp)
     limits.init_app(app, limited=[ratings.bp, unsubscribe.bp, signature.bp])
     errors.init_app(app)
+    headers.init_app(app)  # CSP, nosniff, referrer policy, framing, HSTS on every response
