@@ -358,6 +358,11 @@ def export_rows(
     return [_rating_row(row, options) for row in session.execute(query)]
 
 
+def export_count(session: Session, account_id: int, filters: Filters) -> int:
+    """How many rows export_rows would page through."""
+    return session.scalar(select(func.count()).select_from(_ratings_query(account_id, filters).subquery()))
+
+
 def options(session: Session, account_id: int, filters: Filters) -> dict[str, list[str]]:
     """The agents, teams, brands, languages and scales present in the period, for the filter menus."""
     period = Filters(since=filters.since, until=filters.until)

@@ -31,23 +31,7 @@ def ratings(
     session: Session, account_id: int, filters: RatingFilters, after_id: int = 0, limit: int = 100
 ) -> list[dict]:
     """Ratings oldest first, from after `after_id` (the paging cursor)."""
-    query = (
-        select(Rating, Survey.ticket_id)
-        .join(Survey, Survey.id == Rating.survey_id)
-        .where(Rating.account_id == account_id, Rating.id > after_id)
-        .order_by(Rating.id)
-        .limit(limit)
-    )
-    if filters.ticket_id:
-        query = query.where(Survey.ticket_id == filters.ticket_id)
-    if filters.agent:
-        query = query.where(Rating.agent_email == filters.agent.lower())
-    if filters.since:
-        query = query.where(Rating.created_at >= filters.since)
-    if filters.until:
-        query = query.where(Rating.created_at < filters.until)
-    if filters.status:
-        query = query.where(Rating.status == filters.status)
+    query = _ratings_query(account_id, filters).where(Rating.id > after_id).order_by(Rating.id).limit(limit)
     return [
         {
             "id": rating.id,
@@ -63,6 +47,30 @@ def ratings(
         }
         for rating, ticket_id in session.execute(query)
     ]
+
+
+def count_ratings(session: Session, account_id: int, filters: RatingFilters) -> int:
+    """How many ratings `ratings` would page through."""
+    return session.scalar(select(func.count()).select_from(_ratings_query(account_id, filters).subquery()))
+
+
+def _ratings_query(account_id: int, filters: RatingFilters):
+    query = (
+        select(Rating, Survey.ticket_id)
+        .join(Survey, Survey.id == Rating.survey_id)
+        .where(Rating.account_id == account_id)
+    )
+    if filters.ticket_id:
+        query = query.where(Survey.ticket_id == filters.ticket_id)
+    if filters.agent:
+        query = query.where(Rating.agent_email == filters.agent.lower())
+    if filters.since:
+        query = query.where(Rating.created_at >= filters.since)
+    if filters.until:
+        query = query.where(Rating.created_at < filters.until)
+    if filters.status:
+        query = query.where(Rating.status == filters.status)
+    return query
 
 
 def surveys(

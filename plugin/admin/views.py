@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 
-from plugin import dashboard, reports, writebacks
+from plugin import csv_export, dashboard, reports, writebacks
 from plugin.admin import account_settings, auth, review, users
 from plugin.admin.login_limit import LoginLimiter
 from plugin.models import Account
@@ -143,29 +153,22 @@ def _quick_periods() -> list[tuple[str, dict[str, str]]]:
 @bp.get("/ratings.csv")
 def ratings_csv():
     filters, _ = _filters_from_request()
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    after = 0
+    account_id = g.account.id
     with services().db.session() as session:
-        while rows := dashboard.export_rows(session, g.account.id, filters, after_id=after):
-            writer.writerows(_csv_safe(row) for row in rows)
-            after = rows[-1]["id"]
+        try:
+            csv_export.check_size(dashboard.export_count(session, account_id, filters))
+        except csv_export.TooManyRows as exc:
+            abort(400, str(exc).capitalize() + ".")
+
+    def page(after: int) -> list[dict]:
+        with services().db.session() as session:
+            return dashboard.export_rows(session, account_id, filters, after_id=after, limit=csv_export.BATCH)
+
     return Response(
-        buffer.getvalue(),
+        stream_with_context(csv_export.stream(CSV_COLUMNS, page)),
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=ratings.csv"},
     )
-
-
-def _csv_safe(row: dict) -> dict:
-    """Customer text that a spreadsheet would run as a formula gets a leading apostrophe."""
-    safe = {**row, "reasons": ",".join(row["reasons"])}
-    for name in ("comment", "team", "brand", "ticket_id"):
-        value = safe.get(name) or ""
-        if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-            safe[name] = "'" + value
-    return safe
 
 
 @bp.route("/settings", methods=["GET", "POST"])
