@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from plugin import accounts, i18n, retries
-from plugin.channels.email import Mailer, MailError, clean_header_text
+from plugin.channels.email import Mailer, MailError, clean_header_text, display_name
 from plugin.models import Account, Alert, Rating
 from plugin.outbound import DeliveryError, check_url, post
 from plugin.security import SecretBox
@@ -170,7 +170,7 @@ def build_email(account: Account, rating: Rating, alert: Alert, recipients: tupl
     sender_name, sender_address = parseaddr(mail_from)
     message = EmailMessage()
     message["Subject"] = clean_header_text(env.get_template("email/alert_subject.txt").render(context))
-    message["From"] = Address(display_name=clean_header_text(sender_name or "OpenCSAT"), addr_spec=sender_address)
+    message["From"] = Address(display_name=display_name(sender_name or "OpenCSAT"), addr_spec=sender_address)
     message["To"] = ", ".join(recipients)
     message["Date"] = format_datetime(alert.created_at)
     message["Message-ID"] = f"<opencsat-alert-{alert.id}@{sender_address.split('@')[-1]}>"
