@@ -114,8 +114,8 @@ def logout():
     return redirect(url_for("admin.login"), code=303)
 
 
-def _filters_from_request() -> tuple[dashboard.Filters, dict[str, str]]:
-    args = dict(request.args)
+def _filters_from_request(args: dict | None = None) -> tuple[dashboard.Filters, dict[str, str]]:
+    args = dict(request.args if args is None else args)
     if "since" not in args and "until" not in args:
         since, until = dashboard.default_period(services().clock())
         args.update(since=since.date().isoformat(), until=until.date().isoformat())
@@ -130,7 +130,12 @@ def dashboard_page():
         errors["bucket"] = f"bucket must be one of {', '.join(dashboard.BUCKETS)}"
         bucket = "week"
     with services().db.session() as session:
-        board = dashboard.build(session, g.account.id, filters, bucket)
+        try:
+            board = dashboard.build(session, g.account.id, filters, bucket)
+        except dashboard.RangeTooLarge as exc:
+            errors["since"] = str(exc).capitalize() + "."
+            filters, _ = _filters_from_request({})  # the default period, so the page still shows something
+            board = dashboard.build(session, g.account.id, filters, bucket)
     query = {**filters.as_query(), "bucket": bucket}
     return render_template(
         "admin/dashboard.html", board=board, errors=errors, query=query, scales=SCALES, periods=_quick_periods()

@@ -177,7 +177,10 @@ def summary():
     filters = _report_filters()
     bucket = _choice("bucket", dashboard.BUCKETS) or "week"
     with services().db.session() as session:
-        return jsonify(reports.summary(session, g.account.id, filters, bucket))
+        try:
+            return jsonify(reports.summary(session, g.account.id, filters, bucket))
+        except dashboard.RangeTooLarge as exc:
+            raise BadQuery(str(exc)) from None
 
 
 @bp.get("/openapi.json")
