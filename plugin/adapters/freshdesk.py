@@ -34,7 +34,7 @@ from plugin.events import IGNORED, REOPENED, SOLVED, PayloadError, Person, Ticke
 from plugin.jsonbody import parse_datetime, parse_object, require
 from plugin.signing import SignatureError
 
-SECRET_HEADER = "X-OpenCSAT-Secret"  # a header name, not a secret: nosec B105
+SECRET_HEADER = "X-OpenCSAT-Secret"  # nosec B105
 OPEN, RESOLVED, CLOSED = 2, 4, 5
 DONE = {RESOLVED, CLOSED}
 # {{ticket.status}} renders the status's label; used only when {{triggered_event}} names no status change.
