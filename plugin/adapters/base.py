@@ -89,11 +89,14 @@ class WriteBackError(Exception):
 
 
 def check_response(response: requests.Response) -> requests.Response:
-    """Map a helpdesk's answer to success or a WriteBackError: 429/5xx retry (honouring Retry-After), other 4xx park."""
-    if response.status_code < 400:
+    """Map a helpdesk's answer to success (2xx) or a WriteBackError: 429/5xx retry (honouring Retry-After), 3xx and
+    other 4xx park."""
+    if response.status_code < 300:
         return response
     # Never the body (a tenant's api_url may point at a service it wants to read), nor the URL (it may carry secrets).
     detail = f"{egress.describe_status(response.status_code)} from {response.request.method} {_path(response)}"
+    if response.status_code < 400:  # a redirect, which the outbound policy never follows (docs/security.md)
+        raise WriteBackError(detail, retryable=False)
     if response.status_code == 429 or response.status_code >= 500 or response.status_code == 408:
         raise WriteBackError(detail, retryable=True, retry_after=_retry_after(response))
     raise WriteBackError(detail, retryable=False)
