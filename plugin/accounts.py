@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from plugin import egress
 from plugin.adapters import PLATFORMS, AccountCredentials, supported_platforms
 from plugin.models import Account
 from plugin.security import SecretBox, hash_api_key, new_account_key, new_api_key
@@ -53,6 +54,7 @@ def create_account(
     ):
         if value < 0:
             raise ValueError(f"--{label} cannot be negative")
+    api_url = _checked_api_url(api_url)
     api_key = new_api_key()
     account = Account(
         key=new_account_key(),
@@ -69,7 +71,7 @@ def create_account(
         throttle_days=throttle_days,
         settle_minutes=settle_minutes,
         edit_days=edit_days,
-        options=dict(options or {}),
+        options=seal_options(box, {}, options or {}),
     )
     session.add(account)
     session.flush()
@@ -99,6 +101,8 @@ def update_account(
     for name in ("delay_minutes", "throttle_days", "settle_minutes", "edit_days"):
         if changes.get(name, 0) < 0:
             raise ValueError(f"--{name.replace('_', '-')} cannot be negative")
+    if "api_url" in changes:
+        changes["api_url"] = _checked_api_url(changes["api_url"])
     for name, value in changes.items():
         setattr(account, name, value)
     if webhook_secret is not None:
@@ -106,10 +110,56 @@ def update_account(
     if api_token is not None:
         account.api_token_encrypted = box.encrypt(api_token)
     if options:
-        merged = {**(account.options or {}), **options}
-        account.options = {key: value for key, value in merged.items() if value != ""}
+        account.options = seal_options(box, account.options or {}, options)
     session.flush()
     return account
+
+
+SLACK_URL, SLACK_URL_SEALED = "alert_slack_url", "alert_slack_url_encrypted"
+SECRET_OPTIONS = (SLACK_URL, SLACK_URL_SEALED)
+HIDDEN = "(set; not shown)"
+
+
+def seal_options(box: SecretBox, current: dict, changes: dict) -> dict:
+    """`current` with `changes` merged ("" removes one); a Slack URL is checked and stored encrypted only."""
+    changes = dict(changes)
+    merged = dict(current)
+    if SLACK_URL in changes:
+        url = str(changes.pop(SLACK_URL) or "").strip()
+        merged.pop(SLACK_URL, None)  # a plain-text one from before encryption goes as well
+        merged.pop(SLACK_URL_SEALED, None)
+        if url:
+            from plugin.outbound import check_url
+
+            merged[SLACK_URL_SEALED] = box.encrypt(check_url(url))
+    merged.update(changes)
+    return {key: value for key, value in merged.items() if value != ""}
+
+
+def slack_url(account: Account, box: SecretBox) -> str | None:
+    """The account's Slack incoming-webhook URL, decrypted (a plain one stored before encryption still reads)."""
+    options = account.options or {}
+    if options.get(SLACK_URL_SEALED):
+        return box.decrypt(options[SLACK_URL_SEALED])
+    return str(options.get(SLACK_URL) or "").strip() or None
+
+
+def public_options(options: dict | None) -> dict:
+    """Options as they may be printed or shown: a secret one says only that it is set."""
+    shown = {k: v for k, v in (options or {}).items() if k not in SECRET_OPTIONS}
+    if any((options or {}).get(k) for k in SECRET_OPTIONS):
+        shown[SLACK_URL] = HIDDEN
+    return shown
+
+
+def _checked_api_url(api_url: str | None) -> str | None:
+    """The helpdesk API URL, refused with a sentence when the outbound policy would never call it."""
+    if not api_url:
+        return api_url
+    try:
+        return egress.check_url(api_url.strip())
+    except egress.EgressRefused as exc:
+        raise ValueError(f"--api-url cannot be used: {exc}") from None
 
 
 def by_key(session: Session, key: str) -> Account | None:
@@ -146,5 +196,5 @@ def describe(account: Account, public_url: str) -> dict:
         "throttle_days": account.throttle_days,
         "settle_minutes": account.settle_minutes,
         "edit_days": account.edit_days,
-        "options": dict(account.options or {}),
+        "options": public_options(account.options),
     }

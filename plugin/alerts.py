@@ -3,7 +3,8 @@
 Settings live in Account.options (set with `accounts create --option KEY=VALUE`):
 - ``alert_threshold``: a counted score at or below it alerts (default per scale: DEFAULT_THRESHOLDS);
 - ``alert_slack_url``: a Slack incoming-webhook URL, POSTed ``{"text": ...}``
-  (https://api.slack.com/messaging/webhooks);
+  (https://api.slack.com/messaging/webhooks); a secret, so stored encrypted (``alert_slack_url_encrypted``, see
+  plugin.accounts.seal_options), never printed, and kept out of every error message and log line;
 - ``alert_emails``: addresses separated by commas, mailed through SMTP_URL (or the outbox);
 - ``alert_on_comment``: ``true`` to alert on every rating that carries a comment, whatever its score.
 
@@ -14,19 +15,21 @@ are retried with backoff (Retry-After honoured) and marked failed after the last
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
+from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from plugin import i18n, retries
-from plugin.channels.email import Mailer, MailError, clean_header_text
+from plugin import accounts, i18n, retries
+from plugin.channels.email import Mailer, MailError, clean_header_text, display_name
 from plugin.models import Account, Alert, Rating
 from plugin.outbound import DeliveryError, check_url, post
+from plugin.security import SecretBox
 from plugin.surveys.scales import scale_for
 from plugin.templating import environment
 
@@ -41,13 +44,13 @@ TRUE = ("1", "true", "yes", "on")
 @dataclass(frozen=True)
 class AlertSettings:
     threshold: int
-    slack_url: str | None
+    slack: bool  # a Slack URL is set (plugin.accounts.slack_url decrypts it when an alert goes out)
     emails: tuple[str, ...]
     on_comment: bool
 
     @property
     def channels(self) -> list[str]:
-        return [c for c, on in ((SLACK, bool(self.slack_url)), (EMAIL, bool(self.emails))) if on]
+        return [c for c, on in ((SLACK, self.slack), (EMAIL, bool(self.emails))) if on]
 
 
 def settings_of(account: Account, scale: str) -> AlertSettings:
@@ -56,11 +59,13 @@ def settings_of(account: Account, scale: str) -> AlertSettings:
     raw = str(options.get("alert_threshold", "")).strip()
     if raw and not raw.lstrip("-").isdigit():
         raise ValueError(f"alert_threshold must be a whole number; got {raw!r}")
-    slack = str(options.get("alert_slack_url") or "").strip() or None
+    legacy = str(options.get("alert_slack_url") or "").strip()  # plain text, stored before URLs were encrypted
+    if legacy:
+        check_url(legacy)
     emails = tuple(address for _, address in getaddresses([str(options.get("alert_emails") or "")]) if "@" in address)
     return AlertSettings(
         threshold=int(raw) if raw else DEFAULT_THRESHOLDS.get(scale, 0),
-        slack_url=check_url(slack) if slack else None,
+        slack=bool(legacy or options.get("alert_slack_url_encrypted")),
         emails=emails,
         on_comment=str(options.get("alert_on_comment", "")).strip().lower() in TRUE,
     )
@@ -115,6 +120,8 @@ def _context(account: Account, rating: Rating, reason: str, escape=lambda text: 
         "agent": escape(survey.agent_name or survey.agent_email or "-"),
         "team": escape(survey.team or ""),
         "comment": escape(rating.comment.strip()),
+        "ticket": escape(survey.ticket_id),
+        "ticket_link": slack_link(survey.ticket_url, survey.ticket_id) if escape is slack_escape else None,
         "account": account,
         "rating": rating,
         "survey": survey,
@@ -136,8 +143,25 @@ def slack_text(account: Account, rating: Rating, reason: str) -> str:
 
 
 def slack_escape(text: str) -> str:
-    """Slack's three control characters escaped, so a comment cannot ping @channel or forge a link."""
+    """Slack's three control characters escaped, so a comment cannot ping @channel or forge a link.
+
+    https://api.slack.com/reference/surfaces/formatting#escaping: "&" as &amp;, "<" as &lt;, ">" as &gt; and nothing
+    else; Slack reads <!channel>, <@U123> and <url|text> only from unescaped angle brackets.
+    """
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_link(url: str | None, text: str) -> str:
+    """<url|text> for an http(s) URL, else the text alone; both escaped, so neither can close the link early.
+
+    In the URL, "|" (which would start the link text) and the angle brackets are percent-encoded, the URL's own way
+    to carry them (RFC 3986 2.1); "&" is escaped as Slack asks for every text.
+    """
+    shown = slack_escape(text)
+    if not url or urlsplit(url).scheme not in ("http", "https"):
+        return shown
+    target = slack_escape(url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E").replace(" ", "%20"))
+    return f"<{target}|{shown}>"
 
 
 def build_email(account: Account, rating: Rating, alert: Alert, recipients: tuple[str, ...], mail_from: str):
@@ -146,7 +170,7 @@ def build_email(account: Account, rating: Rating, alert: Alert, recipients: tupl
     sender_name, sender_address = parseaddr(mail_from)
     message = EmailMessage()
     message["Subject"] = clean_header_text(env.get_template("email/alert_subject.txt").render(context))
-    message["From"] = Address(display_name=clean_header_text(sender_name or "OpenCSAT"), addr_spec=sender_address)
+    message["From"] = Address(display_name=display_name(sender_name or "OpenCSAT"), addr_spec=sender_address)
     message["To"] = ", ".join(recipients)
     message["Date"] = format_datetime(alert.created_at)
     message["Message-ID"] = f"<opencsat-alert-{alert.id}@{sender_address.split('@')[-1]}>"
@@ -164,7 +188,7 @@ def send_slack(url: str, text: str) -> None:
 class Outgoing:
     """One alert ready to go: a Slack text for a URL, or an email message."""
 
-    slack_url: str | None = None
+    slack_url: str | None = field(default=None, repr=False)  # a secret
     text: str | None = None
     message: EmailMessage | None = None
 
@@ -177,13 +201,14 @@ class AlertError(Exception):
         self.retryable, self.retry_after = retryable, retry_after
 
 
-def prepare(session: Session, alert: Alert, mail_from: str) -> Outgoing:
+def prepare(session: Session, alert: Alert, mail_from: str, box: SecretBox) -> Outgoing:
     """What to send for a claimed alert; ValueError when its channel is no longer configured."""
     account = session.get(Account, alert.account_id)
     rating = session.get(Rating, alert.rating_id)
     settings = settings_of(account, rating.scale)
-    if alert.channel == SLACK and settings.slack_url:
-        return Outgoing(slack_url=settings.slack_url, text=slack_text(account, rating, alert.reason))
+    if alert.channel == SLACK and settings.slack:
+        url = accounts.slack_url(account, box)
+        return Outgoing(slack_url=url, text=slack_text(account, rating, alert.reason))
     if alert.channel == EMAIL and settings.emails:
         return Outgoing(message=build_email(account, rating, alert, settings.emails, mail_from))
     raise ValueError(f"the {alert.channel} channel is no longer configured for this account")

@@ -324,6 +324,7 @@ def signature_command(account_key: str, agent_email: str, platform: str | None) 
 
 def init_app(app: Flask) -> None:
     from plugin.admin.cli import admins_cli
+    from plugin.cli_keys import keys_cli
     from plugin.demo import demo_command
 
     commands = (
@@ -337,7 +338,7 @@ def init_app(app: Flask) -> None:
         demo_command,
         signature_command,
     )
-    for command in (*commands, admins_cli):
+    for command in (*commands, admins_cli, keys_cli):
         app.cli.add_command(command)
     from plugin.cli_channels import COMMANDS as CHANNEL_COMMANDS
     from plugin.cli_webhooks import COMMANDS

@@ -196,8 +196,30 @@ def _floor(day: date, bucket: str) -> date:
     return day.replace(day=1) if bucket == "month" else day
 
 
+MAX_BUCKETS = 1000  # rows of "over time": 2.7 years by day, 19 by week, 83 by month
+BUCKET_DAYS = {"day": 1, "week": 7, "month": 28}
+
+
+class RangeTooLarge(ValueError):
+    """The period holds more buckets than one report draws; the message says what to choose instead."""
+
+
+def check_range(first: date, last: date, bucket: str) -> None:
+    buckets = (last - first).days // BUCKET_DAYS[bucket] + 1
+    if buckets > MAX_BUCKETS:
+        raise RangeTooLarge(
+            f"the period from {first.isoformat()} to {last.isoformat()} holds {buckets} {bucket} buckets, more than "
+            f"the {MAX_BUCKETS} a report draws; choose a shorter period or a larger bucket (week or month)"
+        )
+
+
 def summary(session: Session, account_id: int, filters: Filters, bucket: str = "week") -> dict:
-    """Totals, figures over time and the distribution of scores: the dashboard's top half, from one query."""
+    """Totals, figures over time and the distribution of scores: the dashboard's top half, from one query.
+
+    RangeTooLarge when since..until (or the data found in an open-ended period) holds more than MAX_BUCKETS buckets.
+    """
+    if filters.since and filters.until:
+        check_range(filters.since.date(), filters.until.date(), bucket)
     found = grouped(session, account_id, filters, _bucket_expression(session, bucket))
     options = account_options(session, account_id)
     sent = sum(s for s, _ in found.values())
@@ -220,6 +242,7 @@ def _fill(found: dict[tuple, tuple[int, Groups]], filters: Filters, bucket: str,
     first = min([*by_start, *([_floor(filters.since.date(), bucket)] if filters.since else [])])
     last_day = (filters.until - timedelta(microseconds=1)).date() if filters.until else None
     last = max([*by_start, *([_floor(last_day, bucket)] if last_day else [])])
+    check_range(first, last, bucket)
     rows, start = [], first
     while start <= last:
         sent, groups = by_start.get(start, (0, []))
@@ -356,6 +379,11 @@ def export_rows(
     query = _ratings_query(account_id, filters).where(Rating.id > after_id).order_by(Rating.id).limit(limit)
     options = account_options(session, account_id)
     return [_rating_row(row, options) for row in session.execute(query)]
+
+
+def export_count(session: Session, account_id: int, filters: Filters) -> int:
+    """How many rows export_rows would page through."""
+    return session.scalar(select(func.count()).select_from(_ratings_query(account_id, filters).subquery()))
 
 
 def options(session: Session, account_id: int, filters: Filters) -> dict[str, list[str]]:

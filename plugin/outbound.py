@@ -42,13 +42,16 @@ class DeliveryError(Exception):
 
 
 def check_url(url: str) -> str:
-    """The URL if it is absolute http(s); ValueError with a sentence otherwise."""
+    """The URL if it is absolute http(s) and the outbound policy lets it be called; ValueError with a sentence."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"the webhook URL must start with https:// (or http://); got {url!r}")
     if len(url.strip()) > MAX_URL_LENGTH:  # the column's size
         raise ValueError(f"the webhook URL must be at most {MAX_URL_LENGTH} characters")
-    return url.strip()
+    try:
+        return egress.check_url(url.strip())
+    except egress.EgressRefused as exc:
+        raise ValueError(f"this URL cannot be used: {exc}") from None
 
 
 def add_webhook(
@@ -234,14 +237,16 @@ def post(url: str, data: bytes, headers: dict[str, str]) -> int:
     """One POST; 2xx returns its code, anything else raises DeliveryError saying whether to retry."""
     try:
         response = egress.request("POST", url, data=data, headers=headers, timeout=TIMEOUT_SECONDS)
+    except egress.EgressRefused as exc:
+        raise DeliveryError(egress.describe_failure(exc), retryable=False) from exc
     except requests.RequestException as exc:
-        raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+        raise DeliveryError(egress.describe_failure(exc), retryable=True) from exc
     code = response.status_code
     if 200 <= code < 300:
         return code
     retryable = code in (408, 425, 429) or code >= 500
     raise DeliveryError(
-        f"HTTP {code}: {response.text[:300]}",
+        egress.describe_status(code),  # never the body: a tenant's URL may point at a service it wants to read
         retryable=retryable,
         retry_after=retry_after_seconds(response.headers.get("Retry-After")),
         status_code=code,

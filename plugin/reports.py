@@ -33,25 +33,7 @@ def ratings(
     session: Session, account_id: int, filters: RatingFilters, after_id: int = 0, limit: int = 100
 ) -> list[dict]:
     """Ratings oldest first, from after `after_id` (the paging cursor)."""
-    query = (
-        select(Rating, Survey.ticket_id, Survey.channel)
-        .join(Survey, Survey.id == Rating.survey_id)
-        .where(Rating.account_id == account_id, Rating.id > after_id)
-        .order_by(Rating.id)
-        .limit(limit)
-    )
-    if filters.ticket_id:
-        query = query.where(Survey.ticket_id == filters.ticket_id)
-    if filters.agent:
-        query = query.where(Rating.agent_email == filters.agent.lower())
-    if filters.since:
-        query = query.where(Rating.created_at >= filters.since)
-    if filters.until:
-        query = query.where(Rating.created_at < filters.until)
-    # Unverified signature-link ratings are no one's figure: the admin sees them at /api/v1/signature-ratings.
-    query = query.where(Rating.status == filters.status if filters.status else Rating.status.in_(RATING_STATUSES))
-    if filters.channel:
-        query = query.where(Survey.channel == filters.channel)
+    query = _ratings_query(account_id, filters).where(Rating.id > after_id).order_by(Rating.id).limit(limit)
     return [
         {
             "id": rating.id,
@@ -68,6 +50,32 @@ def ratings(
         }
         for rating, ticket_id, channel in session.execute(query)
     ]
+
+
+def count_ratings(session: Session, account_id: int, filters: RatingFilters) -> int:
+    """How many ratings `ratings` would page through."""
+    return session.scalar(select(func.count()).select_from(_ratings_query(account_id, filters).subquery()))
+
+
+def _ratings_query(account_id: int, filters: RatingFilters):
+    query = (
+        select(Rating, Survey.ticket_id, Survey.channel)
+        .join(Survey, Survey.id == Rating.survey_id)
+        .where(Rating.account_id == account_id)
+    )
+    if filters.ticket_id:
+        query = query.where(Survey.ticket_id == filters.ticket_id)
+    if filters.agent:
+        query = query.where(Rating.agent_email == filters.agent.lower())
+    if filters.since:
+        query = query.where(Rating.created_at >= filters.since)
+    if filters.until:
+        query = query.where(Rating.created_at < filters.until)
+    # Unverified signature-link ratings are no one's figure: the admin sees them at /api/v1/signature-ratings.
+    query = query.where(Rating.status == filters.status if filters.status else Rating.status.in_(RATING_STATUSES))
+    if filters.channel:
+        query = query.where(Survey.channel == filters.channel)
+    return query
 
 
 def surveys(

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.fernet import InvalidToken
+
+from plugin.keys import KeyRing
 
 
 class SecretBox:
-    """Encrypts and decrypts account secrets with a key derived from SECRET_KEY."""
+    """Encrypts account secrets with the current key (derived from SECRET_KEY); reads those of earlier keys too."""
 
-    def __init__(self, secret_key: str) -> None:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"opencsat secrets at rest").derive(
-            secret_key.encode()
-        )
-        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+    def __init__(self, keys: KeyRing | str) -> None:
+        self._fernet = (keys if isinstance(keys, KeyRing) else KeyRing(keys)).fernet()
 
     def encrypt(self, plaintext: str | None) -> str | None:
         return None if plaintext is None else self._fernet.encrypt(plaintext.encode()).decode()
@@ -29,7 +25,19 @@ class SecretBox:
         try:
             return self._fernet.decrypt(ciphertext.encode()).decode()
         except InvalidToken:
-            raise ValueError("a stored secret cannot be decrypted: was SECRET_KEY changed?") from None
+            raise ValueError(
+                "a stored secret cannot be decrypted: was SECRET_KEY changed without keeping the old one in "
+                "SECRET_KEY_FALLBACKS?"
+            ) from None
+
+    def rotate(self, ciphertext: str | None) -> str | None:
+        """The same secret encrypted under the current key (ValueError when no known key reads it)."""
+        if ciphertext is None:
+            return None
+        try:
+            return self._fernet.rotate(ciphertext.encode()).decode()
+        except InvalidToken:
+            raise ValueError("a stored secret cannot be decrypted with SECRET_KEY or SECRET_KEY_FALLBACKS") from None
 
 
 def new_api_key() -> str:

@@ -11,6 +11,7 @@ from flask import current_app
 from plugin.channels.email import Mailer
 from plugin.db import Database, utcnow
 from plugin.jobs import JobQueue
+from plugin.keys import KeyRing
 from plugin.security import SecretBox
 from plugin.settings import Settings
 from plugin.tokens import Tokens
@@ -24,6 +25,7 @@ class Services:
     box: SecretBox
     mailer: Mailer
     jobs: JobQueue
+    keys: KeyRing | None = None
     clock: Callable[[], datetime] = utcnow  # the time requests and jobs act at; simulations replace it
 
 
@@ -50,11 +52,13 @@ def init_app(app, settings: Settings) -> Services:
         )
         if app.config.get("START_JOBS_THREAD", True):
             app.before_request(jobs.start)
+    keys = KeyRing(settings.secret_key, settings.secret_key_fallbacks)
     app.extensions["opencsat"] = Services(
         settings=settings,
         db=db,
-        tokens=Tokens(settings.secret_key),
-        box=SecretBox(settings.secret_key),
+        keys=keys,
+        tokens=Tokens(keys),
+        box=SecretBox(keys),
         mailer=make_mailer(settings.smtp_url, settings.outbox_path),
         jobs=jobs,
     )

@@ -37,12 +37,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+MIN_SECRET_KEY_CHARS = 32
+GENERATE_KEY_HINT = "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
 def _secret_key(env: Mapping[str, str], instance_path: Path) -> str:
     """SECRET_KEY from the environment, else one generated once and kept under instance/."""
     value = (env.get("SECRET_KEY") or "").strip()
     if value:
-        if len(value) < 16:
-            raise SettingsError("SECRET_KEY must be at least 16 characters long")
+        _check_key_length("SECRET_KEY", value)
         return value
     path = instance_path / "secret_key"
     if not path.exists():
@@ -52,6 +55,31 @@ def _secret_key(env: Mapping[str, str], instance_path: Path) -> str:
     return path.read_text().strip()
 
 
+def _check_key_length(name: str, value: str) -> None:
+    if len(value) < MIN_SECRET_KEY_CHARS:
+        raise SettingsError(
+            f"{name} must be at least {MIN_SECRET_KEY_CHARS} characters long (it has {len(value)}); {GENERATE_KEY_HINT}"
+        )
+
+
+def _fallback_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    """SECRET_KEY_FALLBACKS: earlier keys, comma-separated, still read (tokens, sessions, stored secrets) but never
+    used to sign or encrypt anything new; drop one once `flask --app plugin keys rotate` has run and its links aged."""
+    keys = tuple(k.strip() for k in (env.get("SECRET_KEY_FALLBACKS") or "").split(",") if k.strip())
+    for key in keys:
+        _check_key_length("every key in SECRET_KEY_FALLBACKS", key)
+    return keys
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple:
+    from plugin.egress import parse_networks
+
+    try:
+        return parse_networks(env.get(name) or "")
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment; see the README's configuration table."""
@@ -59,6 +87,8 @@ class Settings:
     instance_path: Path
     secret_key: str
     database_url: str
+    secret_key_fallbacks: tuple[str, ...] = ()
+    outbound_allowed_networks: tuple = ()  # CIDRs the outbound policy may call although private (plugin/egress.py)
     redis_url: str | None = None
     smtp_url: str | None = None
     port: int = 5000
@@ -84,6 +114,8 @@ class Settings:
         return cls(
             instance_path=instance_path,
             secret_key=_secret_key(env, instance_path),
+            secret_key_fallbacks=_fallback_keys(env),
+            outbound_allowed_networks=_networks(env, "OUTBOUND_ALLOWED_NETWORKS"),
             database_url=_normalise_database_url(database_url),
             redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
             smtp_url=_url(env, "SMTP_URL", ("smtp", "smtps")),

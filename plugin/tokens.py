@@ -1,7 +1,9 @@
 """Signed tokens in links: rating links bound to (survey, score), unsubscribe links, form nonces, signature agents.
 
-A token is a signed payload (itsdangerous, HMAC-SHA1 keyed from SECRET_KEY with a per-purpose salt);
-nobody can make one for another survey or score without the key, and any change to it fails the check.
+A token is a signed payload (itsdangerous, HMAC-SHA1) under a key of its own purpose, derived from SECRET_KEY with
+HKDF (plugin.keys); nobody can make one for another survey or score without the key, and any change to it fails the
+check. Earlier roots (SECRET_KEY_FALLBACKS) still read, and so do links signed with the root itself before keys
+were derived per purpose: they are in customers' mailboxes.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+
+from plugin.keys import KeyRing
 
 
 class InvalidToken(Exception):
@@ -26,11 +30,16 @@ class Tokens:
 
     FORM_MAX_AGE_SECONDS = 24 * 3600
 
-    def __init__(self, secret_key: str) -> None:
-        self._rating = URLSafeSerializer(secret_key, salt="rating-link")
-        self._unsubscribe = URLSafeSerializer(secret_key, salt="unsubscribe")
-        self._form = URLSafeTimedSerializer(secret_key, salt="rating-form")
-        self._agent = URLSafeSerializer(secret_key, salt="signature-agent")
+    def __init__(self, keys: KeyRing | str) -> None:
+        keys = keys if isinstance(keys, KeyRing) else KeyRing(keys)
+
+        def signer(kind, purpose: str):
+            return kind(keys.signing_keys(f"token {purpose}", legacy_roots=True), salt=purpose)
+
+        self._rating = signer(URLSafeSerializer, "rating-link")
+        self._unsubscribe = signer(URLSafeSerializer, "unsubscribe")
+        self._form = signer(URLSafeTimedSerializer, "rating-form")
+        self._agent = signer(URLSafeSerializer, "signature-agent")
 
     def rating(self, survey_id: int, score: int) -> str:
         return self._rating.dumps([survey_id, score])

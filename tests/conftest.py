@@ -24,6 +24,7 @@ from tests.support.servers import HTTPRecorder, SMTPServer
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 PUBLIC_URL = "http://opencsat.test"
 POSTGRES = os.environ.get("OPENCSAT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
 REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('OPENCSAT_TEST_REDIS_DB', '15')}"
 
 
@@ -70,6 +71,8 @@ def app_config(database_url, tmp_path):
         "PUBLIC_URL": PUBLIC_URL,
         "INSTANCE_PATH": tmp_path / "instance",
         "START_JOBS_THREAD": False,
+        # The helpdesk, Slack and webhook emulators listen on loopback, which the outbound policy refuses by default.
+        "OUTBOUND_ALLOWED_NETWORKS": LOOPBACK_NETWORKS,
     }
 
 

@@ -90,7 +90,10 @@ class TestSettings:
             ({"PORT": "http"}, "PORT must be a whole number"),
             ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL must start with"),
             ({"SMTP_URL": "mail.example.com"}, "SMTP_URL must start with"),
-            ({"SECRET_KEY": "short"}, "at least 16"),
+            ({"SECRET_KEY": "x" * 31}, r"at least 32 characters .*secrets.token_urlsafe"),
+            ({"SECRET_KEY": "x" * 32, "SECRET_KEY_FALLBACKS": "short"}, "SECRET_KEY_FALLBACKS must be at least 32"),
+            ({"OUTBOUND_ALLOWED_NETWORKS": "127.0.0.1/8"}, "OUTBOUND_ALLOWED_NETWORKS: .127.0.0.1/8. is not a network"),
+            ({"OUTBOUND_ALLOWED_NETWORKS": "10.0.0.0/8,intranet"}, "OUTBOUND_ALLOWED_NETWORKS: .intranet."),
         ],
     )
     def test_junk_fails_with_a_sentence(self, tmp_path, env, message):

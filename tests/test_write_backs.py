@@ -99,7 +99,8 @@ def test_client_error_is_parked_with_the_helpdesks_text_and_replayable(helpdesk,
     rate()
     helpdesk.run_jobs()
     parked = helpdesk.api("/api/v1/write-backs?status=parked").get_json()["write_backs"]
-    assert len(parked) == 1 and "ticket T-1 not found" in parked[0]["last_error"]
+    assert len(parked) == 1 and "HTTP 404" in parked[0]["last_error"]
+    assert "ticket T-1 not found" not in parked[0]["last_error"]  # the remote body is never echoed (security.md)
     listed = runner.invoke(args=["write-backs", "list", "--account", helpdesk.account.key, "--status", "parked"])
     assert json.loads(listed.output)[0]["id"] == parked[0]["id"]
 

@@ -89,13 +89,30 @@ class WriteBackError(Exception):
 
 
 def check_response(response: requests.Response) -> requests.Response:
-    """Map a helpdesk's answer to success or a WriteBackError: 429/5xx retry (honouring Retry-After), other 4xx park."""
-    if response.status_code < 400:
+    """Map a helpdesk's answer to success (2xx) or a WriteBackError: 429/5xx retry (honouring Retry-After), 3xx and
+    other 4xx park."""
+    if response.status_code < 300:
         return response
-    detail = f"HTTP {response.status_code} from {response.request.method} {response.url}: {response.text[:500]}"
+    # Never the body (a tenant's api_url may point at a service it wants to read), nor the URL (it may carry secrets).
+    detail = f"{egress.describe_status(response.status_code)} from {response.request.method} {_path(response)}"
+    if response.status_code < 400:  # a redirect, which the outbound policy never follows (docs/security.md)
+        raise WriteBackError(detail, retryable=False)
     if response.status_code == 429 or response.status_code >= 500 or response.status_code == 408:
         raise WriteBackError(detail, retryable=True, retry_after=_retry_after(response))
     raise WriteBackError(detail, retryable=False)
+
+
+def _path(response: requests.Response) -> str:
+    """The path the helpdesk answered for, without host or query."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(response.url or "").path or "/"
+
+
+def refused(method: str, exc: Exception) -> WriteBackError:
+    """A call that failed before the helpdesk answered: parked when the policy refused it, else retried."""
+    retryable = not isinstance(exc, egress.EgressRefused)
+    return WriteBackError(f"{method}: {egress.describe_failure(exc)}", retryable=retryable)
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -107,6 +124,6 @@ def send(method: str, url: str, **kwargs) -> requests.Response:
     """One HTTP call to a helpdesk; network failures become retryable WriteBackErrors."""
     try:
         response = egress.request(method, url, timeout=HTTP_TIMEOUT_SECONDS, **kwargs)
-    except requests.RequestException as exc:
-        raise WriteBackError(f"{method} {url} failed: {exc}", retryable=True) from exc
+    except (egress.EgressRefused, requests.RequestException) as exc:
+        raise refused(method, exc) from exc
     return check_response(response)

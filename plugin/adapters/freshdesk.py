@@ -44,7 +44,7 @@ from plugin.events import IGNORED, REOPENED, SOLVED, PayloadError, Person, Ticke
 from plugin.jsonbody import parse_datetime, parse_object, require
 from plugin.signing import SignatureError
 
-SECRET_HEADER = "X-OpenCSAT-Secret"
+SECRET_HEADER = "X-OpenCSAT-Secret"  # nosec B105
 DEDUPE_WINDOW_SECONDS = 300
 OPEN, RESOLVED, CLOSED = 2, 4, 5
 DONE = {RESOLVED, CLOSED}

@@ -52,6 +52,7 @@ from plugin.adapters.base import (
     check_response,
     is_our_tag,
     note_text,
+    refused,
 )
 from plugin.events import IGNORED, REOPENED, SOLVED, PayloadError, Person, TicketEvent
 from plugin.jsonbody import dig, parse_datetime, parse_object, require
@@ -232,7 +233,7 @@ class _Api:
             answer = response.json()
             token, expires_in = str(answer["access_token"]), float(answer.get("expires_in") or 0)
         except (ValueError, KeyError, TypeError):
-            detail = f"Help Scout token answer without access_token: {response.text[:200]}"
+            detail = "Help Scout's token answer has no access_token"
             raise WriteBackError(detail, retryable=True) from None
         self.tokens.put(self.key, token, expires_in)
         return token
@@ -245,8 +246,8 @@ class _Api:
 def _request(method: str, url: str, **kwargs) -> requests.Response:
     try:
         return egress.request(method, url, timeout=HTTP_TIMEOUT_SECONDS, **kwargs)
-    except requests.RequestException as exc:
-        raise WriteBackError(f"{method} {url} failed: {exc}", retryable=True) from exc
+    except (egress.EgressRefused, requests.RequestException) as exc:
+        raise refused(method, exc) from exc
 
 
 def _check(response: requests.Response) -> requests.Response:

@@ -67,6 +67,7 @@ from plugin.adapters.base import (
     check_response,
     is_our_tag,
     note_text,
+    refused,
 )
 from plugin.events import IGNORED, REOPENED, SOLVED, PayloadError, Person, TicketEvent
 from plugin.jsonbody import dig, parse_datetime, parse_object, require
@@ -343,12 +344,12 @@ def _call(method: str, url: str, auth: dict, **kwargs) -> requests.Response:
     headers = {**auth, "Accept": "application/json", "User-Agent": "OpenCSAT"}
     try:
         response = egress.request(method, url, headers=headers, timeout=HTTP_TIMEOUT_SECONDS, **kwargs)
-    except requests.RequestException as exc:
-        raise WriteBackError(f"{method} {url} failed: {exc}", retryable=True) from exc
+    except (egress.EgressRefused, requests.RequestException) as exc:
+        raise refused(method, exc) from exc
     if response.status_code == 422 and CLOSED_TICKET in response.text:
         raise WriteBackError(
             f"the Zendesk ticket was closed before the rating arrived, and Zendesk does not allow updates to closed "
-            f"tickets; the rating is kept in OpenCSAT only (Zendesk answered {method} {url}: {response.text[:300]})",
+            f"tickets; the rating is kept in OpenCSAT only (Zendesk answered {method} with HTTP 422)",
             retryable=False,
         )
     return check_response(response)

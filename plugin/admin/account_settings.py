@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from sqlalchemy.orm import Session
 
 from plugin import i18n
-from plugin.accounts import update_account
+from plugin.accounts import HIDDEN, SLACK_URL, public_options, update_account
 from plugin.channels.email import branding
 from plugin.models import Account
 from plugin.outbound import check_url
@@ -199,6 +199,8 @@ def current(account: Account) -> dict[str, str]:
         values[name] = str(options.get(name, "")).strip()
     for name, default in CHECKBOXES.items():
         values[name] = "true" if _is_on(name, options.get(name), default) else ""
+    # A secret is never shown back; submitting the placeholder unchanged keeps it (plugin.accounts.public_options).
+    values[SLACK_URL] = public_options(options).get(SLACK_URL, "")
     return values
 
 
@@ -235,6 +237,8 @@ def validate(form: Mapping[str, str]) -> tuple[dict[str, object], dict[str, str]
             values[name] = int(raw)
     for name in OPTIONS:
         values[name] = text[name]
+    if text[SLACK_URL] == HIDDEN:
+        del values[SLACK_URL]  # left as it was: keep the stored URL
     for name, default in CHECKBOXES.items():
         on = bool(text[name])
         values[name] = "" if on == default else ("true" if on else "false")
@@ -324,12 +328,21 @@ def _alert_errors(text: Mapping[str, str], scale: object) -> dict[str, str]:
     if raw and (not raw.isdigit() or int(raw) > highest):
         errors["alert_threshold"] = f"Use a whole number from 0 to {highest} (the top of the scale), or leave empty."
     slack = text["alert_slack_url"]
-    if slack and (re.search(r"\s", slack) or not _is_url(slack)):
-        errors["alert_slack_url"] = "Use the URL Slack gives you, starting with https://."
+    if slack and slack != HIDDEN and (re.search(r"\s", slack) or not _is_url(slack)):
+        errors["alert_slack_url"] = _url_error(slack) or "Use the URL Slack gives you, starting with https://."
     wrong = [part.strip() for part in text["alert_emails"].split(",") if part.strip() and not _one_address(part)]
     if wrong:
         errors["alert_emails"] = f"Not an email address: {', '.join(wrong)}. Separate addresses with commas."
     return errors
+
+
+def _url_error(value: str) -> str | None:
+    """The outbound policy's sentence when it refuses the URL (a private or loopback address, say)."""
+    try:
+        check_url(value)
+    except ValueError as exc:
+        return str(exc) if "cannot be used" in str(exc) else None
+    return None
 
 
 def _is_url(value: str) -> bool:

@@ -1,4 +1,12 @@
-"""Sign-in state and CSRF for /admin: a signed Flask session cookie and a session-bound random form token."""
+"""Sign-in state and CSRF for /admin: a signed Flask session cookie and a session-bound random form token.
+
+The cookie (signed with its own key, plugin.keys) holds the admin's id, the admin's session version when it was
+issued, and the sign-in time. Every request checks all three against the database and the clock:
+- signing out, or a new password, bumps the version: every cookie issued before (a captured one too) stops working;
+- an idle session ends after IDLE_LIFETIME (the cookie's signed timestamp, refreshed by each request);
+- any session ends ABSOLUTE_LIFETIME after its sign-in, however busy.
+Cookie flags (docs/security.md): HttpOnly, SameSite=Lax, Secure whenever PUBLIC_URL is https, host-only.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +16,12 @@ from datetime import timedelta
 
 from flask import Flask, abort, g, request, session
 
+from plugin.admin import users
 from plugin.models import Account, AdminUser
 from plugin.services import services
 
-SESSION_LIFETIME = timedelta(hours=12)
+IDLE_LIFETIME = timedelta(hours=2)
+ABSOLUTE_LIFETIME = timedelta(hours=12)
 CSRF_FIELD = "csrf_token"
 
 
@@ -21,7 +31,7 @@ def configure(app: Flask) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=services_public_url(app).startswith("https://"),
-        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        PERMANENT_SESSION_LIFETIME=IDLE_LIFETIME,
     )
     app.jinja_env.globals["csrf_token"] = csrf_token
 
@@ -51,21 +61,41 @@ def sign_in(admin: AdminUser) -> None:
     session.clear()
     session.permanent = True
     session["admin_id"] = admin.id
+    session["version"] = admin.session_version
+    session["signed_in_at"] = int(services().clock().timestamp())
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
 
 
 def sign_out() -> None:
+    """End this admin's sessions everywhere (not only this cookie), then this one."""
+    admin_id = session.get("admin_id")
+    if isinstance(admin_id, int) and _current(admin_id) is not None:
+        with services().db.session() as db:
+            users.end_sessions(db, admin_id)
     session.clear()
 
 
+def _current(admin_id: int) -> AdminUser | None:
+    """The admin this cookie is for, if it is still valid (its version and its absolute lifetime)."""
+    version, signed_in_at = session.get("version"), session.get("signed_in_at")
+    if not isinstance(version, int) or not isinstance(signed_in_at, int):
+        return None  # a cookie from before sessions were versioned
+    if services().clock().timestamp() - signed_in_at > ABSOLUTE_LIFETIME.total_seconds():
+        return None
+    with services().db.session() as db:
+        admin = db.get(AdminUser, admin_id)
+    return admin if admin is not None and admin.session_version == version else None
+
+
 def load_admin() -> bool:
-    """Put the signed-in admin and their account on `g`; False when nobody (still existing) is signed in."""
+    """Put the signed-in admin and their account on `g`; False when nobody (still validly) is signed in."""
     admin_id = session.get("admin_id")
     if not isinstance(admin_id, int):
         return False
-    with services().db.session() as db:
-        admin = db.get(AdminUser, admin_id)
-        account = db.get(Account, admin.account_id) if admin else None
+    admin = _current(admin_id)
+    if admin is not None:
+        with services().db.session() as db:
+            account = db.get(Account, admin.account_id)
     if admin is None or account is None:
         session.clear()
         return False

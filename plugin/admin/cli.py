@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 import click
 from flask.cli import AppGroup
@@ -50,6 +51,30 @@ def admins_list(account_key: str) -> None:
             for a in users.admins_of(session, account.id)
         ]
     click.echo(json.dumps(rows, indent=2))
+
+
+@admins_cli.command("set-password")
+@click.option("--email", required=True)
+@click.option(
+    "--password", default=None, help=f"At least {users.MIN_PASSWORD_CHARS} characters; generated if left out."
+)
+def admins_set_password(email: str, password: str | None) -> None:
+    """Give an admin a new password; every session they have open ends. Prints the generated one, once."""
+    generated = None
+    if password is None:
+        password = generated = secrets.token_urlsafe(18)
+    try:
+        with services().db.session() as session:
+            admin = users.by_email(session, email)
+            if admin is None:
+                raise ValueError(f"no admin with the email {email!r}")
+            users.set_password(session, admin, password)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    printed = {"email": email.strip().lower(), "sessions_ended": True}
+    if generated:
+        printed["password"] = generated
+    click.echo(json.dumps(printed, indent=2))
 
 
 def _login_url() -> str:

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -57,6 +57,25 @@ def authenticate(session: Session, email: str, password: str, now: datetime) -> 
     admin.last_login_at = now
     session.flush()
     return admin
+
+
+def set_password(session: Session, admin: AdminUser, password: str) -> None:
+    """A new password for `admin`; every session signed in before it ends (ValueError when it is too short)."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise ValueError(f"the password needs at least {MIN_PASSWORD_CHARS} characters")
+    admin.password_hash = generate_password_hash(password, method=HASH_METHOD)
+    end_sessions(session, admin.id)
+
+
+def end_sessions(session: Session, admin_id: int) -> None:
+    """Every session cookie issued to this admin so far stops working (plugin.admin.auth checks the version)."""
+    session.execute(
+        update(AdminUser).where(AdminUser.id == admin_id).values(session_version=AdminUser.session_version + 1)
+    )
+
+
+def by_email(session: Session, email: str) -> AdminUser | None:
+    return session.scalar(select(AdminUser).where(AdminUser.email == email.strip().lower()))
 
 
 def admins_of(session: Session, account_id: int) -> list[AdminUser]:

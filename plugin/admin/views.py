@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 
-from plugin import dashboard, reports, writebacks
+from plugin import csv_export, dashboard, reports, writebacks
 from plugin.admin import account_settings, auth, review, users
+from plugin.admin.login_limit import LoginLimiter
 from plugin.models import Account
 from plugin.services import services
 from plugin.surveys import counting
@@ -40,6 +51,8 @@ CSV_COLUMNS = (
 @bp.record_once
 def _configure(state) -> None:
     auth.configure(state.app)
+    settings = state.app.extensions["opencsat"].settings
+    state.app.extensions["opencsat_login_limiter"] = LoginLimiter(settings.redis_url or "memory://")
 
 
 @bp.before_request
@@ -76,17 +89,22 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
+    error, status = None, 200
     if request.method == "POST":
+        limiter: LoginLimiter = current_app.extensions["opencsat_login_limiter"]
+        address, email = request.remote_addr or "-", request.form.get("email", "")
+        wait = limiter.retry_after(address, email)
+        if wait is not None:
+            error = f"Too many failed sign-ins. Wait {wait} seconds and try again."
+            page = render_template("admin/login.html", error=error, email=email)
+            return page, 429, {"Retry-After": str(wait)}
         with services().db.session() as session:
-            admin = users.authenticate(
-                session, request.form.get("email", ""), request.form.get("password", ""), services().clock()
-            )
+            admin = users.authenticate(session, email, request.form.get("password", ""), services().clock())
         if admin is not None:
             auth.sign_in(admin)
             return redirect(_safe_next(request.args.get("next")), code=303)
-        error = "That email and password do not match an admin."
-    status = 401 if error else 200
+        limiter.failed(address, email)
+        error, status = "That email and password do not match an admin.", 401
     return render_template("admin/login.html", error=error, email=request.form.get("email", "")), status
 
 
@@ -97,8 +115,8 @@ def logout():
     return redirect(url_for("admin.login"), code=303)
 
 
-def _filters_from_request() -> tuple[dashboard.Filters, dict[str, str]]:
-    args = dict(request.args)
+def _filters_from_request(args: dict | None = None) -> tuple[dashboard.Filters, dict[str, str]]:
+    args = dict(request.args if args is None else args)
     if "since" not in args and "until" not in args:
         since, until = dashboard.default_period(services().clock())
         args.update(since=since.date().isoformat(), until=until.date().isoformat())
@@ -113,7 +131,12 @@ def dashboard_page():
         errors["bucket"] = f"bucket must be one of {', '.join(dashboard.BUCKETS)}"
         bucket = "week"
     with services().db.session() as session:
-        board = dashboard.build(session, g.account.id, filters, bucket)
+        try:
+            board = dashboard.build(session, g.account.id, filters, bucket)
+        except dashboard.RangeTooLarge as exc:
+            errors["since"] = str(exc).capitalize() + "."
+            filters, _ = _filters_from_request({})  # the default period, so the page still shows something
+            board = dashboard.build(session, g.account.id, filters, bucket)
     query = {**filters.as_query(), "bucket": bucket}
     return render_template(
         "admin/dashboard.html", board=board, errors=errors, query=query, scales=SCALES, periods=_quick_periods()
@@ -136,29 +159,22 @@ def _quick_periods() -> list[tuple[str, dict[str, str]]]:
 @bp.get("/ratings.csv")
 def ratings_csv():
     filters, _ = _filters_from_request()
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    after = 0
+    account_id = g.account.id
     with services().db.session() as session:
-        while rows := dashboard.export_rows(session, g.account.id, filters, after_id=after):
-            writer.writerows(_csv_safe(row) for row in rows)
-            after = rows[-1]["id"]
+        try:
+            csv_export.check_size(dashboard.export_count(session, account_id, filters))
+        except csv_export.TooManyRows as exc:
+            abort(400, str(exc).capitalize() + ".")
+
+    def page(after: int) -> list[dict]:
+        with services().db.session() as session:
+            return dashboard.export_rows(session, account_id, filters, after_id=after, limit=csv_export.BATCH)
+
     return Response(
-        buffer.getvalue(),
+        stream_with_context(csv_export.stream(CSV_COLUMNS, page)),
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=ratings.csv"},
     )
-
-
-def _csv_safe(row: dict) -> dict:
-    """Customer text that a spreadsheet would run as a formula gets a leading apostrophe."""
-    safe = {**row, "reasons": ",".join(row["reasons"])}
-    for name in ("comment", "team", "brand", "ticket_id"):
-        value = safe.get(name) or ""
-        if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-            safe[name] = "'" + value
-    return safe
 
 
 @bp.route("/settings", methods=["GET", "POST"])

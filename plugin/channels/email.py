@@ -99,6 +99,16 @@ def branding(account: Account, mail_from: str) -> Branding:
     )
 
 
+# RFC 5322 specials that let a display name be read as addresses or groups once CPython's folder drops the quotes
+# around it (CVE-2025-1795, fixed after 3.11.7): "," and ";" end an address, ":" starts a group, "<>" and "@" make one.
+_ADDRESS_SPECIALS = re.compile(r'[,;:<>@"\\()\[\]]')
+
+
+def display_name(value: str | None) -> str:
+    """A person's name for From/To: one line, without the specials that could turn it into more addresses."""
+    return " ".join(_ADDRESS_SPECIALS.sub(" ", clean_header_text(value or "")).split())[:100]
+
+
 def clean_header_text(value: str) -> str:
     """Header text with every control character (CR, LF, tab...) folded to a space: nothing can be injected."""
     return _CONTROL.sub(" ", value).strip()
@@ -150,10 +160,10 @@ def build_survey_email(
     # An internationalised local part is serialised as UTF-8 (RFC 6532), sent with SMTPUTF8 (RFC 6531).
     message = EmailMessage(policy=SMTPUTF8 if addresses.needs_smtputf8(recipient) else default_policy)
     message["Subject"] = subject
-    message["From"] = Address(display_name=brand.sender_name, addr_spec=brand.sender_address)
+    message["From"] = Address(display_name=display_name(brand.sender_name), addr_spec=brand.sender_address)
     if brand.reply_to:
         message["Reply-To"] = Address(addr_spec=brand.reply_to)
-    message["To"] = Address(display_name=clean_header_text(survey.requester_name), username=local, domain=domain)
+    message["To"] = Address(display_name=display_name(survey.requester_name), username=local, domain=domain)
     message["Date"] = format_datetime(now or datetime.now(UTC))
     # The service's own domain (MAIL_FROM), so the id stays the same whatever the account's sender becomes.
     message["Message-ID"] = (

@@ -176,7 +176,7 @@ def send_alert(alert_id: int) -> str:
             return "not due"
     try:
         with s.db.session() as session:
-            outgoing = alerts.prepare(session, session.get(Alert, alert_id), s.settings.mail_from)
+            outgoing = alerts.prepare(session, session.get(Alert, alert_id), s.settings.mail_from, s.box)
         alerts.deliver(outgoing, s.mailer)
     except Exception as exc:
         if isinstance(exc, alerts.AlertError):

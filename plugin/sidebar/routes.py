@@ -20,6 +20,7 @@ from plugin.services import services
 from plugin.sidebar import links, view, zendesk
 from plugin.sidebar.auth import SidebarAuthError, SidebarGrant, SidebarTokens, shared_secret, verify_helpscout
 from plugin.sidebar.frame import frame_ancestors
+from plugin.web import headers
 from plugin.web.api import api_key_required
 from plugin.web.errors import json_error
 
@@ -36,13 +37,18 @@ def _tokens() -> SidebarTokens:
     return SidebarTokens(services().settings.secret_key)
 
 
+ZAF_SDK_ORIGINS = ("https://static.zdassets.com",)  # the Zendesk Apps framework SDK the page loads
+
+
 @bp.after_request
 @helpscout_bp.after_request
 def _frame_policy(response):
     """Only the helpdesk's own pages may frame a sidebar page; JSON and errors may be framed by no one."""
     platform = g.get("sidebar_platform")
     value = frame_ancestors(platform, g.get("sidebar_api_url")) if platform else "'none'"
-    response.headers["Content-Security-Policy"] = f"frame-ancestors {value}"
+    # The whole policy of every page (plugin/web/headers.py), with this platform's framers and Zendesk's app SDK.
+    response.headers["Content-Security-Policy"] = headers.policy(headers.csp_nonce(), value, ZAF_SDK_ORIGINS)
+    response.headers.pop("X-Frame-Options", None)
     return response
 
 

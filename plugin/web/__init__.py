@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
         api,
         edge,
         errors,
+        headers,
         health,
         inbound,
         limits,
@@ -35,3 +36,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(sidebar.helpscout_bp)
     limits.init_app(app, limited=[ratings.bp, unsubscribe.bp, signature.bp, sidebar.bp])
     errors.init_app(app)
+    headers.init_app(app)  # CSP, nosniff, referrer policy, framing, HSTS on every response

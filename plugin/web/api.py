@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime
 from functools import wraps
 
-from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, stream_with_context, url_for
 
-from plugin import accounts, dashboard, reports, writebacks
+from plugin import accounts, csv_export, dashboard, reports, writebacks
 from plugin.services import services
 from plugin.surveys import sending
 from plugin.web import openapi
@@ -105,17 +103,21 @@ def list_ratings():
 @bp.get("/ratings.csv")
 @api_key_required
 def ratings_csv():
-    filters = _filters()
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    after = 0
+    filters, account_id = _filters(), g.account.id
     with services().db.session() as session:
-        while rows := reports.ratings(session, g.account.id, filters, after_id=after, limit=1000):
-            writer.writerows(rows)
-            after = rows[-1]["id"]
+        try:
+            csv_export.check_size(reports.count_ratings(session, account_id, filters))
+        except csv_export.TooManyRows as exc:
+            raise BadQuery(str(exc)) from None
+
+    def page(after: int) -> list[dict]:
+        with services().db.session() as session:
+            return reports.ratings(session, account_id, filters, after_id=after, limit=csv_export.BATCH)
+
     return Response(
-        buffer.getvalue(), mimetype="text/csv", headers={"Content-Disposition": "attachment; filename=ratings.csv"}
+        stream_with_context(csv_export.stream(CSV_COLUMNS, page)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=ratings.csv"},
     )
 
 
@@ -203,7 +205,10 @@ def summary():
     filters = _report_filters()
     bucket = _choice("bucket", dashboard.BUCKETS) or "week"
     with services().db.session() as session:
-        return jsonify(reports.summary(session, g.account.id, filters, bucket))
+        try:
+            return jsonify(reports.summary(session, g.account.id, filters, bucket))
+        except dashboard.RangeTooLarge as exc:
+            raise BadQuery(str(exc)) from None
 
 
 @bp.get("/openapi.json")

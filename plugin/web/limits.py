@@ -15,8 +15,6 @@ from flask_limiter.util import get_remote_address
 
 log = logging.getLogger(__name__)
 
-LOGIN_LIMIT = "10 per minute"
-
 
 def client_and_link() -> str:
     """The limit's key: the client address and the link it asks for (a rating token, an agent's signature link
@@ -49,11 +47,7 @@ def init_app(app: Flask, limited: list[Blueprint]) -> Limiter:
     )
     for blueprint in limited:
         limiter.limit(settings.rating_rate_limit, on_breach=_keep_limited_request)(blueprint)
-    if "admin.login" in app.view_functions:
-        # Password guessing: a few tries a minute per address is plenty for a person.
-        app.view_functions["admin.login"] = limiter.limit(LOGIN_LIMIT, methods=["POST"], key_func=get_remote_address)(
-            app.view_functions["admin.login"]
-        )
+    # Sign-ins have limits of their own (per address and per admin email): plugin/admin/login_limit.py.
     return limiter
 
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from plugin import create_app
+from plugin.admin.login_limit import PER_ADDRESS_AND_EMAIL
 from plugin.admin.users import create_admin
 from plugin.models import Account, AdminUser, Rating, WriteBack
 from plugin.services import services
@@ -51,8 +52,9 @@ def test_wrong_password_or_unknown_email_is_refused(client, admin, email, passwo
 
 
 def test_password_guessing_is_rate_limited_per_address(client, admin):
-    codes = [sign_in(client, admin, f"guess number {n}").status_code for n in range(11)]
-    assert codes == [401] * 10 + [429]
+    allowed = PER_ADDRESS_AND_EMAIL.amount
+    codes = [sign_in(client, admin, f"guess number {n}").status_code for n in range(allowed + 1)]
+    assert codes == [401] * allowed + [429]
     assert sign_in(client, admin).status_code == 429  # even the right password waits out the minute
     assert client.get("/admin/login").status_code == 200  # the form itself is not limited
 

@@ -260,7 +260,7 @@ def test_wrong_api_key_is_parked_with_freshdesks_error_text(app, client, freshde
     _solved_and_rated(desk, 4)
     parked = desk.api("/api/v1/write-backs?status=parked").get_json()["write_backs"]
     assert len(parked) == 1
-    assert "HTTP 401" in parked[0]["last_error"] and "invalid_credentials" in parked[0]["last_error"]
+    assert "HTTP 401" in parked[0]["last_error"]  # never the body (security.md)
 
 
 def test_unknown_custom_field_is_parked_with_freshdesks_validation_text(desk, freshdesk):
@@ -268,7 +268,7 @@ def test_unknown_custom_field_is_parked_with_freshdesks_validation_text(desk, fr
     _solved_and_rated(desk, 4)
     wb = latest_write_back()
     assert wb.status == "parked"
-    assert "HTTP 400" in wb.last_error and "Unexpected/invalid field in request" in wb.last_error
+    assert "HTTP 400" in wb.last_error
 
 
 # --- the whole loop, through the HTTP contract only --------------------------------------------------------------

@@ -264,14 +264,14 @@ def test_wrong_token_is_parked_with_zammads_error_text(app, client, zammad, smtp
     _solved_and_rated(desk, 4)
     parked = desk.api("/api/v1/write-backs?status=parked").get_json()["write_backs"]
     assert len(parked) == 1
-    assert "HTTP 401" in parked[0]["last_error"] and "Can't find User for Token" in parked[0]["last_error"]
+    assert "HTTP 401" in parked[0]["last_error"]  # never the body (security.md)
 
 
 def test_unknown_custom_field_is_parked_before_the_note(app, client, zammad, smtp_server):
     desk = Desk(client, zammad, smtp_server, options={"custom_field": "csat_typo"})
     _solved_and_rated(desk, 4)
     wb = latest_write_back()
-    assert wb.status == "parked" and "HTTP 422" in wb.last_error and "csat_typo" in wb.last_error
+    assert wb.status == "parked" and "HTTP 422" in wb.last_error
     assert zammad.tickets[TICKET].articles == []
 
 
