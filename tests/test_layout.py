@@ -1,0 +1,238 @@
+"""The customer's screens laid out in a real Chromium: every scale x every language x a small phone, a phone, a desktop.
+
+For the thank-you page (as the click route serves it, and after the customer confirms) and the survey email, the
+page's own DOM says whether the layout holds: no option overlaps another, no text runs outside its box, no word is
+split across two lines, nothing scrolls sideways, every option is a tap target of at least 44 x 44 CSS px, and on the
+0-10 scales the end labels sit at the ends they name. Every combination is screenshotted into a folder the test
+prints (not committed); OPENCSAT_UPDATE_SCREENSHOTS=1 also refreshes the curated pictures in docs/img/.
+
+One browser page serves every combination (the HTML is handed to it through a routed URL), so the sweep stays
+within a minute or two; it runs in the PostgreSQL pass only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from plugin import i18n
+from plugin.accounts import create_account
+from plugin.channels.email import render_survey, survey_links
+from plugin.models import Survey
+from plugin.services import services
+from plugin.surveys.scales import SCALES
+from tests.conftest import BROWSER_HEADERS, PUBLIC_URL, nonce_of
+from tests.support.browser import requires_chromium
+
+pytestmark = [
+    requires_chromium,
+    pytest.mark.skipif(
+        os.environ.get("OPENCSAT_TEST_DATABASE", "sqlite") != "postgresql",
+        reason="the layout sweep is database-independent and heavy: it runs once, in the PostgreSQL pass",
+    ),
+]
+
+WIDTHS = (320, 390, 1280)
+DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
+# docs/img/<name>: (what, scale, locale, width)
+CURATED = {
+    "thank-you-el-390.png": ("page-clicked", "csat5", "el", 390),
+    "thank-you-pl-390.png": ("page-clicked", "csat5", "pl", 390),
+    "thank-you-zh_Hans-390.png": ("page-clicked", "csat5", "zh_Hans", 390),
+    "thank-you-nps-320.png": ("page-clicked", "nps", "en", 320),
+    "thank-you-saved-en-390.png": ("page-saved", "csat5", "en", 390),
+    "email-nps-ar-320.png": ("email", "nps", "ar", 320),
+}
+# A 1x1 PNG for the account's logo: the browser asks for it, the route answers.
+PIXEL = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a2b8d5a40000000049454e44ae426082"
+)
+
+# Runs in the page; returns what is wrong with its layout, one sentence per problem.
+CHECK = """
+({option, count, lang}) => {
+  const problems = [];
+  const root = document.documentElement;
+  const width = root.clientWidth;
+  if (root.scrollWidth > width + 1) problems.push(`scrolls sideways: ${root.scrollWidth}px wide in ${width}px`);
+  const options = [...document.querySelectorAll(option)];
+  if (options.length !== count) problems.push(`${options.length} options shown, the scale has ${count}`);
+  const box = (el) => el.getBoundingClientRect();
+  const name = (el) => JSON.stringify(el.textContent.trim().replace(/\\s+/g, " ").slice(0, 40));
+  options.forEach((el, i) => {
+    const r = box(el);
+    if (r.width < 44 || r.height < 44) problems.push(`option ${name(el)} is ${r.width.toFixed(0)}x${r.height.toFixed(0)}px`);
+    if (r.left < -1 || r.right > width + 1) problems.push(`option ${name(el)} is off the screen`);
+    options.slice(i + 1).forEach((other) => {
+      const o = box(other);
+      const x = Math.min(r.right, o.right) - Math.max(r.left, o.left);
+      const y = Math.min(r.bottom, o.bottom) - Math.max(r.top, o.top);
+      if (x > 1 && y > 1) problems.push(`options ${name(el)} and ${name(other)} overlap`);
+    });
+  });
+  // Every text node: its lines inside the box that holds it, and no word on two lines.
+  const segmenter = new Intl.Segmenter(lang, {granularity: "word"});
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const blockOf = (node) => {
+    let el = node.parentElement;
+    while (el && getComputedStyle(el).display === "inline") el = el.parentElement;
+    return el;
+  };
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (!node.textContent.trim()) continue;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const lines = [...range.getClientRects()].filter((r) => r.width > 0.5);
+    if (!lines.length) continue;  // not displayed
+    const holder = blockOf(node);
+    const h = box(holder);
+    const style = getComputedStyle(holder);
+    const padStart = parseFloat(style.paddingLeft), padEnd = parseFloat(style.paddingRight);
+    for (const line of lines) {
+      if (line.left < h.left - 1 || line.right > h.right + 1 || line.left < -1 || line.right > width + 1) {
+        problems.push(`text ${name(node)} runs outside its box (${line.left.toFixed(0)}-${line.right.toFixed(0)} in ${h.left.toFixed(0)}-${h.right.toFixed(0)})`);
+        break;
+      }
+    }
+    if (holder.scrollWidth > holder.clientWidth + 1 && style.overflowX !== "visible")
+      problems.push(`text ${name(node)} is clipped`);
+    for (const part of segmenter.segment(node.textContent)) {
+      // Chinese breaks between any two characters (W3C's clreq), so only words of spaced scripts are checked.
+      if (!part.isWordLike || [...part.segment].length < 2 || /\p{Script=Han}/u.test(part.segment)) continue;
+      const word = document.createRange();
+      word.setStart(node, part.index);
+      word.setEnd(node, part.index + part.segment.length);
+      const tops = new Set([...word.getClientRects()].filter((r) => r.width > 0.5).map((r) => Math.round(r.top / 3)));
+      if (tops.size > 1) { problems.push(`the word ${JSON.stringify(part.segment)} is split across lines`); break; }
+    }
+  }
+  // 0-10 scales: "0 = ..." starts where the first option starts, "10 = ..." ends where the last ends, right beside them.
+  const ends = {low: document.querySelector("[data-end=low]"), high: document.querySelector("[data-end=high]")};
+  if (options.length > 7) {
+    const dir = getComputedStyle(options[0]).direction;
+    const first = box(options[0]), last = box(options[options.length - 1]);
+    const startOf = (r) => dir === "rtl" ? r.right : r.left, endOf = (r) => dir === "rtl" ? r.left : r.right;
+    const near = (a, b) => Math.max(a.top - b.bottom, b.top - a.bottom) <= 16;
+    if (!ends.low || !ends.high) problems.push("the 0-10 scale's end labels are not marked (data-end)");
+    else {
+      const low = box(ends.low), high = box(ends.high);
+      if (Math.abs(startOf(low) - startOf(first)) > 3 || !near(low, first))
+        problems.push(`the low end label is not beside the first option`);
+      if (Math.abs(endOf(high) - endOf(last)) > 3 || !near(high, last))
+        problems.push(`the high end label is not beside the last option`);
+    }
+  }
+  return [...new Set(problems)];
+}
+"""
+
+
+@pytest.fixture
+def layout_page(browser, app):
+    """One page for the whole sweep: whatever HTML is put in `pages[url]` is what the browser gets at that URL."""
+    pages: dict[str, str] = {}
+
+    def answer(route):
+        url = route.request.url
+        if url in pages:
+            route.fulfill(status=200, content_type="text/html; charset=utf-8", body=pages[url])
+        elif url.endswith(".png"):
+            route.fulfill(status=200, content_type="image/png", body=PIXEL)
+        else:
+            route.fulfill(status=204, body="")  # beacons
+
+    with browser.new_context(viewport={"width": WIDTHS[0], "height": 800}) as context:
+        context.route("**/*", answer)
+        page = context.new_page()
+        yield page, pages
+
+
+def _surveys(app) -> tuple[object, list[Survey]]:
+    s = services()
+    with s.db.session() as session:
+        account = create_account(
+            session,
+            s.box,
+            platform="generic",
+            name="Layout Test Co",
+            webhook_secret="layout-secret",
+            options={
+                "company_name": "Nordlicht Kundendienst GmbH",
+                "accent_color": "#7a1fa2",
+                "logo_url": "https://brand.example/logo.png",
+            },
+        )
+        account = account.account
+        surveys = []
+        for scale in SCALES:
+            for locale in i18n.LOCALES:
+                survey = Survey(
+                    account_id=account.id,
+                    ticket_id=f"{scale}-{locale}",
+                    ticket_subject="Drucker druckt nicht mehr / printer stopped printing",
+                    requester_email=f"{scale}.{locale}@customer.test",
+                    requester_name="Aleksandra Wiśniewska-Papadopoulou",
+                    locale=locale,
+                    scale=scale,
+                    status="sent",
+                    scheduled_at=s.clock(),
+                    sent_at=s.clock(),
+                )
+                session.add(survey)
+                surveys.append(survey)
+        session.commit()
+        for survey in surveys:
+            session.refresh(survey)
+        session.expunge_all()
+    return account, surveys
+
+
+def test_every_scale_and_language_lays_out_cleanly_on_phones_and_desktops(app, layout_page, clock, tmp_path_factory, capsys):
+    page, pages = layout_page
+    folder = Path(os.environ.get("OPENCSAT_LAYOUT_SCREENSHOTS") or tmp_path_factory.mktemp("layout"))
+    folder.mkdir(parents=True, exist_ok=True)
+    with capsys.disabled():
+        print(f"\nlayout screenshots: {folder}")
+    account, surveys = _surveys(app)
+    client, tokens = app.test_client(), services().tokens
+    problems: list[str] = []
+    combinations = 0
+    for survey in surveys:
+        scale = SCALES[survey.scale]
+        lowest, highest = scale.points[0].score, scale.points[-1].score
+        path = f"/r/{tokens.rating(survey.id, lowest)}"
+        clicked = client.get(path, headers=BROWSER_HEADERS)
+        assert clicked.status_code == 200, (survey.scale, survey.locale, clicked.status_code)
+        html = clicked.get_data(as_text=True)
+        saved = client.post(path, data={"nonce": nonce_of(html), "score": str(highest), "comment": "ok"})
+        assert saved.status_code == 200, (survey.scale, survey.locale, saved.status_code)
+        with services().db.session() as session:
+            survey = session.get(Survey, survey.id)
+            _, _, email = render_survey(survey, survey.account, survey_links(survey, tokens, PUBLIC_URL), "S <s@x.test>")
+        screens = {
+            "page-clicked": (html, "label:has(> input[name=score])"),
+            "page-saved": (saved.get_data(as_text=True), "label:has(> input[name=score])"),
+            "email": (email, "a[href*='/r/']"),
+        }
+        for what, (content, option) in screens.items():
+            url = f"{PUBLIC_URL}/layout/{what}/{survey.scale}/{survey.locale}"
+            pages[url] = content
+            for width in WIDTHS:
+                page.set_viewport_size({"width": width, "height": 800})
+                page.goto(url)
+                found = page.evaluate(
+                    CHECK, {"option": option, "count": len(scale.points), "lang": i18n.html_lang(survey.locale)}
+                )
+                combinations += 1
+                name = f"{what}-{survey.scale}-{survey.locale}-{width}.png"
+                page.screenshot(path=str(folder / name), full_page=True)
+                problems += [f"{name}: {problem}" for problem in found]
+    if os.environ.get("OPENCSAT_UPDATE_SCREENSHOTS"):
+        for picture, (what, scale_name, locale, width) in CURATED.items():
+            shutil.copy(folder / f"{what}-{scale_name}-{locale}-{width}.png", DOCS_IMG / picture)
+    assert combinations == len(SCALES) * len(i18n.LOCALES) * len(WIDTHS) * 3
+    assert not problems, f"{len(problems)} layout problems (screenshots in {folder}):\n" + "\n".join(problems[:200])
