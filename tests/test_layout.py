@@ -53,7 +53,7 @@ PIXEL = bytes.fromhex(
 )
 
 # Runs in the page; returns what is wrong with its layout, one sentence per problem.
-CHECK = """
+CHECK = r"""
 ({option, count, lang}) => {
   const problems = [];
   const root = document.documentElement;
@@ -62,10 +62,11 @@ CHECK = """
   const options = [...document.querySelectorAll(option)];
   if (options.length !== count) problems.push(`${options.length} options shown, the scale has ${count}`);
   const box = (el) => el.getBoundingClientRect();
-  const name = (el) => JSON.stringify(el.textContent.trim().replace(/\\s+/g, " ").slice(0, 40));
+  const name = (el) => JSON.stringify(el.textContent.trim().replace(/\s+/g, " ").slice(0, 40));
   options.forEach((el, i) => {
     const r = box(el);
-    if (r.width < 44 || r.height < 44) problems.push(`option ${name(el)} is ${r.width.toFixed(0)}x${r.height.toFixed(0)}px`);
+    const size = `${r.width.toFixed(0)}x${r.height.toFixed(0)}px`;
+    if (r.width < 44 || r.height < 44) problems.push(`option ${name(el)} is ${size}`);
     if (r.left < -1 || r.right > width + 1) problems.push(`option ${name(el)} is off the screen`);
     options.slice(i + 1).forEach((other) => {
       const o = box(other);
@@ -94,7 +95,8 @@ CHECK = """
     const padStart = parseFloat(style.paddingLeft), padEnd = parseFloat(style.paddingRight);
     for (const line of lines) {
       if (line.left < h.left - 1 || line.right > h.right + 1 || line.left < -1 || line.right > width + 1) {
-        problems.push(`text ${name(node)} runs outside its box (${line.left.toFixed(0)}-${line.right.toFixed(0)} in ${h.left.toFixed(0)}-${h.right.toFixed(0)})`);
+        const where = `${line.left.toFixed(0)}-${line.right.toFixed(0)} in ${h.left.toFixed(0)}-${h.right.toFixed(0)}`;
+        problems.push(`text ${name(node)} runs outside its box (${where})`);
         break;
       }
     }
@@ -110,7 +112,7 @@ CHECK = """
       if (tops.size > 1) { problems.push(`the word ${JSON.stringify(part.segment)} is split across lines`); break; }
     }
   }
-  // 0-10 scales: "0 = ..." starts where the first option starts, "10 = ..." ends where the last ends, right beside them.
+  // 0-10 scales: "0 = ..." starts where the first option starts, "10 = ..." ends where the last ends, beside them.
   const ends = {low: document.querySelector("[data-end=low]"), high: document.querySelector("[data-end=high]")};
   if (options.length > 7) {
     const dir = getComputedStyle(options[0]).direction;
@@ -191,7 +193,7 @@ def _surveys(app) -> tuple[object, list[Survey]]:
     return account, surveys
 
 
-def test_every_scale_and_language_lays_out_cleanly_on_phones_and_desktops(app, layout_page, clock, tmp_path_factory, capsys):
+def test_every_scale_and_language_lays_out_cleanly_on_phones_and_desktops(app, layout_page, tmp_path_factory, capsys):
     page, pages = layout_page
     folder = Path(os.environ.get("OPENCSAT_LAYOUT_SCREENSHOTS") or tmp_path_factory.mktemp("layout"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -212,7 +214,8 @@ def test_every_scale_and_language_lays_out_cleanly_on_phones_and_desktops(app, l
         assert saved.status_code == 200, (survey.scale, survey.locale, saved.status_code)
         with services().db.session() as session:
             survey = session.get(Survey, survey.id)
-            _, _, email = render_survey(survey, survey.account, survey_links(survey, tokens, PUBLIC_URL), "S <s@x.test>")
+            links = survey_links(survey, tokens, PUBLIC_URL)
+            _, _, email = render_survey(survey, survey.account, links, "Surveys <surveys@opencsat.test>")
         screens = {
             "page-clicked": (html, "label:has(> input[name=score])"),
             "page-saved": (saved.get_data(as_text=True), "label:has(> input[name=score])"),
