@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
         errors,
         health,
         limits,
+        pages,
         ratings,
         review,
         sidebar,
@@ -23,6 +24,7 @@ def init_app(app: Flask) -> None:
     )
 
     i18n.init_app(app)  # pages in the survey's (or the browser's) language
+    pages.init_app(app)  # the account's brand on every customer page
     templating.init_app(app)  # emails honour TEMPLATES_OVERRIDE_PATH
     for module in (webhooks, ratings, unsubscribe, signature, api, review, webhooks_api, health, sidebar, admin):
         app.register_blueprint(module.bp)

@@ -6,7 +6,7 @@ are kept as events but never touch the rating; POST confirms; POST /r/<token>/si
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, render_template, request
+from flask import Blueprint, abort, g, request
 from sqlalchemy import select
 
 from plugin import i18n
@@ -14,8 +14,9 @@ from plugin.i18n import N_
 from plugin.models import Rating, Survey
 from plugin.services import services
 from plugin.surveys import counting
-from plugin.surveys.scales import custom_question, get_scale
+from plugin.surveys.scales import get_scale
 from plugin.tokens import InvalidToken, RatingLink
+from plugin.web.pages import rating_page, show_brand
 
 bp = Blueprint("ratings", __name__)
 
@@ -38,6 +39,7 @@ def _survey(session, link: RatingLink) -> tuple[Survey, Rating | None]:
     if survey is None or survey.status != "sent" or link.score not in get_scale(survey.scale).scores:
         abort(404, N_("This survey does not exist or is no longer open."))
     g.page_locale = i18n.normalise(survey.locale, survey.account.locale)  # this page and its error pages
+    show_brand(survey.account)
     try:
         counting.check_open(survey, rating, services().clock())
     except counting.LinkExpired:
@@ -128,19 +130,16 @@ def _render(
     click_id: int | None = None,
 ) -> str:
     deadline = counting.edit_deadline(survey, rating)
-    return render_template(
-        "pages/rating.html",
-        survey=survey,
-        scale=get_scale(survey.scale),
-        question=custom_question(survey.account.options, g.page_locale)
-        or i18n.gettext(g.page_locale, get_scale(survey.scale).question),
-        rating=rating,
+    final = final or (deadline is not None and services().clock() > deadline)
+    return rating_page(
+        survey,
+        rating,
+        state="final" if final else ("saved" if saved else "clicked"),
         selected=selected,
         token=token,
         nonce=services().tokens.form_nonce(survey.id),
-        click_id=click_id,
-        saved=saved,
-        final=final or (deadline is not None and services().clock() > deadline),
-        error=error,
+        deadline=deadline,
         max_comment=counting.MAX_COMMENT_CHARS,
+        error=error,
+        click_id=click_id,
     )
