@@ -16,9 +16,22 @@ ROW_WIDTH_PX = 560  # the card's inner width on a desktop, page and email alike
 FONT_PX = 14
 
 
+NARROW, WIDE = frozenset("fijlrtI.,;:'!|()"), frozenset("mwMW@%")
+
+
+def _em(character: str) -> float:
+    if unicodedata.east_asian_width(character) in "WF":
+        return 1.0  # CJK
+    if character in NARROW:
+        return 0.32
+    if character in WIDE:
+        return 0.9
+    return 0.66 if character.isupper() else 0.6  # DejaVu Sans, wider than most phones' fonts
+
+
 def _width(word: str) -> float:
-    """A generous estimate of a word's width in px at FONT_PX: wide characters (CJK) count a full em."""
-    return sum(FONT_PX if unicodedata.east_asian_width(c) in "WF" else FONT_PX * 0.62 for c in word)
+    """An estimate of a word's width in px at FONT_PX, on the generous side."""
+    return sum(_em(c) for c in word) * FONT_PX
 
 
 def layout(scale: Scale, locale: str) -> str:

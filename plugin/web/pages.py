@@ -31,20 +31,18 @@ ERROR_TITLES = {
     "Internal Server Error": N_("Something went wrong on our side"),
 }
 # A submitted answer the page could not take: the sentence shown instead of the server's English.
-COMMENT_TOO_LONG = N_("Your comment is too long: please keep it under %(count)s characters.")
 NOT_ON_SCALE = N_("Please choose one of the answers.")
 
 
 def show_brand(account: Account) -> None:
     """This request's pages (its error pages too) carry the account's logo, colour and company name."""
-    g.page_account = account
+    g.page_brand = branding(account, "")  # plain values: the pages render after the account's session closed
 
 
 def init_app(app: Flask) -> None:
     @app.context_processor
     def _brand() -> dict:
-        account = g.get("page_account")
-        brand = branding(account, "") if account is not None else None
+        brand = g.get("page_brand")
         return {
             "page_brand": brand,
             "page_palette": palette(brand.accent if brand else DEFAULT_ACCENT),
@@ -65,7 +63,12 @@ def error_text(error: str | None, locale: str, max_comment: int) -> str | None:
     if not error:
         return None
     if len(request.form.get("comment", "").strip()) > max_comment:
-        return i18n.gettext(locale, COMMENT_TOO_LONG) % {"count": max_comment}
+        sentence = i18n.translations(locale).ngettext(
+            "Your comment is too long: at most %(count)s character.",
+            "Your comment is too long: at most %(count)s characters.",
+            max_comment,
+        )
+        return sentence % {"count": max_comment}
     return i18n.gettext(locale, NOT_ON_SCALE)
 
 
@@ -105,11 +108,13 @@ def rating_page(
         nonce=nonce,
         click_id=click_id,
         state=state,
-        deadline=format_date(deadline, format="long", locale=_babel(locale)) if deadline else None,
+        deadline=_date(deadline, locale) if deadline else None,
         error=error_text(error, locale, max_comment),
         max_comment=max_comment,
     )
 
 
-def _babel(locale: str) -> str:
-    return {"zh_Hans": "zh_Hans_CN", "zh_Hant": "zh_Hant_TW"}.get(locale, locale)
+def _date(when: datetime, locale: str) -> str:
+    """A date the sentence "until <date>" reads well with (Italian: "fino a martedì 8 dicembre", no elision)."""
+    babel_locale = {"zh_Hans": "zh_Hans_CN", "zh_Hant": "zh_Hant_TW"}.get(locale, locale)
+    return format_date(when, format="full" if locale == "it" else "long", locale=babel_locale)
