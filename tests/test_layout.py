@@ -231,15 +231,16 @@ def test_every_scale_and_language_lays_out_cleanly_on_phones_and_desktops(app, l
         for what, (content, option) in screens.items():
             url = f"{PUBLIC_URL}/layout/{what}/{survey.scale}/{survey.locale}"
             pages[url] = content
-            for width in WIDTHS:
+            page.set_viewport_size({"width": WIDTHS[0], "height": 800})
+            page.goto(url)
+            for width in WIDTHS:  # one load, three widths: the media queries follow the resize
                 page.set_viewport_size({"width": width, "height": 800})
-                page.goto(url)
                 found = page.evaluate(
                     CHECK, {"option": option, "count": len(scale.points), "lang": i18n.html_lang(survey.locale)}
                 )
                 combinations += 1
                 name = f"{what}-{survey.scale}-{survey.locale}-{width}.png"
-                page.screenshot(path=str(folder / name), full_page=True)
+                page.screenshot(path=str(folder / name), full_page=True, animations="disabled", caret="hide")
                 problems += [f"{name}: {problem}" for problem in found]
     if os.environ.get("OPENCSAT_UPDATE_SCREENSHOTS") and not ONLY:
         for picture, (what, scale_name, locale, width) in CURATED.items():

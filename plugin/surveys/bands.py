@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from plugin import i18n
 from plugin.i18n import N_
-from plugin.surveys.scales import Scale
+from plugin.surveys.scales import Scale, scale_for
 
 NEGATIVE, NEUTRAL, POSITIVE = "negative", "neutral", "positive"
 BANDS = (NEGATIVE, NEUTRAL, POSITIVE)
@@ -57,10 +57,14 @@ def reasons(options: Mapping | None, locale: str) -> list[tuple[str, str]]:
     return [(key, local[i] if i < len(local) else key) for i, key in enumerate(keys)]
 
 
-def chosen(options: Mapping | None, picked: list[str]) -> list[str]:
-    """The picked reasons that are the account's (anything else is dropped), in the account's order, once each."""
-    picked_set = set(picked)
-    return [key for key, _ in reasons(options, "") if key in picked_set]
+def picked(survey, score: int, values: list[str]) -> list[str]:
+    """The reasons to store with an answer: only for a negative one, only the account's (anything else is dropped),
+    in the account's order, once each."""
+    options = survey.account.options or {}
+    if band(scale_for(survey.scale, options), score) != NEGATIVE:
+        return []
+    wanted = set(values)
+    return [key for key, _ in reasons(options, "") if key in wanted]
 
 
 def stored(rating) -> list[str]:

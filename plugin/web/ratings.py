@@ -13,7 +13,7 @@ from plugin import i18n
 from plugin.i18n import N_
 from plugin.models import Rating, Survey
 from plugin.services import services
-from plugin.surveys import counting
+from plugin.surveys import bands, counting
 from plugin.surveys.scales import get_scale
 from plugin.tokens import InvalidToken, RatingLink
 from plugin.web.pages import rating_page, show_brand
@@ -106,6 +106,7 @@ def submit(token: str):
         except ValueError as exc:  # a score off the scale, a comment too long
             rating = counting.rating_of(session, survey)
             return _render(survey, rating, selected=link.score, token=token, error=str(exc)), 400
+        write_back.rating.reason_tags = bands.picked(survey, score, request.form.getlist("reason"))
         page = _render(survey, write_back.rating, selected=write_back.rating.score, token=token, saved=True)
     s.jobs.enqueue("deliver_write_back", write_back.id)
     return page
