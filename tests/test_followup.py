@@ -53,7 +53,7 @@ def _rating() -> Rating:
 
 
 def test_every_score_falls_in_one_band_and_satisfied_answers_are_positive():
-    for name, scale in SCALES.items():
+    for name in SCALES:
         for options in ({}, {"csat10_eight_is_satisfied": "true"}):
             counted = scale_for(name, options)
             found = [bands.band(counted, point.score) for point in counted.points]
