@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 _HEX = re.compile(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 
-# The two schemes' fixed colours (text, muted text, page, card, control edges), each checked in tests/test_colours.py.
+# The two schemes' fixed colours (text, muted text, page, card, control edges): the pages and the email take them from
+# here, and tests/test_followup.py checks their ratios.
 LIGHT = {"fg": "#1f2328", "muted": "#57606a", "bg": "#f4f5f7", "card": "#ffffff", "line": "#818b95"}
 DARK = {"fg": "#e6edf3", "muted": "#9ea7b3", "bg": "#0d1117", "card": "#161b22", "line": "#6e7781"}
 

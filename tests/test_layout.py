@@ -3,7 +3,8 @@
 For the thank-you page (as the click route serves it, and after the customer confirms) and the survey email, the
 page's own DOM says whether the layout holds: no option overlaps another, no text runs outside its box, no word is
 split across two lines, nothing scrolls sideways, every option is a tap target of at least 44 x 44 CSS px, and on the
-0-10 scales the end labels sit at the ends they name. Every combination is screenshotted into a folder the test
+0-10 scales the end labels sit at the ends they name; and, in light and dark mode, every text and option edge has the
+contrast WCAG 2.2 AA asks. Every combination is screenshotted into a folder the test
 prints (not committed); OPENCSAT_UPDATE_SCREENSHOTS=1 also refreshes the curated pictures in docs/img/.
 
 One browser page serves every combination (the HTML is handed to it through a routed URL), so the sweep stays
@@ -139,6 +140,46 @@ CHECK = r"""
 }
 """
 
+# Runs in the page; every text against what is behind it (4.5:1, WCAG 2.2 1.4.3) and every option's edge (3:1, 1.4.11).
+CONTRAST = r"""
+({option}) => {
+  const problems = [];
+  const parse = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const behind = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = parse(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const text = node.textContent.replace(/[\p{Extended_Pictographic}\uFE0F]/gu, "").trim();
+    if (!text) continue;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    if (![...range.getClientRects()].some((r) => r.width > 0.5)) continue;
+    const el = node.parentElement;
+    const found = ratio(parse(getComputedStyle(el).color).slice(0, 3), behind(el));
+    if (found < 4.5) problems.push(`text ${JSON.stringify(text.slice(0, 30))} has contrast ${found.toFixed(2)}:1`);
+  }
+  for (const el of document.querySelectorAll(option)) {
+    const edge = el.closest("td.cell") || el;
+    const style = getComputedStyle(edge);
+    if (parseFloat(style.borderTopWidth) < 1) continue;
+    const found = ratio(parse(style.borderTopColor), behind(edge.parentElement));
+    const label = JSON.stringify(el.textContent.trim().slice(0, 20));
+    if (found < 3) problems.push(`option ${label} edge ${found.toFixed(2)}:1`);
+  }
+  return [...new Set(problems)];
+}
+"""
+
 
 @pytest.fixture
 def layout_page(browser, app):
@@ -242,6 +283,13 @@ def test_every_scale_and_language_lays_out_cleanly_on_phones_and_desktops(app, l
                 name = f"{what}-{survey.scale}-{survey.locale}-{width}.png"
                 page.screenshot(path=str(folder / name), full_page=True, animations="disabled", caret="hide")
                 problems += [f"{name}: {problem}" for problem in found]
+            page.set_viewport_size({"width": 390, "height": 800})
+            for scheme in ("light", "dark"):  # WCAG AA contrast in both colour schemes
+                page.emulate_media(color_scheme=scheme)
+                found = page.evaluate(CONTRAST, {"option": option})
+                problems += [f"{what}-{survey.scale}-{survey.locale} ({scheme}): {problem}" for problem in found]
+            page.screenshot(path=str(folder / f"{what}-{survey.scale}-{survey.locale}-390-dark.png"), full_page=True)
+            page.emulate_media(color_scheme="light")
     if os.environ.get("OPENCSAT_UPDATE_SCREENSHOTS") and not ONLY:
         for picture, (what, scale_name, locale, width) in CURATED.items():
             shutil.copy(folder / f"{what}-{scale_name}-{locale}-{width}.png", DOCS_IMG / picture)

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 import css_inline
 
 from plugin import i18n
-from plugin.colours import palette
+from plugin.colours import DARK, LIGHT, palette
 from plugin.models import Account, Survey
 from plugin.scale_layout import layout
 from plugin.surveys.scales import Point, custom_question, scale_for
@@ -119,6 +119,8 @@ def render_survey(survey: Survey, account: Account, links: Links, mail_from: str
         "account": account,
         "brand": brand,
         "colours": palette(brand.accent),
+        "light": LIGHT,
+        "dark": DARK,
         "scale": scale,
         "layout": layout(scale, locale),
         "question": custom_question(account.options, locale) or i18n.gettext(locale, scale.question),

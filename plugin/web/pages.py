@@ -13,7 +13,7 @@ from flask import Flask, g, render_template, request
 
 from plugin import i18n
 from plugin.channels.email import DEFAULT_ACCENT, branding
-from plugin.colours import palette
+from plugin.colours import DARK, LIGHT, palette
 from plugin.i18n import N_
 from plugin.models import Account, Rating, Survey
 from plugin.scale_layout import layout
@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
         return {
             "page_brand": brand,
             "page_palette": palette(brand.accent if brand else DEFAULT_ACCENT),
+            "page_schemes": {"light": LIGHT, "dark": DARK},
             "error_title": lambda title: ERROR_TITLES.get(str(title), str(title)),
         }
 
