@@ -14,7 +14,6 @@ within a minute or two; it runs in the PostgreSQL pass only.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -42,15 +41,17 @@ ONLY = set(os.environ.get("OPENCSAT_LAYOUT_ONLY", "").split())
 SWEPT_SCALES = [name for name in SCALES if not ONLY & set(SCALES) or name in ONLY]
 SWEPT_LOCALES = [name for name in i18n.LOCALES if not ONLY & set(i18n.LOCALES) or name in ONLY]
 DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
-# docs/img/<name>: (what, scale, locale, width)
+# (what, scale, locale, width) -> its picture in docs/img/, refreshed with OPENCSAT_UPDATE_SCREENSHOTS=1
 CURATED = {
-    "thank-you-el-390.png": ("page-clicked", "csat5", "el", 390),
-    "thank-you-pl-390.png": ("page-clicked", "csat5", "pl", 390),
-    "thank-you-zh_Hans-390.png": ("page-clicked", "csat5", "zh_Hans", 390),
-    "thank-you-nps-320.png": ("page-clicked", "nps", "en", 320),
-    "thank-you-saved-en-390.png": ("page-saved", "csat5", "en", 390),
-    "email-nps-ar-320.png": ("email", "nps", "ar", 320),
+    ("page-clicked", "csat5", "el", 390): "thank-you-el-390.png",
+    ("page-clicked", "csat5", "pl", 390): "thank-you-pl-390.png",
+    ("page-clicked", "csat5", "zh_Hans", 390): "thank-you-zh_Hans-390.png",
+    ("page-clicked", "nps", "en", 320): "thank-you-nps-320.png",
+    ("page-saved", "csat5", "en", 390): "thank-you-saved-en-390.png",
+    ("page-clicked", "ces7", "ar", 390): "thank-you-ces7-ar-390.png",
+    ("email", "nps", "ar", 320): "email-nps-ar-320.png",
 }
+UPDATE = bool(os.environ.get("OPENCSAT_UPDATE_SCREENSHOTS"))
 # A 1x1 PNG for the account's logo: the browser asks for it, the route answers.
 PIXEL = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -59,7 +60,7 @@ PIXEL = bytes.fromhex(
 
 # Runs in the page; returns what is wrong with its layout, one sentence per problem.
 CHECK = r"""
-({option, count, lang}) => {
+({option, targets, count, lang}) => {
   const problems = [];
   const root = document.documentElement;
   const width = root.clientWidth;
@@ -80,6 +81,11 @@ CHECK = r"""
       if (x > 1 && y > 1) problems.push(`options ${name(el)} and ${name(other)} overlap`);
     });
   });
+  for (const el of document.querySelectorAll(targets)) {  // reason tags, the button
+    const r = box(el);
+    if (r.width && (r.width < 44 || r.height < 44))
+      problems.push(`target ${name(el)} is ${r.width.toFixed(0)}x${r.height.toFixed(0)}px`);
+  }
   // Every text node: its lines inside the box that holds it, and no word on two lines.
   const segmenter = new Intl.Segmenter(lang, {granularity: "word"});
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -214,6 +220,11 @@ def _surveys(app) -> tuple[object, list[Survey]]:
                 "company_name": "Nordlicht Kundendienst GmbH",
                 "accent_color": "#7a1fa2",
                 "logo_url": "https://brand.example/logo.png",
+                # reason tags on the negative answers' pages, long words included
+                "reason_tags": "Slow answer\nProblem not solved\nHad to repeat myself\nUnfriendly",
+                "reason_tags_de": "Langsame Antwort\nProblem nicht gelöst\nMusste mich wiederholen\nUnfreundlich",
+                "reason_tags_el": "Αργή απάντηση\nΤο πρόβλημα δεν λύθηκε\nΧρειάστηκε επανάληψη\nΑγενής συμπεριφορά",
+                "reason_tags_pl": "Długie oczekiwanie\nProblem nierozwiązany\nTrzeba było powtarzać\nNieuprzejmość",
             },
         )
         account = account.account
@@ -264,12 +275,13 @@ def test_every_scale_and_language_lays_out_cleanly_on_phones_and_desktops(app, l
             survey = session.get(Survey, survey.id)
             links = survey_links(survey, tokens, PUBLIC_URL)
             _, _, email = render_survey(survey, survey.account, links, "Surveys <surveys@opencsat.test>")
+        on_page = ("label:has(> input[name=score])", "label:has(> input), button")
         screens = {
-            "page-clicked": (html, "label:has(> input[name=score])"),
-            "page-saved": (saved.get_data(as_text=True), "label:has(> input[name=score])"),
-            "email": (email, "a[href*='/r/']"),
+            "page-clicked": (html, *on_page),
+            "page-saved": (saved.get_data(as_text=True), *on_page),
+            "email": (email, "a[href*='/r/']", "a[href*='/r/']"),
         }
-        for what, (content, option) in screens.items():
+        for what, (content, option, targets) in screens.items():
             url = f"{PUBLIC_URL}/layout/{what}/{survey.scale}/{survey.locale}"
             pages[url] = content
             page.set_viewport_size({"width": WIDTHS[0], "height": 800})
@@ -277,21 +289,31 @@ def test_every_scale_and_language_lays_out_cleanly_on_phones_and_desktops(app, l
             for width in WIDTHS:  # one load, three widths: the media queries follow the resize
                 page.set_viewport_size({"width": width, "height": 800})
                 found = page.evaluate(
-                    CHECK, {"option": option, "count": len(scale.points), "lang": i18n.html_lang(survey.locale)}
+                    CHECK,
+                    {
+                        "option": option,
+                        "targets": targets,
+                        "count": len(scale.points),
+                        "lang": i18n.html_lang(survey.locale),
+                    },
                 )
                 combinations += 1
-                name = f"{what}-{survey.scale}-{survey.locale}-{width}.png"
-                page.screenshot(path=str(folder / name), full_page=True, animations="disabled", caret="hide")
+                name = f"{what}-{survey.scale}-{survey.locale}-{width}"
+                # JPEG for the sweep (several times faster to encode than PNG); PNG for the pictures in docs/img
+                page.screenshot(path=str(folder / f"{name}.jpg"), full_page=True, quality=70, caret="hide")
+                if UPDATE and (what, survey.scale, survey.locale, width) in CURATED:
+                    page.screenshot(
+                        path=str(DOCS_IMG / CURATED[what, survey.scale, survey.locale, width]), full_page=True
+                    )
                 problems += [f"{name}: {problem}" for problem in found]
             page.set_viewport_size({"width": 390, "height": 800})
             for scheme in ("light", "dark"):  # WCAG AA contrast in both colour schemes
                 page.emulate_media(color_scheme=scheme)
                 found = page.evaluate(CONTRAST, {"option": option})
                 problems += [f"{what}-{survey.scale}-{survey.locale} ({scheme}): {problem}" for problem in found]
-            page.screenshot(path=str(folder / f"{what}-{survey.scale}-{survey.locale}-390-dark.png"), full_page=True)
+            page.screenshot(
+                path=str(folder / f"{what}-{survey.scale}-{survey.locale}-390-dark.jpg"), full_page=True, quality=70
+            )
             page.emulate_media(color_scheme="light")
-    if os.environ.get("OPENCSAT_UPDATE_SCREENSHOTS") and not ONLY:
-        for picture, (what, scale_name, locale, width) in CURATED.items():
-            shutil.copy(folder / f"{what}-{scale_name}-{locale}-{width}.png", DOCS_IMG / picture)
     assert combinations == len(SWEPT_SCALES) * len(SWEPT_LOCALES) * len(WIDTHS) * 3
     assert not problems, f"{len(problems)} layout problems (screenshots in {folder}):\n" + "\n".join(problems[:200])
