@@ -43,7 +43,7 @@ def _survey(session, link: RatingLink) -> tuple[Survey, Rating | None]:
     try:
         counting.check_open(survey, rating, services().clock())
     except counting.LinkExpired:
-        abort(410, N_("This survey has closed. Thank you for your time."))
+        abort(410, N_("Thank you for your time. This survey no longer takes answers."))
     return survey, rating
 
 
