@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def test_a_customer_rates_changes_and_comments_in_a_real_browser(live, page, clo
 
     page.goto(links[3])  # "Satisfied", straight from the email
     assert page.locator('input[name="score"][value="4"]').is_checked()
-    assert page.get_by_role("heading", name="Thanks! You rated 4 – Satisfied.").is_visible()
+    assert page.get_by_role("heading", name=re.compile(r"^Thanks! You rated 4\s– Satisfied\.$")).is_visible()
     assert page.get_by_text("What did we do well?").is_visible()  # 4 of 5 is a positive answer
     assert page.get_by_text("You can change your answer until").is_visible()
     page.wait_for_function("() => document.visibilityState === 'visible'")

@@ -73,7 +73,7 @@ def test_each_band_asks_its_own_question(app, helpdesk, client, clock, index, qu
     html = person_opens(client, clock, links[index]).get_data(as_text=True)
     assert question in html
     assert {q for q in bands.QUESTIONS.values() if q in html} == {question}
-    assert f"Thanks! You rated {index + 1} – " in html and "You can change your answer until " in html
+    assert f"Thanks! You rated {index + 1}\u00a0– " in html and "You can change your answer until " in html
 
 
 def test_negative_answers_offer_the_accounts_reasons_in_the_customers_language_and_store_them(

@@ -95,7 +95,7 @@ def test_the_rating_page_speaks_the_surveys_language(helpdesk, client, clock):
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert '<html lang="el" dir="ltr">' in html
-    assert "Ευχαριστούμε! Η αξιολόγησή σας: 5 – Πολύ καλή." in html  # the thank-you heading
+    assert "Ευχαριστούμε! Η αξιολόγησή σας: 5\u00a0– Πολύ καλή." in html  # the thank-you heading
     assert "Τι κάναμε καλά;" in html and "(προαιρετικά)" in html  # the follow-up question for a positive answer
     assert "Πολύ καλή" in html and "Πώς θα αξιολογούσατε την υποστήριξη που λάβατε;" in html
     assert 'name="score" value="5"' in html and 'id="opencsat-signal"' in html  # the form and beacon intact

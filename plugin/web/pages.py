@@ -56,7 +56,7 @@ def answer_text(scale, score: int, locale: str) -> str:
     if scale.numeric_row:
         return f"{score}/{scale.max_score}"
     label = i18n.gettext(locale, scale.point(score).label)
-    return label if scale.name == "thumbs" else f"{score} – {label}"
+    return label if scale.name == "thumbs" else f"{score}\u00a0– {label}"  # the dash never starts a line
 
 
 def error_text(error: str | None, locale: str, max_comment: int) -> str | None:
