@@ -134,6 +134,8 @@ class Rating(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(10))  # pending, counted, flagged
     reasons: Mapped[str] = mapped_column(String(500), default="")
+    # The customer's own reasons for a negative answer (plugin/surveys/bands.py), in the account's language.
+    reason_tags: Mapped[list | None] = mapped_column(JSON)
     settles_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_click_id: Mapped[int | None] = mapped_column(ForeignKey("clicks.id", name="fk_ratings_last_click_id"))
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from plugin import dashboard
+from plugin import dashboard, reasons_report
 from plugin.models import Account, Rating, Survey, WriteBack
 from plugin.surveys.metrics import wilson_lower_bound
 from plugin.surveys.scales import get_scale, scale_for
@@ -227,4 +227,9 @@ def teams(session: Session, account_id: int, filters: dashboard.Filters) -> list
 
 def summary(session: Session, account_id: int, filters: dashboard.Filters, bucket: str = "week") -> dict:
     """The dashboard's totals, figures over time and distribution of scores, with the filters they answer."""
-    return {"filters": filters.as_query(), "bucket": bucket, **dashboard.summary(session, account_id, filters, bucket)}
+    return {
+        "filters": filters.as_query(),
+        "bucket": bucket,
+        **dashboard.summary(session, account_id, filters, bucket),
+        "reasons": reasons_report.counts(session, account_id, filters),
+    }

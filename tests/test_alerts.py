@@ -120,9 +120,9 @@ def test_low_rating_alerts_slack_and_email_once(rate, desk, slack, smtp_server):
         ),
         (
             "el",
-            "*1/5* (Πολύ δυσαρεστημένος) από Casey Customer για το αίτημα <https://desk.test/t/T-1|T-1>",
+            "*1/5* (Πολύ κακή) από Casey Customer για το αίτημα <https://desk.test/t/T-1|T-1>",
             "Χαμηλή αξιολόγηση 1/5 για το αίτημα T-1",
-            ["Casey Customer αξιολόγησε το αίτημα T-1 με 1/5 (Πολύ δυσαρεστημένος).", "Σχόλιο:"],
+            ["Casey Customer αξιολόγησε το αίτημα T-1 με 1/5 (Πολύ κακή).", "Σχόλιο:"],
         ),
     ],
 )

@@ -155,7 +155,7 @@ def test_branded_sender_reply_to_and_greek_subject_arrive_encoded(app, client, h
     assert message["Bcc"] is None and message["X-Injected"] is None
     assert message["From"] == '"Acme Care Bcc victim evil.test" <care@acme.test>'  # one header, one address
     assert message["Reply-To"] == "help@acme.test"
-    assert str(message["Subject"]) == "Πώς τα πήγαμε; Θέμα: Εκτυπωτής X-Injected: yes"
+    assert str(message["Subject"]) == "Αξιολογήστε την εξυπηρέτησή μας: Εκτυπωτής X-Injected: yes"
     raw = dict(message.raw_items())  # the headers as they crossed the wire
     assert raw["Subject"].lstrip().lower().startswith("=?utf-8?") and "\n " not in raw["Subject"].replace("\r\n ", "")
     text = message.get_body(("plain",)).get_content()

@@ -39,11 +39,12 @@ def test_the_email_renders_every_point_as_a_visible_link(browser, picture):
             assert links.count() == points
             for index in range(points):
                 box = links.nth(index).bounding_box()
-                assert box and box["width"] >= 18 and box["height"] >= 24  # big enough to tap
+                assert box and box["width"] >= 44 and box["height"] >= 44  # big enough to tap
                 assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1  # nothing spills off the screen
             assert page.evaluate("document.documentElement.scrollWidth") <= width
-            if locale == "ar":  # right to left: the first point sits right of the last
-                assert links.nth(0).bounding_box()["x"] > links.nth(points - 1).bounding_box()["x"]
+            if locale == "ar":  # right to left: the first point sits right of the last (or above it, in a list)
+                first, last = links.nth(0).bounding_box(), links.nth(points - 1).bounding_box()
+                assert first["x"] > last["x"] or (first["x"] == last["x"] and first["y"] < last["y"])
             if picture and width == 640:
                 page.set_viewport_size({"width": 640, "height": int(page.evaluate("document.body.scrollHeight"))})
                 page.screenshot(path=str(SCREENSHOTS / picture), full_page=True)

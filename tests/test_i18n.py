@@ -68,7 +68,7 @@ def test_a_compiled_catalogue_is_used_and_a_missing_one_is_compiled_from_the_po(
     folder.mkdir(parents=True)
     (folder / "messages.po").write_bytes((i18n.TRANSLATIONS_DIR / "el" / "LC_MESSAGES" / "messages.po").read_bytes())
     monkeypatch.setattr(i18n, "TRANSLATIONS_DIR", tmp_path)
-    assert i18n.gettext("el", "Unsubscribe") == "Διαγραφή"  # no .mo here: compiled in memory
+    assert i18n.gettext("el", "Unsubscribe") == "Απεγγραφή"  # no .mo here: compiled in memory
     assert i18n.gettext("el", "not in the catalogue") == "not in the catalogue"
 
 
@@ -84,7 +84,7 @@ def test_the_survey_stores_the_mapped_locale_and_the_email_speaks_it(helpdesk):
     message = _survey_in(helpdesk, "pt-BR")
     with services().db.session() as session:
         assert session.scalar(select(Survey.locale)) == "pt"
-    assert str(message["Subject"]).startswith("Como nos saímos?")
+    assert str(message["Subject"]).startswith("Avalie nosso atendimento: ")
     assert "Sua solicitação foi resolvida." in message.get_body(("plain",)).get_content()
 
 
@@ -95,9 +95,9 @@ def test_the_rating_page_speaks_the_surveys_language(helpdesk, client, clock):
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert '<html lang="el" dir="ltr">' in html
-    assert "Ευχαριστούμε! Λάβαμε την αξιολόγησή σας." in html  # the thank-you heading
-    assert "Τι θα μπορούσαμε να βελτιώσουμε; (προαιρετικά)" in html  # the follow-up question
-    assert "Πολύ ικανοποιημένος" in html and "Πώς θα αξιολογούσατε την υποστήριξη που λάβατε;" in html
+    assert "Ευχαριστούμε! Η αξιολόγησή σας: 5\u00a0– Πολύ καλή." in html  # the thank-you heading
+    assert "Τι κάναμε καλά;" in html and "(προαιρετικά)" in html  # the follow-up question for a positive answer
+    assert "Πολύ καλή" in html and "Πώς θα αξιολογούσατε την υποστήριξη που λάβατε;" in html
     assert 'name="score" value="5"' in html and 'id="opencsat-signal"' in html  # the form and beacon intact
 
 
@@ -124,14 +124,15 @@ def test_error_pages_speak_the_visitors_language(client):
     page = client.get("/r/WzEsNV0.tampered", headers={"Accept-Language": "it-IT,it;q=0.9,en;q=0.5"})
     html = page.get_data(as_text=True)
     assert page.status_code == 404
-    assert '<html lang="it"' in html and "Non trovato" in html and "Questo link di valutazione non è valido." in html
+    assert '<html lang="it"' in html and "Link non trovato" in html
+    assert "Questo link di valutazione non è valido." in html
     assert "Page not found" not in html
     unknown = client.get("/no/such/page", headers={"Accept-Language": "fr"}).get_data(as_text=True)
-    assert "Introuvable" in unknown and "L&#39;URL demandée est introuvable" in unknown
+    assert "Lien introuvable" in unknown and "L&#39;URL demandée est introuvable" in unknown
 
 
 def test_an_expired_survey_answers_in_its_own_language(helpdesk, client, clock):
     message = _survey_in(helpdesk, "es")
     clock.advance(days=31)
     page = client.get(rating_links(message)[0].removeprefix("http://opencsat.test"), headers=BROWSER_HEADERS)
-    assert page.status_code == 410 and "Esta encuesta está cerrada." in page.get_data(as_text=True)
+    assert page.status_code == 410 and "Esta encuesta está cerrada" in page.get_data(as_text=True)

@@ -39,7 +39,7 @@ def test_click_records_and_shows_the_chosen_score(client, clock, links):
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert 'value="4" checked' in html
-    assert "What could we improve?" in html
+    assert "What did we do well?" in html  # 4 of 5 is a positive answer
     rating = _rating()
     assert (rating.score, rating.status) == (4, "pending")
     assert rating.settles_at is not None
@@ -173,7 +173,7 @@ def test_too_long_comment_is_400_and_keeps_the_old_answer(client, clock, links):
     nonce = nonce_of(person_opens(client, clock, links[0]).get_data(as_text=True))
     response = client.post(links[0], data={"nonce": nonce, "score": "1", "comment": "x" * 2001})
     assert response.status_code == 400
-    assert "longer than 2000" in response.get_data(as_text=True)
+    assert "at most 2000 characters" in response.get_data(as_text=True)
     assert _rating().status == "pending"
 
 

@@ -23,6 +23,7 @@ from plugin.channels.email import branding
 from plugin.models import Account
 from plugin.outbound import check_url
 from plugin.security import SecretBox
+from plugin.surveys import bands
 from plugin.surveys.scales import CSAT10_EIGHT_OPTION, SCALES, TRUE_WORDS
 
 
@@ -86,6 +87,15 @@ def _question_fields() -> tuple[Field, ...]:
     return tuple(Field(f"question_{code}", f"Question in {name}") for code, name in LANGUAGE_NAMES.items())
 
 
+def _followup_fields() -> tuple[Field, ...]:
+    """Per language: the reason tags (line by line, as the list above) and the three follow-up questions."""
+    fields = []
+    for code, name in LANGUAGE_NAMES.items():
+        fields.append(Field(f"reason_tags_{code}", f"Reasons in {name}", "textarea", "Same order as above."))
+        fields += [Field(f"followup_{band}_{code}", f"{band.capitalize()} follow-up in {name}") for band in bands.BANDS]
+    return tuple(fields)
+
+
 FIELDSETS = (
     Fieldset(
         "Surveys",
@@ -113,6 +123,24 @@ FIELDSETS = (
         ),
         "Your question per language (wins over the one above)",
         _question_fields(),
+    ),
+    Fieldset(
+        "Follow-up after the answer",
+        (
+            Field("followup_negative", "Question after a negative answer", hint="Default: What could we improve?"),
+            Field(
+                "followup_neutral", "Question after a neutral answer", hint="Default: What would have made it better?"
+            ),
+            Field("followup_positive", "Question after a positive answer", hint="Default: What did we do well?"),
+            Field(
+                "reason_tags",
+                "Reasons a customer may pick after a negative answer",
+                "textarea",
+                f"One per line, in the default language; at most {bands.MAX_REASONS}. Reports count them per agent.",
+            ),
+        ),
+        "Follow-up and reasons per language",
+        _followup_fields(),
     ),
     Fieldset(
         "Branding",
@@ -248,11 +276,28 @@ def validate(form: Mapping[str, str]) -> tuple[dict[str, object], dict[str, str]
     for name, limit in TEXT_LIMITS.items():
         if len(text[name]) > limit:
             errors[name] = f"Use at most {limit} characters."
+    errors.update(_followup_errors(text))
     errors.update(_branding_errors(text))
     errors.update(_delivery_errors(text))
     errors.update(_channel_errors(text, values))
     errors.update(_alert_errors(text, values.get("scale")))
     return values, errors
+
+
+def _followup_errors(text: Mapping[str, str]) -> dict[str, str]:
+    errors = {}
+    for name in text:
+        if name.startswith("followup_") and len(text[name]) > QUESTION_MAX:
+            errors[name] = f"Use at most {QUESTION_MAX} characters."
+    wanted = len(bands.reason_lines(text["reason_tags"]))
+    for name in ("reason_tags", *(f"reason_tags_{code}" for code in LANGUAGE_NAMES)):
+        problem = bands.check_option(text[name])
+        lines = len(bands.reason_lines(text[name]))
+        if problem:
+            errors[name] = f"Use {problem}."
+        elif name != "reason_tags" and lines and lines != wanted:
+            errors[name] = f"Give {wanted} lines, one per reason above, in the same order ({lines} given)."
+    return errors
 
 
 def _branding_errors(text: Mapping[str, str]) -> dict[str, str]:

@@ -22,7 +22,9 @@ from urllib.parse import unquote, urlsplit
 import css_inline
 
 from plugin import addresses, i18n
+from plugin.colours import DARK, LIGHT, palette
 from plugin.models import Account, Survey
+from plugin.scale_layout import layout
 from plugin.surveys.scales import Point, custom_question, scale_for
 from plugin.templating import email_template, environment
 from plugin.tokens import Tokens
@@ -128,11 +130,16 @@ def render_survey(survey: Survey, account: Account, links: Links, mail_from: str
     """(subject, plain text, HTML with inlined CSS) of a survey email, in the survey's language."""
     locale = i18n.normalise(survey.locale, account.locale)
     scale = scale_for(survey.scale, account.options)
+    brand = branding(account, mail_from)
     context = {
         "survey": survey,
         "account": account,
-        "brand": branding(account, mail_from),
+        "brand": brand,
+        "colours": palette(brand.accent),
+        "light": LIGHT,
+        "dark": DARK,
         "scale": scale,
+        "layout": layout(scale, locale),
         "question": custom_question(account.options, locale) or i18n.gettext(locale, scale.question),
         "links": links,
         "customer_name": survey.requester_name,

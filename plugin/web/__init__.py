@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
         health,
         inbound,
         limits,
+        pages,
         ratings,
         review,
         signature,
@@ -27,6 +28,7 @@ def init_app(app: Flask) -> None:
 
     edge.init_app(app)  # first: NUL refused and ids bounded for every route (docs/reliability.md)
     i18n.init_app(app)  # pages in the survey's (or the browser's) language
+    pages.init_app(app)  # the account's brand on every customer page
     templating.init_app(app)  # emails honour TEMPLATES_OVERRIDE_PATH
     blueprints = (webhooks, inbound, ratings, unsubscribe, signature, api, review, webhooks_api, health, sidebar, admin)
     for module in blueprints:

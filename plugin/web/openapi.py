@@ -170,7 +170,8 @@ def document() -> dict:
                 _json("Teams", _list("teams", "Team")),
             ),
             "/summary": _get(
-                "The dashboard's totals, figures per day/week/month and the distribution of scores.",
+                "The dashboard's totals, figures per day/week/month, the distribution of scores and the reason tags"
+                " customers picked (per reason and per agent).",
                 [
                     *REPORT_FILTERS,
                     _param("bucket", "Period of the over-time rows.", {"type": "string", "enum": list(BUCKETS)}),
@@ -433,6 +434,27 @@ def document() -> dict:
                                                 "score": {"type": "integer"},
                                                 "label": {"type": "string"},
                                                 "satisfied": {"type": "boolean"},
+                                                "count": {"type": "integer"},
+                                            },
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                        "reasons": {
+                            "type": "array",
+                            "description": "Reason tags customers picked for negative answers, most picked first.",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "reason": {"type": "string"},
+                                    "count": {"type": "integer"},
+                                    "agents": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {
+                                                "agent_email": {"type": ["string", "null"]},
                                                 "count": {"type": "integer"},
                                             },
                                         },

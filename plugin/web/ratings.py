@@ -11,18 +11,19 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import Blueprint, abort, g, render_template, request
+from flask import Blueprint, abort, g, request
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from plugin import i18n
 from plugin.i18n import N_
-from plugin.models import Rating, Survey
+from plugin.models import Rating, Survey, WriteBack
 from plugin.services import services
-from plugin.surveys import counting
-from plugin.surveys.scales import custom_question, get_scale
+from plugin.surveys import bands, counting
+from plugin.surveys.scales import get_scale
 from plugin.tokens import InvalidToken, RatingLink
+from plugin.web.pages import rating_page, show_brand
 
 bp = Blueprint("ratings", __name__)
 log = logging.getLogger(__name__)
@@ -48,10 +49,11 @@ def _survey(session, link: RatingLink) -> tuple[Survey, Rating | None]:
     if survey is None or survey.status != "sent" or link.score not in get_scale(survey.scale).scores:
         abort(404, N_("This survey does not exist or is no longer open."))
     g.page_locale = i18n.normalise(survey.locale, survey.account.locale)  # this page and its error pages
+    show_brand(survey.account)
     try:
         counting.check_open(survey, rating, services().clock())
     except counting.LinkExpired:
-        abort(410, N_("This survey has closed. Thank you for your time."))
+        abort(410, N_("Thank you for your time. This survey no longer takes answers."))
     return survey, rating
 
 
@@ -115,9 +117,15 @@ def submit(token: str):
         score = int(request.form.get("score", link.score))
     except ValueError:
         score = -1  # off every scale: answered as such below
-    comment = request.form.get("comment", "")
+    comment, reasons = request.form.get("comment", ""), request.form.getlist("reason")
+
+    def confirm(session: Session) -> WriteBack:
+        write_back = counting.confirm(session, survey, score, comment, **_request())
+        write_back.rating.reason_tags = bands.picked(survey, score, reasons)
+        return write_back
+
     try:
-        write_back = in_transaction(lambda session: counting.confirm(session, survey, score, comment, **_request()))
+        write_back = in_transaction(confirm)
     except counting.RatingClosed:
         rating = _current_rating(survey)
         return _render(survey, rating, selected=rating.score, token=token, final=True), 409
@@ -196,19 +204,16 @@ def _render(
     click_id: int | None = None,
 ) -> str:
     deadline = counting.edit_deadline(survey, rating)
-    return render_template(
-        "pages/rating.html",
-        survey=survey,
-        scale=get_scale(survey.scale),
-        question=custom_question(survey.account.options, g.page_locale)
-        or i18n.gettext(g.page_locale, get_scale(survey.scale).question),
-        rating=rating,
+    final = final or (deadline is not None and services().clock() > deadline)
+    return rating_page(
+        survey,
+        rating,
+        state="final" if final else ("saved" if saved else "clicked"),
         selected=selected,
         token=token,
         nonce=services().tokens.form_nonce(survey.id),
-        click_id=click_id,
-        saved=saved,
-        final=final or (deadline is not None and services().clock() > deadline),
-        error=error,
+        deadline=deadline,
         max_comment=counting.MAX_COMMENT_CHARS,
+        error=error,
+        click_id=click_id,
     )

@@ -6,9 +6,11 @@ from flask import Blueprint, abort, g, render_template, request
 
 from plugin import i18n
 from plugin.i18n import N_
+from plugin.models import Account
 from plugin.services import services
 from plugin.surveys.unsubscribing import unsubscribe
 from plugin.tokens import InvalidToken
+from plugin.web.pages import show_brand
 
 bp = Blueprint("unsubscribe", __name__)
 
@@ -17,9 +19,15 @@ def _read(token: str) -> tuple[int, str]:
     # The email's link names the survey's language (?lang=); it only picks the page's words, so it needs no signature.
     g.page_locale = i18n.match(request.args.get("lang")) or i18n.negotiate(request.headers.get("Accept-Language"))
     try:
-        return services().tokens.read_unsubscribe(token)
+        account_id, email = services().tokens.read_unsubscribe(token)
     except InvalidToken:
         abort(404, N_("This unsubscribe link is not valid."))
+    with services().db.session() as session:
+        account = session.get(Account, account_id)
+        if account is not None:
+            session.expunge(account)
+            show_brand(account)
+    return account_id, email
 
 
 @bp.get("/unsubscribe/<token>")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from plugin.admin import account_settings
 from plugin.models import Account
 from plugin.services import services
+from plugin.surveys import bands
 from tests.admin.conftest import csrf_of, new_account
 
 COLUMNS = {
@@ -161,4 +162,10 @@ def test_every_field_of_the_page_is_a_known_setting():
         *CHECKED,
         "require_rendered_page",
         *(f"question_{code}" for code in account_settings.LANGUAGE_NAMES),
+        "followup_negative",
+        "followup_neutral",
+        "followup_positive",
+        "reason_tags",
+        *(f"reason_tags_{code}" for code in account_settings.LANGUAGE_NAMES),
+        *(f"followup_{band}_{code}" for band in bands.BANDS for code in account_settings.LANGUAGE_NAMES),
     }
