@@ -12,6 +12,7 @@ def init_app(app: Flask) -> None:
         api,
         errors,
         health,
+        landing,
         limits,
         ratings,
         review,
@@ -24,7 +25,19 @@ def init_app(app: Flask) -> None:
 
     i18n.init_app(app)  # pages in the survey's (or the browser's) language
     templating.init_app(app)  # emails honour TEMPLATES_OVERRIDE_PATH
-    for module in (webhooks, ratings, unsubscribe, signature, api, review, webhooks_api, health, sidebar, admin):
+    for module in (
+        webhooks,
+        ratings,
+        unsubscribe,
+        signature,
+        api,
+        review,
+        webhooks_api,
+        health,
+        landing,
+        sidebar,
+        admin,
+    ):
         app.register_blueprint(module.bp)
     limits.init_app(app, limited=[ratings.bp, unsubscribe.bp, signature.bp])
     errors.init_app(app)
