@@ -39,6 +39,9 @@ class Filters:
     scale: str | None = None
     brand: str | None = None
     language: str | None = None
+    # Who is looking (plugin.admin.roles.narrow): None sees the whole account, a tuple only those teams or agents.
+    within_teams: tuple[str, ...] | None = None
+    within_agents: tuple[str, ...] | None = None
 
     def as_query(self) -> dict[str, str]:
         """The filters as query-string values (dates as YYYY-MM-DD when they fall on midnight)."""
@@ -102,6 +105,10 @@ def conditions(account_id: int, filters: Filters) -> list[ColumnElement[bool]]:
     ):
         if value is not None:
             where.append(column == value)
+    if filters.within_teams is not None:
+        where.append(Survey.team.in_(filters.within_teams))
+    if filters.within_agents is not None:
+        where.append(func.lower(Survey.agent_email).in_(filters.within_agents))
     return where
 
 
@@ -267,10 +274,23 @@ def _ranked(rows: list[dict], min_sample: int) -> list[dict]:
 def agents(session: Session, account_id: int, filters: Filters, min_sample: int = MIN_SAMPLE) -> list[dict]:
     """Per agent (the assignee at solve time): figures, ranked by Wilson lower bound once they have `min_sample`."""
     found, options = grouped(session, account_id, filters, Survey.agent_email), account_options(session, account_id)
+    names = agent_names(session, account_id, filters)
     rows = [
-        {"name": key[0], "email": key[0], **figures(sent, groups, options)} for key, (sent, groups) in found.items()
+        {"name": key[0], "email": key[0], "display_name": names.get(key[0]) or key[0], **figures(sent, groups, options)}
+        for key, (sent, groups) in found.items()
     ]
     return _ranked(rows, min_sample)
+
+
+def agent_names(session: Session, account_id: int, filters: Filters) -> dict[str, str]:
+    """The name the helpdesk gave each agent address (the latest non-empty one seen) on the surveys covered."""
+    query = (
+        select(Survey.agent_email, Survey.agent_name)
+        .where(*conditions(account_id, filters), Survey.agent_name.is_not(None), Survey.agent_name != "")
+        .group_by(Survey.agent_email, Survey.agent_name)
+        .order_by(func.max(Survey.sent_at))
+    )
+    return {email: name for email, name in session.execute(query) if email}
 
 
 def teams(session: Session, account_id: int, filters: Filters, min_sample: int = MIN_SAMPLE) -> list[dict]:
@@ -360,7 +380,12 @@ def export_rows(
 
 def options(session: Session, account_id: int, filters: Filters) -> dict[str, list[str]]:
     """The agents, teams, brands, languages and scales present in the period, for the filter menus."""
-    period = Filters(since=filters.since, until=filters.until)
+    period = Filters(
+        since=filters.since,
+        until=filters.until,
+        within_teams=filters.within_teams,
+        within_agents=filters.within_agents,
+    )
     query = select(Survey.agent_email, Survey.team, Survey.brand, Survey.locale, Survey.scale).where(
         *conditions(account_id, period)
     )

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from plugin import dashboard, reports, writebacks
-from plugin.admin import account_settings, auth, review, users
-from plugin.models import Account
+from plugin import dashboard, recovery, reports, writebacks
+from plugin.admin import account_settings, auth, review, roles, users
+from plugin.models import Account, Rating
 from plugin.services import services
 from plugin.surveys.scales import SCALES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-PUBLIC_ENDPOINTS = ("admin.login",)
+PUBLIC_ENDPOINTS = ("admin.login", "admin.accept_invite")
 CSV_COLUMNS = (
     "ticket_id",
     "ticket_url",
@@ -41,6 +42,16 @@ def _configure(state) -> None:
     auth.configure(state.app)
 
 
+def allow(*other_roles: str) -> Callable:
+    """Open a route to team leads and/or agents as well; a route without it is for admins only."""
+
+    def mark(view: Callable) -> Callable:
+        view.allowed_roles = frozenset((roles.ADMIN, *other_roles))
+        return view
+
+    return mark
+
+
 @bp.before_request
 def _guard():
     auth.check_csrf()
@@ -48,6 +59,10 @@ def _guard():
         return None
     if not auth.load_admin():
         return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+    g.page_locale = g.admin.locale or g.account.locale  # the admin UI speaks the person's (or account's) language
+    view = current_app.view_functions.get(request.endpoint)
+    if g.admin.role not in getattr(view, "allowed_roles", (roles.ADMIN,)):
+        abort(403, "Your role does not include this page. Ask an admin of your account.")
     return None
 
 
@@ -90,6 +105,7 @@ def login():
 
 
 @bp.post("/logout")
+@allow(roles.TEAM_LEAD, roles.AGENT)
 def logout():
     auth.sign_out()
     flash("You are signed out.")
@@ -97,14 +113,17 @@ def logout():
 
 
 def _filters_from_request() -> tuple[dashboard.Filters, dict[str, str]]:
+    """The filters asked for, narrowed to what the signed-in person may see."""
     args = dict(request.args)
     if "since" not in args and "until" not in args:
         since, until = dashboard.default_period(services().clock())
         args.update(since=since.date().isoformat(), until=until.date().isoformat())
-    return dashboard.parse_filters(args)
+    filters, errors = dashboard.parse_filters(args)
+    return roles.narrow(filters, g.admin), errors
 
 
 @bp.get("/")
+@allow(roles.TEAM_LEAD, roles.AGENT)
 def dashboard_page():
     filters, errors = _filters_from_request()
     bucket = request.args.get("bucket", "week")
@@ -133,6 +152,7 @@ def _quick_periods() -> list[tuple[str, dict[str, str]]]:
 
 
 @bp.get("/ratings.csv")
+@allow(roles.TEAM_LEAD, roles.AGENT)
 def ratings_csv():
     filters, _ = _filters_from_request()
     buffer = io.StringIO()
@@ -204,12 +224,34 @@ def replay_write_back(write_back_id: int):
 
 
 @bp.post("/flagged/<int:rating_id>/count")
+@allow(roles.TEAM_LEAD)
 def count_flagged(rating_id: int):
     s = services()
     with s.db.session() as session:
+        rating = session.get(Rating, rating_id)
+        if rating is None or not roles.may_see(g.admin, rating.survey):
+            abort(404, "There is no flagged rating with this number.")
         write_back = review.count_flagged(session, rating_id, g.account.id, s.clock())
     if write_back is None:
         abort(404, "There is no flagged rating with this number.")
     s.jobs.enqueue("deliver_write_back", write_back.id)
     flash("The rating now counts; the helpdesk will be told.")
     return redirect(_safe_next(request.form.get("next")), code=303)
+
+
+@bp.post("/ratings/<int:rating_id>/follow-up")
+@allow(roles.TEAM_LEAD)
+def set_follow_up(rating_id: int):
+    s = services()
+    with s.db.session() as session:
+        rating = session.get(Rating, rating_id)
+        if rating is None or not roles.may_see(g.admin, rating.survey):
+            abort(404, "There is no rating with this number.")
+        try:
+            recovery.set_follow_up(session, rating, request.form.get("state", ""), g.admin.email, s.clock())
+        except ValueError as exc:
+            abort(400, str(exc))
+    return redirect(_safe_next(request.form.get("next")), code=303)
+
+
+from plugin.admin import people_views  # noqa: E402, F401  (its routes join this blueprint)

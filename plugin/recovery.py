@@ -1,0 +1,77 @@
+"""Closing the loop on negative ratings: the follow-up status team leads set, the helpdesk action, the recovery rate.
+
+A counted rating at or below the account's alert threshold (plugin.alerts: `alert_threshold`, else the scale's
+default) is *negative*. It gets the follow-up status `open`; a team lead moves it to `contacted` (they reached the
+customer) and `resolved` (the customer's problem is solved). The recovery rate is resolved / negative over the
+surveys a report covers. When the account's `negative_action` option is `reopen` or `task`, the helpdesk is told
+once per rating through the adapter's `follow_up` (a row on the alerts table, channel `helpdesk`, sent by the
+worker like any alert). No Flask.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from plugin.alerts import PENDING, settings_of
+from plugin.models import Account, Alert, Rating
+
+OPEN, CONTACTED, RESOLVED = "open", "contacted", "resolved"
+STATES = (OPEN, CONTACTED, RESOLVED)
+HELPDESK = "helpdesk"
+ACTIONS = ("reopen", "task")  # the `negative_action` option; empty: nothing is done in the helpdesk
+
+
+def threshold_of(account: Account, scale: str) -> int:
+    try:
+        return settings_of(account, scale).threshold
+    except ValueError:  # a mistyped alert option: the scale's default still tells negative from not
+        return settings_of(Account(options={}), scale).threshold
+
+
+def is_negative(account: Account, rating: Rating) -> bool:
+    return rating.score <= threshold_of(account, rating.scale)
+
+
+def action_of(account: Account) -> str | None:
+    action = str((account.options or {}).get("negative_action") or "").strip().lower()
+    return action if action in ACTIONS else None
+
+
+def rating_counted(session: Session, account: Account, rating: Rating, now: datetime) -> None:
+    """A version of the rating now counts: open its follow-up when negative, and queue the helpdesk action once."""
+    if not is_negative(account, rating):
+        if rating.follow_up == OPEN and rating.follow_up_by is None:
+            rating.follow_up, rating.follow_up_at = None, now  # the customer changed their mind; nobody acted yet
+        return
+    if rating.follow_up is None:
+        rating.follow_up, rating.follow_up_at = OPEN, now
+    if action_of(account) is None:
+        return
+    done = session.scalar(select(Alert.id).where(Alert.rating_id == rating.id, Alert.channel == HELPDESK).limit(1))
+    if done is None:
+        session.add(
+            Alert(
+                rating_id=rating.id,
+                account_id=account.id,
+                version=rating.version,
+                channel=HELPDESK,
+                reason="low_score",
+                status=PENDING,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    session.flush()
+
+
+def set_follow_up(session: Session, rating: Rating, state: str, by: str, now: datetime) -> None:
+    """A person moved the follow-up of a negative rating; ValueError for a state there is no such thing as."""
+    if state not in STATES:
+        raise ValueError(f"the follow-up must be one of {', '.join(STATES)}")
+    if rating.follow_up is None:
+        raise ValueError("only a negative rating has a follow-up")
+    rating.follow_up, rating.follow_up_at, rating.follow_up_by = state, now, by
+    session.flush()
