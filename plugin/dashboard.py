@@ -230,7 +230,9 @@ def _fill(found: dict[tuple, tuple[int, Groups]], filters: Filters, bucket: str,
     rows, start = [], first
     while start <= last:
         sent, groups = by_start.get(start, (0, []))
-        rows.append({"period": start.isoformat(), **figures(sent, groups, options)})
+        row = {"period": start.isoformat(), **figures(sent, groups, options)}
+        row["small_sample"] = row["responses"] < MIN_SAMPLE  # shown with its count and a muted point, not a cliff
+        rows.append(row)
         start = _next_bucket(start, bucket)
     return rows
 
@@ -306,6 +308,11 @@ RATING_COLUMNS = (
     Survey.ticket_id,
     Survey.ticket_url,
     Survey.agent_email,
+    Survey.agent_name,
+    Survey.requester_name,
+    Survey.requester_email,
+    Survey.ticket_subject,
+    Survey.channel,
     Survey.team,
     Survey.brand,
     Survey.locale.label("language"),
@@ -314,6 +321,7 @@ RATING_COLUMNS = (
     Rating.comment,
     Rating.status,
     Rating.reasons,
+    Rating.follow_up,
     Survey.sent_at,
     Rating.created_at,
     Rating.updated_at,
@@ -327,6 +335,10 @@ def _rating_row(row, options: Mapping) -> dict:
         "ticket_id": row.ticket_id,
         "ticket_url": row.ticket_url,
         "agent_email": row.agent_email,
+        "agent_name": row.agent_name or "",
+        "customer": row.requester_name or row.requester_email,
+        "subject": row.ticket_subject,
+        "channel": row.channel,
         "team": row.team,
         "brand": row.brand,
         "language": row.language,
@@ -337,6 +349,7 @@ def _rating_row(row, options: Mapping) -> dict:
         "comment": row.comment,
         "status": row.status,
         "reasons": [r for r in row.reasons.split(",") if r],
+        "follow_up": row.follow_up,
         "sent_at": row.sent_at.isoformat() if row.sent_at else None,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
@@ -413,6 +426,12 @@ class Dashboard:
     flagged: list[dict]
     options: dict[str, list[str]] = field(default_factory=dict)
     min_sample: int = MIN_SAMPLE
+    previous_totals: dict | None = None  # the same filters over the period before (plugin.comparison)
+    totals_delta: dict = field(default_factory=dict)
+    previous_days: int | None = None
+    over_time_delta: list[dict] = field(default_factory=list)  # each period against the one before it
+    recovery: dict = field(default_factory=dict)  # closing the loop on negative ratings (plugin.recovery)
+    follow_ups: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -421,16 +440,30 @@ class Dashboard:
 
 
 def build(session: Session, account_id: int, filters: Filters, bucket: str = "week") -> Dashboard:
-    """The whole dashboard: six queries, one per panel."""
+    """The whole dashboard: one query per panel, and three more for the previous period (totals, agents, teams)."""
+    from plugin import comparison, recovery
+
     top = summary(session, account_id, filters, bucket)
+    before = comparison.previous_period(filters)
+    previous_totals, previous_agents, previous_teams = None, [], []
+    if before is not None:
+        sent, groups = grouped(session, account_id, before).get((), (0, []))
+        previous_totals = figures(sent, groups, account_options(session, account_id))
+        previous_agents, previous_teams = agents(session, account_id, before), teams(session, account_id, before)
     return Dashboard(
         filters=filters,
         bucket=bucket,
         totals=top["totals"],
         over_time=top["over_time"],
+        over_time_delta=comparison.over_time(top["over_time"]),
         distribution=top["distribution"],
-        agents=agents(session, account_id, filters),
-        teams=teams(session, account_id, filters),
+        agents=comparison.attach(agents(session, account_id, filters), previous_agents),
+        teams=comparison.attach(teams(session, account_id, filters), previous_teams),
+        previous_totals=previous_totals,
+        totals_delta=comparison.delta(top["totals"], previous_totals),
+        previous_days=comparison.period_days(filters),
+        recovery=recovery.recovery(session, account_id, filters),
+        follow_ups=recovery.to_follow_up(session, account_id, filters),
         comments=latest_comments(session, account_id, filters),
         flagged=flagged(session, account_id, filters),
         options=options(session, account_id, filters),

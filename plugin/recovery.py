@@ -75,3 +75,40 @@ def set_follow_up(session: Session, rating: Rating, state: str, by: str, now: da
         raise ValueError("only a negative rating has a follow-up")
     rating.follow_up, rating.follow_up_at, rating.follow_up_by = state, now, by
     session.flush()
+
+
+def recovery(session: Session, account_id: int, filters) -> dict:
+    """Negative ratings of the surveys a report covers, how many were contacted and resolved, and the recovery rate."""
+    from sqlalchemy import func
+
+    from plugin.dashboard import conditions
+    from plugin.models import Survey
+
+    query = (
+        select(Rating.follow_up, func.count(Rating.id))
+        .join(Survey, Survey.id == Rating.survey_id)
+        .where(*conditions(account_id, filters), Rating.status == "counted", Rating.follow_up.is_not(None))
+        .group_by(Rating.follow_up)
+    )
+    counts = dict(session.execute(query).all())
+    negative = sum(counts.values())
+    resolved = counts.get(RESOLVED, 0)
+    return {
+        "negative": negative,
+        "open": counts.get(OPEN, 0),
+        "contacted": counts.get(CONTACTED, 0),
+        "resolved": resolved,
+        "recovery_rate": round(100.0 * resolved / negative, 1) if negative else None,
+    }
+
+
+def to_follow_up(session: Session, account_id: int, filters, limit: int = 30) -> list[dict]:
+    """Negative ratings not yet resolved, oldest first (the longest-waiting customer on top), with their tickets."""
+    from plugin.dashboard import _rating_row, _ratings_query, account_options
+
+    query = _ratings_query(account_id, filters).where(
+        Rating.status == "counted", Rating.follow_up.in_((OPEN, CONTACTED))
+    )
+    query = query.order_by(Rating.created_at, Rating.id).limit(limit)
+    options = account_options(session, account_id)
+    return [_rating_row(row, options) for row in session.execute(query)]

@@ -21,16 +21,21 @@ PUBLIC_ENDPOINTS = ("admin.login", "admin.accept_invite")
 CSV_COLUMNS = (
     "ticket_id",
     "ticket_url",
+    "subject",
+    "customer",
+    "agent_name",
     "agent_email",
     "team",
     "brand",
     "language",
+    "channel",
     "scale",
     "score",
     "score_label",
     "comment",
     "status",
     "reasons",
+    "follow_up",
     "sent_at",
     "created_at",
     "updated_at",
@@ -156,28 +161,33 @@ def _quick_periods() -> list[tuple[str, dict[str, str]]]:
 def ratings_csv():
     filters, _ = _filters_from_request()
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
+    buffer.write("\ufeff")  # a UTF-8 byte-order mark: Excel then reads the file as UTF-8, not the local code page
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
     after = 0
     with services().db.session() as session:
         while rows := dashboard.export_rows(session, g.account.id, filters, after_id=after):
-            writer.writerows(_csv_safe(row) for row in rows)
+            writer.writerows(csv_row(row) for row in rows)
             after = rows[-1]["id"]
     return Response(
-        buffer.getvalue(),
+        buffer.getvalue().encode("utf-8"),
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=ratings.csv"},
     )
 
 
-def _csv_safe(row: dict) -> dict:
-    """Customer text that a spreadsheet would run as a formula gets a leading apostrophe."""
-    safe = {**row, "reasons": ",".join(row["reasons"])}
-    for name in ("comment", "team", "brand", "ticket_id"):
-        value = safe.get(name) or ""
-        if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-            safe[name] = "'" + value
-    return safe
+def csv_row(row: dict) -> list[str]:
+    """One rating as CSV_COLUMNS cells; every cell goes through csv_cell."""
+    values = {**row, "reasons": ",".join(row["reasons"])}
+    return [csv_cell(values.get(name)) for name in CSV_COLUMNS]
+
+
+def csv_cell(value: object) -> str:
+    """One CSV cell: text a spreadsheet would run as a formula gets a leading apostrophe (the one place to harden)."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
 
 
 @bp.route("/settings", methods=["GET", "POST"])

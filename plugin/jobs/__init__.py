@@ -14,7 +14,15 @@ from typing import Protocol
 
 log = logging.getLogger(__name__)
 
-TASKS = ("complete_event", "send_survey", "settle_rating", "deliver_write_back", "send_alert", "deliver_webhook")
+TASKS = (
+    "complete_event",
+    "send_survey",
+    "settle_rating",
+    "deliver_write_back",
+    "send_alert",
+    "deliver_webhook",
+    "send_digest",
+)
 
 
 def job_id(task: str, object_id: int) -> str:

@@ -7,8 +7,9 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from plugin import digest
 from plugin.jobs import JobQueue
-from plugin.models import Alert, Rating, Survey, WebhookDelivery, WebhookEvent, WriteBack
+from plugin.models import Alert, DigestSend, Rating, Survey, WebhookDelivery, WebhookEvent, WriteBack
 
 BATCH = 500
 
@@ -20,6 +21,7 @@ DUE_WORK = (
     ("deliver_write_back", WriteBack.id, WriteBack.status == "pending", WriteBack.next_attempt_at),
     ("send_alert", Alert.id, Alert.status == "pending", Alert.next_attempt_at),
     ("deliver_webhook", WebhookDelivery.id, WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at),
+    ("send_digest", DigestSend.id, DigestSend.status == "pending", DigestSend.next_attempt_at),
 )
 
 
@@ -38,6 +40,7 @@ def due_work(session: Session, now: datetime) -> list[tuple[str, int]]:
 
 def sweep(session: Session, queue: JobQueue, now: datetime) -> int:
     """Enqueue all due work; returns how many jobs were offered (duplicates are dropped by the queue)."""
+    digest.queue_due(session, now)  # weekly digests have no row until their hour comes: make it, then as usual
     work = due_work(session, now)
     for task, object_id in work:
         queue.enqueue(task, object_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from plugin import accounts, alerts, intake, outbound, writebacks
+from plugin import accounts, alerts, digest, intake, outbound, writebacks
 from plugin.adapters import WriteBackError, get_adapter
 from plugin.channels.email import MailError, build_survey_email, survey_links
 from plugin.events import TicketEvent
@@ -151,3 +151,23 @@ def deliver_webhook(delivery_id: int) -> str:
     with s.db.session() as session:
         outbound.mark_delivered(session, delivery_id, code, s.clock())
     return "delivered"
+
+
+def send_digest(send_id: int) -> str:
+    """Mail one person's weekly digest (plugin/digest.py); once per person and week, retried on SMTP trouble."""
+    s = services()
+    with s.db.session() as session:
+        row = digest.claim(session, send_id, s.clock())
+        if row is None:
+            return "not due"
+        message = digest.build_email(session, row, s.settings.mail_from, s.settings.public_url)
+    try:
+        s.mailer.send(message)
+    except MailError as exc:
+        with s.db.session() as session:
+            status = digest.mark_failed(session, send_id, str(exc), retryable=not exc.permanent, now=s.clock())
+        log.warning("digest %s %s: %s", send_id, status, exc)
+        return status
+    with s.db.session() as session:
+        digest.mark_sent(session, send_id, s.clock())
+    return "sent"
