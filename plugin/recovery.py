@@ -112,3 +112,19 @@ def to_follow_up(session: Session, account_id: int, filters, limit: int = 30) ->
     query = query.order_by(Rating.created_at, Rating.id).limit(limit)
     options = account_options(session, account_id)
     return [_rating_row(row, options) for row in session.execute(query)]
+
+
+def helpdesk_call(session: Session, alert: Alert, box, now: datetime):
+    """What to call for a claimed `helpdesk` alert: (adapter, credentials, report, action); ValueError when the
+    account no longer asks for an action or its platform cannot take one."""
+    from plugin import accounts, writebacks
+    from plugin.adapters import get_adapter
+
+    account = session.get(Account, alert.account_id)
+    action, adapter = action_of(account), get_adapter(account.platform)
+    if action is None:
+        raise ValueError("the account no longer has a negative_action")
+    if not hasattr(adapter, "follow_up"):
+        raise ValueError(f"{account.platform} cannot reopen tickets or add follow-up tasks")
+    report = writebacks.report_for(session, session.get(Rating, alert.rating_id), now)
+    return adapter, accounts.credentials(account, box), report, action

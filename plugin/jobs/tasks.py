@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from plugin import accounts, alerts, digest, intake, outbound, writebacks
+from plugin import accounts, alerts, digest, intake, outbound, recovery, writebacks
 from plugin.adapters import WriteBackError, get_adapter
 from plugin.channels.email import MailError, build_survey_email, survey_links
 from plugin.events import TicketEvent
@@ -110,10 +110,15 @@ def send_alert(alert_id: int) -> str:
         if alert is None:
             return "not due"
         try:
-            outgoing = alerts.prepare(session, alert, s.settings.mail_from)
+            if alert.channel == recovery.HELPDESK:  # closing the loop: a call to the helpdesk, not a message
+                call = recovery.helpdesk_call(session, alert, s.box, s.clock())
+            else:
+                outgoing = alerts.prepare(session, alert, s.settings.mail_from)
         except ValueError as exc:  # the channel was switched off, or an option cannot work
             alerts.mark_failed(session, alert_id, str(exc), retryable=False, retry_after=None, now=s.clock())
             return "failed"
+    if alert.channel == recovery.HELPDESK:
+        return _follow_up_in_helpdesk(alert_id, *call)
     try:
         alerts.deliver(outgoing, s.mailer)
     except alerts.AlertError as exc:
@@ -122,6 +127,23 @@ def send_alert(alert_id: int) -> str:
                 session, alert_id, str(exc), retryable=exc.retryable, retry_after=exc.retry_after, now=s.clock()
             )
         log.warning("alert %s %s: %s", alert_id, status, exc)
+        return status
+    with s.db.session() as session:
+        alerts.mark_sent(session, alert_id, s.clock())
+    return "sent"
+
+
+def _follow_up_in_helpdesk(alert_id: int, adapter, credentials, report, action: str) -> str:
+    """Closing the loop (plugin/recovery.py): reopen the ticket or add a follow-up task, through the adapter."""
+    s = services()
+    try:
+        adapter.follow_up(credentials, report, action)
+    except WriteBackError as exc:
+        with s.db.session() as session:
+            status = alerts.mark_failed(
+                session, alert_id, str(exc), retryable=exc.retryable, retry_after=exc.retry_after, now=s.clock()
+            )
+        log.warning("follow-up %s %s: %s", alert_id, status, exc)
         return status
     with s.db.session() as session:
         alerts.mark_sent(session, alert_id, s.clock())
