@@ -40,7 +40,8 @@ OVERFLOWING = """() => {
   for (const el of document.querySelectorAll('body *')) {
     if (el.closest('.scroll') && !el.classList.contains('scroll')) continue;
     const box = el.getBoundingClientRect();
-    if (box.width > 0 && (box.right > width + 0.5 || box.left < -0.5)) out.push(el.tagName + '.' + el.className + ' ' + Math.round(box.left) + '..' + Math.round(box.right));
+    if (box.width > 0 && (box.right > width + 0.5 || box.left < -0.5))
+      out.push(`${el.tagName}.${el.className} ${Math.round(box.left)}..${Math.round(box.right)}`);
   }
   return {scrollWidth: document.documentElement.scrollWidth, width, out: out.slice(0, 5)};
 }"""

@@ -197,3 +197,13 @@ def test_a_bad_invitation_is_400_and_creates_nobody(app, people, form, message):
 
 def test_a_forged_invite_link_is_404(client, people):
     assert client.get("/admin/invite/not-a-token").status_code == 404
+
+
+def test_the_cli_creates_a_team_lead_with_teams(runner, reported, client):
+    args = ["admins", "create", "--account", reported.account.key, "--email", "tl2@acme.test", "--role", "team_lead"]
+    refused = runner.invoke(args=args)
+    assert refused.exit_code != 0 and "team" in refused.output
+    result = runner.invoke(args=[*args, "--team", "Billing", "--team", "Tech", "--password", PASSWORD])
+    assert result.exit_code == 0, result.output
+    listed = runner.invoke(args=["admins", "list", "--account", reported.account.key]).output
+    assert '"role": "team_lead"' in listed and '"Billing"' in listed and '"Tech"' in listed
