@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from plugin.alerts import PENDING, settings_of
+from plugin.alerts import DEFAULT_THRESHOLDS, PENDING
 from plugin.models import Account, Alert, Rating
 
 OPEN, CONTACTED, RESOLVED = "open", "contacted", "resolved"
@@ -25,10 +25,9 @@ ACTIONS = ("reopen", "task")  # the `negative_action` option; empty: nothing is 
 
 
 def threshold_of(account: Account, scale: str) -> int:
-    try:
-        return settings_of(account, scale).threshold
-    except ValueError:  # a mistyped alert option: the scale's default still tells negative from not
-        return settings_of(Account(options={}), scale).threshold
+    """The alert threshold as plugin.alerts reads it; a mistyped one falls back to the scale's default here."""
+    raw = str((account.options or {}).get("alert_threshold", "")).strip()
+    return int(raw) if raw.lstrip("-").isdigit() else DEFAULT_THRESHOLDS.get(scale, 0)
 
 
 def is_negative(account: Account, rating: Rating) -> bool:
