@@ -1,4 +1,5 @@
 # The two commands a newcomer needs: `make run` and `make test`.
+# `make run` serves with gunicorn, one worker process (the in-process job thread lives there) and four threads.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,35 +8,40 @@ export PORT
 
 .PHONY: run test lint audit simulate bench migration clean zendesk-app
 
+# Two stamps: the runtime (`make run`) and, on top of it, the tools for tests, lint and benchmarks.
 $(BIN)/flask: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $(BIN)/flask
 
+$(VENV)/.dev-installed: $(BIN)/flask requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.dev-installed
+
 run: $(BIN)/flask compile
 	$(BIN)/flask --app plugin db upgrade
 	@echo ""
 	@echo "OpenCSAT on http://127.0.0.1:$(PORT)  (jobs run in-process; emails go to instance/outbox/)"
 	@echo "Create an account:  $(BIN)/flask --app plugin accounts create --platform generic --name Acme --webhook-secret S --api-url http://127.0.0.1:9000/hook --delay-minutes 0"
-	@echo "Or play a ticket through the whole loop:  $(BIN)/flask --app plugin demo"
+	@echo "Or play a ticket through the whole loop:  PORT=$(PORT) $(BIN)/flask --app plugin demo"
 	@echo ""
-	$(BIN)/flask --app plugin run --host 127.0.0.1 --port $(PORT) --no-reload
+	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers 1 --threads 4 --access-logfile - "plugin:create_app()"
 
 # The whole suite, on SQLite and then on PostgreSQL (both with real Redis and SMTP on loopback).
-test: $(BIN)/flask compile
+test: $(VENV)/.dev-installed compile
 	$(BIN)/ruff check plugin tests bench migrations
 	OPENCSAT_TEST_DATABASE=sqlite $(BIN)/python -m pytest -q
 	OPENCSAT_TEST_DATABASE=postgresql $(BIN)/python -m pytest -q
 
-lint: $(BIN)/flask
+lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check plugin tests bench migrations
 	$(BIN)/bandit -q -c pyproject.toml -r plugin
 	@$(MAKE) --no-print-directory audit
 
 # Known vulnerabilities in the pinned requirements (docs/security.md). Needs the package index's vulnerability data:
 # where it cannot be reached every package comes back "could not be audited" and the check says so and skips.
-audit: $(BIN)/flask
+audit: $(VENV)/.dev-installed
 	@log=$$(mktemp); \
 	if $(BIN)/pip-audit -r requirements.txt --no-deps --disable-pip --progress-spinner off --strict >$$log 2>&1; then \
 		grep -v "^WARNING" $$log; \
@@ -48,15 +54,15 @@ audit: $(BIN)/flask
 	fi; rm -f $$log
 
 # Scanner and human traffic against the real app; prints the table kept in docs/integrity.md.
-simulate: $(BIN)/flask
+simulate: $(VENV)/.dev-installed
 	OPENCSAT_SIMULATE=1 $(BIN)/python -m pytest -q -s tests/simulation
 
-bench: $(BIN)/flask
+bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/http_throughput.py
 
 # Dashboard queries on 1M ratings in a PostgreSQL database of their own (created and dropped): docs/benchmarks.md
 .PHONY: bench-reports
-bench-reports: $(BIN)/flask
+bench-reports: $(VENV)/.dev-installed
 	$(BIN)/python bench/report_queries.py
 
 # New migration from the models: make migration MESSAGE="add branding" REV=0003

@@ -39,6 +39,9 @@ class Filters:
     scale: str | None = None
     brand: str | None = None
     language: str | None = None
+    # Who is looking (plugin.admin.roles.narrow): None sees the whole account, a tuple only those teams or agents.
+    within_teams: tuple[str, ...] | None = None
+    within_agents: tuple[str, ...] | None = None
 
     def as_query(self) -> dict[str, str]:
         """The filters as query-string values (dates as YYYY-MM-DD when they fall on midnight)."""
@@ -102,6 +105,10 @@ def conditions(account_id: int, filters: Filters) -> list[ColumnElement[bool]]:
     ):
         if value is not None:
             where.append(column == value)
+    if filters.within_teams is not None:
+        where.append(Survey.team.in_(filters.within_teams))
+    if filters.within_agents is not None:
+        where.append(func.lower(Survey.agent_email).in_(filters.within_agents))
     return where
 
 
@@ -246,7 +253,9 @@ def _fill(found: dict[tuple, tuple[int, Groups]], filters: Filters, bucket: str,
     rows, start = [], first
     while start <= last:
         sent, groups = by_start.get(start, (0, []))
-        rows.append({"period": start.isoformat(), **figures(sent, groups, options)})
+        row = {"period": start.isoformat(), **figures(sent, groups, options)}
+        row["small_sample"] = row["responses"] < MIN_SAMPLE  # shown with its count and a muted point, not a cliff
+        rows.append(row)
         start = _next_bucket(start, bucket)
     return rows
 
@@ -290,10 +299,23 @@ def _ranked(rows: list[dict], min_sample: int) -> list[dict]:
 def agents(session: Session, account_id: int, filters: Filters, min_sample: int = MIN_SAMPLE) -> list[dict]:
     """Per agent (the assignee at solve time): figures, ranked by Wilson lower bound once they have `min_sample`."""
     found, options = grouped(session, account_id, filters, Survey.agent_email), account_options(session, account_id)
+    names = agent_names(session, account_id, filters)
     rows = [
-        {"name": key[0], "email": key[0], **figures(sent, groups, options)} for key, (sent, groups) in found.items()
+        {"name": key[0], "email": key[0], "display_name": names.get(key[0]) or key[0], **figures(sent, groups, options)}
+        for key, (sent, groups) in found.items()
     ]
     return _ranked(rows, min_sample)
+
+
+def agent_names(session: Session, account_id: int, filters: Filters) -> dict[str, str]:
+    """The name the helpdesk gave each agent address (the latest non-empty one seen) on the surveys covered."""
+    query = (
+        select(Survey.agent_email, Survey.agent_name)
+        .where(*conditions(account_id, filters), Survey.agent_name.is_not(None), Survey.agent_name != "")
+        .group_by(Survey.agent_email, Survey.agent_name)
+        .order_by(func.max(Survey.sent_at))
+    )
+    return {email: name for email, name in session.execute(query) if email}
 
 
 def teams(session: Session, account_id: int, filters: Filters, min_sample: int = MIN_SAMPLE) -> list[dict]:
@@ -309,6 +331,11 @@ RATING_COLUMNS = (
     Survey.ticket_id,
     Survey.ticket_url,
     Survey.agent_email,
+    Survey.agent_name,
+    Survey.requester_name,
+    Survey.requester_email,
+    Survey.ticket_subject,
+    Survey.channel,
     Survey.team,
     Survey.brand,
     Survey.locale.label("language"),
@@ -317,6 +344,7 @@ RATING_COLUMNS = (
     Rating.comment,
     Rating.status,
     Rating.reasons,
+    Rating.follow_up,
     Survey.sent_at,
     Rating.created_at,
     Rating.updated_at,
@@ -330,6 +358,10 @@ def _rating_row(row, options: Mapping) -> dict:
         "ticket_id": row.ticket_id,
         "ticket_url": row.ticket_url,
         "agent_email": row.agent_email,
+        "agent_name": row.agent_name or "",
+        "customer": row.requester_name or row.requester_email,
+        "subject": row.ticket_subject,
+        "channel": row.channel,
         "team": row.team,
         "brand": row.brand,
         "language": row.language,
@@ -340,6 +372,7 @@ def _rating_row(row, options: Mapping) -> dict:
         "comment": row.comment,
         "status": row.status,
         "reasons": [r for r in row.reasons.split(",") if r],
+        "follow_up": row.follow_up,
         "sent_at": row.sent_at.isoformat() if row.sent_at else None,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
@@ -388,7 +421,12 @@ def export_count(session: Session, account_id: int, filters: Filters) -> int:
 
 def options(session: Session, account_id: int, filters: Filters) -> dict[str, list[str]]:
     """The agents, teams, brands, languages and scales present in the period, for the filter menus."""
-    period = Filters(since=filters.since, until=filters.until)
+    period = Filters(
+        since=filters.since,
+        until=filters.until,
+        within_teams=filters.within_teams,
+        within_agents=filters.within_agents,
+    )
     query = select(Survey.agent_email, Survey.team, Survey.brand, Survey.locale, Survey.scale).where(
         *conditions(account_id, period)
     )
@@ -416,6 +454,12 @@ class Dashboard:
     flagged: list[dict]
     options: dict[str, list[str]] = field(default_factory=dict)
     min_sample: int = MIN_SAMPLE
+    previous_totals: dict | None = None  # the same filters over the period before (plugin.comparison)
+    totals_delta: dict = field(default_factory=dict)
+    previous_days: int | None = None
+    over_time_delta: list[dict] = field(default_factory=list)  # each period against the one before it
+    recovery: dict = field(default_factory=dict)  # closing the loop on negative ratings (plugin.recovery)
+    follow_ups: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -424,16 +468,30 @@ class Dashboard:
 
 
 def build(session: Session, account_id: int, filters: Filters, bucket: str = "week") -> Dashboard:
-    """The whole dashboard: six queries, one per panel."""
+    """The whole dashboard: one query per panel, and three more for the previous period (totals, agents, teams)."""
+    from plugin import comparison, recovery
+
     top = summary(session, account_id, filters, bucket)
+    before = comparison.previous_period(filters)
+    previous_totals, previous_agents, previous_teams = None, [], []
+    if before is not None:
+        sent, groups = grouped(session, account_id, before).get((), (0, []))
+        previous_totals = figures(sent, groups, account_options(session, account_id))
+        previous_agents, previous_teams = agents(session, account_id, before), teams(session, account_id, before)
     return Dashboard(
         filters=filters,
         bucket=bucket,
         totals=top["totals"],
         over_time=top["over_time"],
+        over_time_delta=comparison.over_time(top["over_time"]),
         distribution=top["distribution"],
-        agents=agents(session, account_id, filters),
-        teams=teams(session, account_id, filters),
+        agents=comparison.attach(agents(session, account_id, filters), previous_agents),
+        teams=comparison.attach(teams(session, account_id, filters), previous_teams),
+        previous_totals=previous_totals,
+        totals_delta=comparison.delta(top["totals"], previous_totals),
+        previous_days=comparison.period_days(filters),
+        recovery=recovery.recovery(session, account_id, filters),
+        follow_ups=recovery.to_follow_up(session, account_id, filters),
         comments=latest_comments(session, account_id, filters),
         flagged=flagged(session, account_id, filters),
         options=options(session, account_id, filters),

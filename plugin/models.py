@@ -143,6 +143,10 @@ class Rating(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Closing the loop on a negative rating (plugin/recovery.py): open, contacted or resolved; None when not negative.
+    follow_up: Mapped[str | None] = mapped_column(String(10))
+    follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    follow_up_by: Mapped[str | None] = mapped_column(String(320))
 
     survey: Mapped[Survey] = relationship(lazy="joined")
 
@@ -195,6 +199,32 @@ class AdminUser(Base):
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What they may see (plugin/admin/roles.py): admin (everything), team_lead (`teams`), agent (`agent_email`).
+    role: Mapped[str] = mapped_column(String(10), default="admin", server_default="admin")
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    teams: Mapped[str] = mapped_column(Text, default="", server_default="")  # team names, one per line
+    agent_email: Mapped[str | None] = mapped_column(String(320))  # the helpdesk's address for them (agents)
+    locale: Mapped[str | None] = mapped_column(String(20))  # their UI and digest language; None: the account's
+    # The weekly digest (plugin/digest.py): opted in when a weekday is set (0 Monday .. 6 Sunday), at this UTC hour.
+    digest_weekday: Mapped[int | None] = mapped_column(Integer)
+    digest_hour: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
+
+
+class DigestSend(Base):
+    """One weekly digest to one person for one week: the row that makes sending it idempotent."""
+
+    __tablename__ = "digest_sends"
+    __table_args__ = (UniqueConstraint("admin_user_id", "period_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    admin_user_id: Mapped[int] = mapped_column(ForeignKey("admin_users.id"))
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime)  # the Monday 00:00 UTC that the digest's week began
+    status: Mapped[str] = mapped_column(String(12))  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 # The dashboard (plugin/dashboard.py; bench/report_queries.py times it): surveys sent in a period per account, their
@@ -218,7 +248,7 @@ class Alert(Base):
     rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     version: Mapped[int] = mapped_column(Integer)
-    channel: Mapped[str] = mapped_column(String(10))  # slack, email
+    channel: Mapped[str] = mapped_column(String(10))  # slack, email, helpdesk (reopen or a follow-up task)
     reason: Mapped[str] = mapped_column(String(20))  # low_score, comment
     status: Mapped[str] = mapped_column(String(12))  # pending, sent, failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)

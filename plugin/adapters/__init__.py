@@ -31,6 +31,11 @@ class Adapter(Protocol):
     def write_back(self, credentials: AccountCredentials, report: RatingReport) -> None:
         """Put the rating on the ticket; raise WriteBackError (retryable or not) when the helpdesk refuses."""
 
+    def follow_up(self, credentials: AccountCredentials, report: RatingReport, action: str) -> None:
+        """Closing the loop on a negative rating: `reopen` the ticket or leave a `task` (an internal note asking
+        for a follow-up, assigned where the platform can); WriteBackError when the helpdesk refuses. Text:
+        base.follow_up_text. Optional: a platform without it cannot take the `negative_action` option."""
+
     # Optional, for platforms whose events carry ids only (TicketEvent.needs_lookup):
     # def lookup(self, credentials, event: TicketEvent) -> TicketEvent  -- runs in a job, never in a request.
 

@@ -62,6 +62,17 @@ def is_our_tag(tag: str) -> bool:
     return bool(OUR_TAG.match(tag))
 
 
+REOPEN, TASK = "reopen", "task"
+
+
+def follow_up_text(report: RatingReport, action: str) -> str:
+    """The internal note asking someone to get back to an unhappy customer, then the rating itself."""
+    ask = "reopened" if action == REOPEN else "flagged for a follow-up"
+    return f"OpenCSAT: this ticket was {ask} because the customer rated it low. Please get back to them.\n" + note_text(
+        report
+    )
+
+
 def note_text(report: RatingReport) -> str:
     """The internal note every platform gets, in plain text."""
     lines = [f"Customer rating: {report.score}/{report.max_score} ({report.score_label}) on the {report.scale} scale"]

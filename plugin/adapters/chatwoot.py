@@ -49,10 +49,12 @@ from dataclasses import replace
 from datetime import datetime
 
 from plugin.adapters.base import (
+    REOPEN,
     AccountCredentials,
     RatingReport,
     WriteBackError,
     api_base,
+    follow_up_text,
     is_our_tag,
     note_text,
     send,
@@ -164,6 +166,18 @@ class ChatwootAdapter:
                 api.call("POST", f"{conversation}/custom_attributes", json={"custom_attributes": attributes})
         # Last, so that a retry after a failed label or attribute call never posts the note twice.
         note = {"content": note_text(report), "message_type": "outgoing", "private": True}
+        api.call("POST", f"{conversation}/messages", json=note)
+
+    def follow_up(self, credentials: AccountCredentials, report: RatingReport, action: str) -> None:
+        """Reopen with toggle_status, then a private note.
+
+        https://www.chatwoot.com/developers/api/#tag/Conversations/operation/toggle-status-of-a-conversation
+        """
+        api = _Api(credentials, report.ticket_url)
+        conversation = f"/conversations/{report.ticket_id}"
+        if action == REOPEN:
+            api.call("POST", f"{conversation}/toggle_status", json={"status": "open"})
+        note = {"content": follow_up_text(report, action), "message_type": "outgoing", "private": True}
         api.call("POST", f"{conversation}/messages", json=note)
 
 

@@ -39,7 +39,17 @@ from datetime import UTC, datetime
 
 from requests.auth import HTTPBasicAuth
 
-from plugin.adapters.base import AccountCredentials, RatingReport, WriteBackError, api_base, is_our_tag, note_text, send
+from plugin.adapters.base import (
+    REOPEN,
+    AccountCredentials,
+    RatingReport,
+    WriteBackError,
+    api_base,
+    follow_up_text,
+    is_our_tag,
+    note_text,
+    send,
+)
 from plugin.events import IGNORED, REOPENED, SOLVED, PayloadError, Person, TicketEvent
 from plugin.jsonbody import parse_datetime, parse_object, require
 from plugin.signing import SignatureError
@@ -119,6 +129,18 @@ class FreshdeskAdapter:
             send("PUT", ticket_url, auth=auth, headers=_HEADERS, json=update)
         # The note last: a retry after a failed tag update never writes it twice.
         body = html.escape(note_text(report)).replace("\n", "<br>")
+        send("POST", f"{ticket_url}/notes", auth=auth, headers=_HEADERS, json={"body": body, "private": True})
+
+    def follow_up(self, credentials: AccountCredentials, report: RatingReport, action: str) -> None:
+        """Status Open (2) when reopening, then a private note.
+
+        https://developers.freshdesk.com/api/#update_ticket and https://developers.freshdesk.com/api/#add_note_to_a_ticket
+        """
+        base, auth = api_base(credentials, "https://<domain>.freshdesk.com"), _auth(credentials)
+        ticket_url = f"{base}/api/v2/tickets/{report.ticket_id}"
+        if action == REOPEN:
+            send("PUT", ticket_url, auth=auth, headers=_HEADERS, json={"status": OPEN})
+        body = html.escape(follow_up_text(report, action)).replace("\n", "<br>")
         send("POST", f"{ticket_url}/notes", auth=auth, headers=_HEADERS, json={"body": body, "private": True})
 
 

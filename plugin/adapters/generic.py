@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 from plugin import signing
-from plugin.adapters.base import AccountCredentials, RatingReport, WriteBackError, send
+from plugin.adapters.base import AccountCredentials, RatingReport, WriteBackError, follow_up_text, send
 from plugin.events import IGNORED, REOPENED, SOLVED, PayloadError, Person, TicketEvent
 from plugin.jsonbody import parse_datetime, parse_object, require
 
@@ -65,11 +65,19 @@ class GenericAdapter:
         )
 
     def write_back(self, credentials: AccountCredentials, report: RatingReport) -> None:
+        self._callback(credentials, {"type": "rating.updated", "rating": asdict(report)})
+
+    def follow_up(self, credentials: AccountCredentials, report: RatingReport, action: str) -> None:
+        """The same signed callback, typed `rating.follow_up`, with the action (reopen or task) and a note."""
+        payload = {"type": "rating.follow_up", "action": action, "note": follow_up_text(report, action)}
+        self._callback(credentials, {**payload, "rating": asdict(report)})
+
+    def _callback(self, credentials: AccountCredentials, payload: dict) -> None:
         if not credentials.api_url:
             raise WriteBackError("this account has no api_url to call back", retryable=False)
         if not credentials.webhook_secret:
             raise WriteBackError("this account has no secret to sign the callback with", retryable=False)
-        body = json.dumps({"type": "rating.updated", "rating": asdict(report)}, default=str).encode()
+        body = json.dumps(payload, default=str).encode()
         send(
             "POST",
             credentials.api_url,

@@ -46,10 +46,12 @@ import requests
 from plugin import egress
 from plugin.adapters.base import (
     HTTP_TIMEOUT_SECONDS,
+    REOPEN,
     AccountCredentials,
     RatingReport,
     WriteBackError,
     check_response,
+    follow_up_text,
     is_our_tag,
     note_text,
     refused,
@@ -179,6 +181,16 @@ class HelpScoutAdapter:
         if conversation.get("status") in ("active", "pending", "closed", "spam"):
             note["status"] = conversation["status"]
         api.call("POST", f"{path}/notes", json=note)
+
+    def follow_up(self, credentials: AccountCredentials, report: RatingReport, action: str) -> None:
+        """A note; when reopening, the note's own `status` sets the conversation active (no second call).
+
+        https://developer.helpscout.com/mailbox-api/endpoints/conversations/threads/note/
+        """
+        note = {"text": follow_up_text(report, action)}
+        if action == REOPEN:
+            note["status"] = "active"
+        _Api(self.tokens, credentials).call("POST", f"/v2/conversations/{report.ticket_id}/notes", json=note)
 
 
 def dedupe_key(data: dict) -> str:

@@ -39,10 +39,12 @@ from datetime import datetime
 import requests
 
 from plugin.adapters.base import (
+    REOPEN,
     AccountCredentials,
     RatingReport,
     WriteBackError,
     api_base,
+    follow_up_text,
     is_our_tag,
     note_text,
     send,
@@ -137,6 +139,25 @@ class ZammadAdapter:
             "content_type": "text/plain",
         }
         send("POST", f"{base}/ticket_articles", json=article, headers=headers)
+
+    def follow_up(self, credentials: AccountCredentials, report: RatingReport, action: str) -> None:
+        """An internal note; reopening puts the ticket in state "open" with the note in the same update.
+
+        https://docs.zammad.org/en/latest/api/ticket/index.html#update and .../ticket/articles.html#create
+        """
+        base = api_base(credentials, "https://<your Zammad host>") + "/api/v1"
+        if not credentials.api_token or not report.ticket_id.isdigit():
+            raise WriteBackError("a Zammad follow-up needs --api-token and a numeric ticket id", retryable=False)
+        headers = {"Authorization": f"Token token={credentials.api_token}", "Content-Type": "application/json"}
+        article = {"subject": "Follow up", "body": follow_up_text(report, action), "type": "note", "internal": True}
+        if action == REOPEN:
+            send(
+                "PUT", f"{base}/tickets/{report.ticket_id}", json={"state": "open", "article": article}, headers=headers
+            )
+        else:
+            send(
+                "POST", f"{base}/ticket_articles", json={**article, "ticket_id": int(report.ticket_id)}, headers=headers
+            )
 
 
 def _dedupe_key(ticket: dict, state: str, body: bytes) -> str:

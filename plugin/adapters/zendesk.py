@@ -60,11 +60,13 @@ import requests
 from plugin import egress
 from plugin.adapters.base import (
     HTTP_TIMEOUT_SECONDS,
+    REOPEN,
     AccountCredentials,
     RatingReport,
     WriteBackError,
     api_base,
     check_response,
+    follow_up_text,
     is_our_tag,
     note_text,
     refused,
@@ -202,6 +204,20 @@ class ZendeskAdapter:
         if field_id:
             update["custom_fields"] = [{"id": _field_id(field_id), "value": report.score}]
         _call("PUT", ticket, auth, json={"ticket": update})
+
+    def follow_up(self, credentials: AccountCredentials, report: RatingReport, action: str) -> None:
+        """One update: status open (reopen), the internal note, the group from option `follow_up_group_id`.
+
+        https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#update-ticket
+        """
+        base = api_base(credentials, "https://<subdomain>.zendesk.com")
+        update: dict = {"comment": {"body": follow_up_text(report, action), "public": False}}
+        if action == REOPEN:
+            update["status"] = "open"
+        group = str(credentials.options.get("follow_up_group_id") or "").strip()
+        if group:
+            update["group_id"] = _field_id(group)
+        _call("PUT", f"{base}/api/v2/tickets/{report.ticket_id}", _auth_headers(credentials), json={"ticket": update})
 
 
 def _parse_event(data: dict) -> TicketEvent:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from plugin import i18n
 from plugin.accounts import HIDDEN, SLACK_URL, public_options, update_account
+from plugin.adapters import get_adapter
 from plugin.channels.email import branding
 from plugin.models import Account
 from plugin.outbound import check_url
@@ -214,6 +215,26 @@ FIELDSETS = (
         ),
     ),
 )
+FIELDSETS = (
+    *FIELDSETS,
+    Fieldset(
+        "Closing the loop",
+        (
+            Field(
+                "negative_action",
+                "On a negative rating (at or below the alert threshold), in the helpdesk",
+                hint="Empty: nothing. reopen: reopen the ticket with an internal note. task: an internal note "
+                "asking for a follow-up, the ticket left as it is. Team leads set the follow-up status on the "
+                "dashboard either way.",
+            ),
+            Field(
+                "follow_up_group_id",
+                "Zendesk: assign the follow-up to this group (id)",
+                hint="A number from Admin Center > People > Groups; empty keeps the ticket's group.",
+            ),
+        ),
+    ),
+)
 FIELDS = tuple(f.name for fieldset in FIELDSETS for f in (*fieldset.fields, *fieldset.more))
 OPTIONS = tuple(name for name in FIELDS if name not in COLUMNS)
 
@@ -281,6 +302,10 @@ def validate(form: Mapping[str, str]) -> tuple[dict[str, object], dict[str, str]
     errors.update(_delivery_errors(text))
     errors.update(_channel_errors(text, values))
     errors.update(_alert_errors(text, values.get("scale")))
+    if text["negative_action"] not in ("", "reopen", "task"):
+        errors["negative_action"] = "Use reopen, task, or leave empty."
+    if text["follow_up_group_id"] and not text["follow_up_group_id"].isdigit():
+        errors["follow_up_group_id"] = "Use the group's number, or leave empty."
     return values, errors
 
 
@@ -411,6 +436,8 @@ def update(session: Session, box: SecretBox, account: Account, form: Mapping[str
     merged into Account.options and an empty value removes one.
     """
     values, errors = validate(form)
+    if values.get("negative_action") and not hasattr(get_adapter(account.platform), "follow_up"):
+        errors["negative_action"] = f"{account.platform} cannot reopen tickets or add tasks from OpenCSAT yet."
     if errors:
         return errors
     columns = {name: values.pop(name) for name in COLUMNS}

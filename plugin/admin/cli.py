@@ -9,7 +9,7 @@ import click
 from flask.cli import AppGroup
 
 from plugin import accounts as account_service
-from plugin.admin import users
+from plugin.admin import roles, users
 from plugin.services import services
 
 admins_cli = AppGroup("admins", help="People who sign in to /admin.")
@@ -21,16 +21,23 @@ admins_cli = AppGroup("admins", help="People who sign in to /admin.")
 @click.option(
     "--password", default=None, help=f"At least {users.MIN_PASSWORD_CHARS} characters; generated if left out."
 )
-def admins_create(account_key: str, email: str, password: str | None) -> None:
-    """Create an admin and print it as JSON, with the generated password when none was given (shown once)."""
+@click.option("--role", type=click.Choice(roles.ROLES), default=roles.ADMIN, show_default=True)
+@click.option("--team", "teams", multiple=True, help="A team lead's team (the helpdesk group); repeat for several.")
+def admins_create(account_key: str, email: str, password: str | None, role: str, teams: tuple[str, ...]) -> None:
+    """Create a person who signs in to /admin and print them as JSON, with the generated password (shown once)."""
     s = services()
     try:
         with s.db.session() as session:
             account = account_service.by_key(session, account_key)
             if account is None:
                 raise ValueError(f"no account with key {account_key!r} (see 'accounts list')")
-            created = users.create_admin(session, account, email, password)
-            printed = {"email": created.admin.email, "account_key": account.key, "login_url": _login_url()}
+            created = users.create_admin(session, account, email, password, role=role, teams=teams)
+            printed = {
+                "email": created.admin.email,
+                "role": created.admin.role,
+                "account_key": account.key,
+                "login_url": _login_url(),
+            }
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if created.generated_password:
@@ -47,7 +54,12 @@ def admins_list(account_key: str) -> None:
         if account is None:
             raise click.UsageError(f"no account with key {account_key!r} (see 'accounts list')")
         rows = [
-            {"email": a.email, "last_login_at": a.last_login_at.isoformat() if a.last_login_at else None}
+            {
+                "email": a.email,
+                "role": a.role,
+                "teams": list(roles.teams_of(a)),
+                "last_login_at": a.last_login_at.isoformat() if a.last_login_at else None,
+            }
             for a in users.admins_of(session, account.id)
         ]
     click.echo(json.dumps(rows, indent=2))

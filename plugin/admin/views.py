@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from itertools import chain
 from urllib.parse import urlsplit
 
 from flask import (
@@ -18,30 +20,35 @@ from flask import (
     url_for,
 )
 
-from plugin import csv_export, dashboard, reports, writebacks
-from plugin.admin import account_settings, auth, review, users
+from plugin import csv_export, dashboard, recovery, reports, writebacks
+from plugin.admin import account_settings, auth, review, roles, users
 from plugin.admin.login_limit import LoginLimiter
-from plugin.models import Account
+from plugin.models import Account, Rating
 from plugin.services import services
 from plugin.surveys import counting
 from plugin.surveys.scales import SCALES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-PUBLIC_ENDPOINTS = ("admin.login",)
+PUBLIC_ENDPOINTS = ("admin.login", "admin.accept_invite")
 CSV_COLUMNS = (
     "ticket_id",
     "ticket_url",
+    "subject",
+    "customer",
+    "agent_name",
     "agent_email",
     "team",
     "brand",
     "language",
+    "channel",
     "scale",
     "score",
     "score_label",
     "comment",
     "status",
     "reasons",
+    "follow_up",
     "sent_at",
     "created_at",
     "updated_at",
@@ -55,6 +62,16 @@ def _configure(state) -> None:
     state.app.extensions["opencsat_login_limiter"] = LoginLimiter(settings.redis_url or "memory://")
 
 
+def allow(*other_roles: str) -> Callable:
+    """Open a route to team leads and/or agents as well; a route without it is for admins only."""
+
+    def mark(view: Callable) -> Callable:
+        view.allowed_roles = frozenset((roles.ADMIN, *other_roles))
+        return view
+
+    return mark
+
+
 @bp.before_request
 def _guard():
     auth.check_csrf()
@@ -62,6 +79,10 @@ def _guard():
         return None
     if not auth.load_admin():
         return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+    g.page_locale = g.admin.locale or g.account.locale  # the admin UI speaks the person's (or account's) language
+    view = current_app.view_functions.get(request.endpoint)
+    if g.admin.role not in getattr(view, "allowed_roles", (roles.ADMIN,)):
+        abort(403, "Your role does not include this page. Ask an admin of your account.")
     return None
 
 
@@ -109,6 +130,7 @@ def login():
 
 
 @bp.post("/logout")
+@allow(roles.TEAM_LEAD, roles.AGENT)
 def logout():
     auth.sign_out()
     flash("You are signed out.")
@@ -117,13 +139,16 @@ def logout():
 
 def _filters_from_request(args: dict | None = None) -> tuple[dashboard.Filters, dict[str, str]]:
     args = dict(request.args if args is None else args)
+    """The filters asked for, narrowed to what the signed-in person may see."""
     if "since" not in args and "until" not in args:
         since, until = dashboard.default_period(services().clock())
         args.update(since=since.date().isoformat(), until=until.date().isoformat())
-    return dashboard.parse_filters(args)
+    filters, errors = dashboard.parse_filters(args)
+    return roles.narrow(filters, g.admin), errors
 
 
 @bp.get("/")
+@allow(roles.TEAM_LEAD, roles.AGENT)
 def dashboard_page():
     filters, errors = _filters_from_request()
     bucket = request.args.get("bucket", "week")
@@ -157,6 +182,7 @@ def _quick_periods() -> list[tuple[str, dict[str, str]]]:
 
 
 @bp.get("/ratings.csv")
+@allow(roles.TEAM_LEAD, roles.AGENT)
 def ratings_csv():
     filters, _ = _filters_from_request()
     account_id = g.account.id
@@ -171,7 +197,8 @@ def ratings_csv():
             return dashboard.export_rows(session, account_id, filters, after_id=after, limit=csv_export.BATCH)
 
     return Response(
-        stream_with_context(csv_export.stream(CSV_COLUMNS, page)),
+        # A UTF-8 byte-order mark first: Excel then reads the file as UTF-8, not the local code page.
+        stream_with_context(chain(["\ufeff"], csv_export.stream(CSV_COLUMNS, page))),
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=ratings.csv"},
     )
@@ -259,9 +286,13 @@ def restore_click(click_id: int):
 
 
 @bp.post("/flagged/<int:rating_id>/count")
+@allow(roles.TEAM_LEAD)
 def count_flagged(rating_id: int):
     s = services()
     with s.db.session() as session:
+        rating = session.get(Rating, rating_id)
+        if rating is None or not roles.may_see(g.admin, rating.survey):
+            abort(404, "There is no flagged rating with this number.")
         write_back = review.count_flagged(session, rating_id, g.account.id, s.clock())
     if write_back is None:
         abort(404, "There is no flagged rating with this number.")
@@ -270,4 +301,20 @@ def count_flagged(rating_id: int):
     return redirect(_safe_next(request.form.get("next")), code=303)
 
 
+@bp.post("/ratings/<int:rating_id>/follow-up")
+@allow(roles.TEAM_LEAD)
+def set_follow_up(rating_id: int):
+    s = services()
+    with s.db.session() as session:
+        rating = session.get(Rating, rating_id)
+        if rating is None or not roles.may_see(g.admin, rating.survey):
+            abort(404, "There is no rating with this number.")
+        try:
+            recovery.set_follow_up(session, rating, request.form.get("state", ""), g.admin.email, s.clock())
+        except ValueError as exc:
+            abort(400, str(exc))
+    return redirect(_safe_next(request.form.get("next")), code=303)
+
+
+from plugin.admin import people_views  # noqa: E402, F401  (its routes join this blueprint)
 from plugin.sidebar import admin as _sidebar_admin  # noqa: E402,F401  (its /admin/sidebar routes on this blueprint)

@@ -24,6 +24,7 @@ TASKS = (
     "verify_signature",
     "send_channel_message",
     "check_sidebar_access",
+    "send_digest",
 )
 
 

@@ -7,10 +7,12 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from plugin import digest
 from plugin.jobs import JobQueue
 from plugin.models import (
     Alert,
     ChannelMessage,
+    DigestSend,
     Rating,
     SidebarAccess,
     SignatureCheck,
@@ -33,6 +35,7 @@ DUE_WORK = (
     ("verify_signature", SignatureCheck.id, SignatureCheck.status == "unverified", SignatureCheck.lookup_due_at),
     ("send_channel_message", ChannelMessage.id, ChannelMessage.status == "pending", ChannelMessage.next_attempt_at),
     ("check_sidebar_access", SidebarAccess.id, SidebarAccess.status == "checking", SidebarAccess.due_at),
+    ("send_digest", DigestSend.id, DigestSend.status == "pending", DigestSend.next_attempt_at),
 )
 
 
@@ -52,6 +55,7 @@ def due_work(session: Session, now: datetime) -> list[tuple[str, int]]:
 def sweep(session: Session, queue: JobQueue, now: datetime) -> int:
     """Enqueue all due work; returns how many jobs were offered (stops at the first the queue cannot take:
     Redis is away, the rows stay due, and the next sweep offers them again)."""
+    digest.queue_due(session, now)  # weekly digests have no row until their hour comes: make it, then as usual
     offered = 0
     for task, object_id in due_work(session, now):
         if not queue.enqueue(task, object_id):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from plugin import accounts, alerts, intake, outbound, signature_checks, writebacks
+from plugin import accounts, alerts, digest, intake, outbound, recovery, signature_checks, writebacks
 from plugin.adapters import WriteBackError, get_adapter
 from plugin.channels import delivery
 from plugin.channels.email import MailError, build_survey_email, survey_links
@@ -174,6 +174,16 @@ def send_alert(alert_id: int) -> str:
     with s.db.session() as session:
         if alerts.claim(session, alert_id, s.clock()) is None:
             return "not due"
+        alert = session.get(Alert, alert_id)
+        channel = alert.channel
+        if channel == recovery.HELPDESK:  # closing the loop: a call to the helpdesk, not a message
+            try:
+                call = recovery.helpdesk_call(session, alert, s.box, s.clock())
+            except ValueError as exc:  # the option cannot work (no such action on this platform)
+                alerts.mark_failed(session, alert_id, str(exc), retryable=False, retry_after=None, now=s.clock())
+                return "failed"
+    if channel == recovery.HELPDESK:
+        return _follow_up_in_helpdesk(alert_id, *call)
     try:
         with s.db.session() as session:
             outgoing = alerts.prepare(session, session.get(Alert, alert_id), s.settings.mail_from, s.box)
@@ -191,6 +201,23 @@ def send_alert(alert_id: int) -> str:
                 session, alert_id, error, retryable=retryable, retry_after=retry_after, now=s.clock()
             )
         log.warning("alert %s %s: %s", alert_id, status, error)
+        return status
+    with s.db.session() as session:
+        alerts.mark_sent(session, alert_id, s.clock())
+    return "sent"
+
+
+def _follow_up_in_helpdesk(alert_id: int, adapter, credentials, report, action: str) -> str:
+    """Closing the loop (plugin/recovery.py): reopen the ticket or add a follow-up task, through the adapter."""
+    s = services()
+    try:
+        adapter.follow_up(credentials, report, action)
+    except WriteBackError as exc:
+        with s.db.session() as session:
+            status = alerts.mark_failed(
+                session, alert_id, str(exc), retryable=exc.retryable, retry_after=exc.retry_after, now=s.clock()
+            )
+        log.warning("follow-up %s %s: %s", alert_id, status, exc)
         return status
     with s.db.session() as session:
         alerts.mark_sent(session, alert_id, s.clock())
@@ -276,3 +303,23 @@ def check_sidebar_access(access_id: int) -> str:
     with s.db.session() as session:
         zendesk.checked(session, access_id, decision, s.clock())
     return "allowed" if decision.allowed else "denied"
+
+
+def send_digest(send_id: int) -> str:
+    """Mail one person's weekly digest (plugin/digest.py); once per person and week, retried on SMTP trouble."""
+    s = services()
+    with s.db.session() as session:
+        row = digest.claim(session, send_id, s.clock())
+        if row is None:
+            return "not due"
+        message = digest.build_email(session, row, s.settings.mail_from, s.settings.public_url)
+    try:
+        s.mailer.send(message)
+    except MailError as exc:
+        with s.db.session() as session:
+            status = digest.mark_failed(session, send_id, str(exc), retryable=not exc.permanent, now=s.clock())
+        log.warning("digest %s %s: %s", send_id, status, exc)
+        return status
+    with s.db.session() as session:
+        digest.mark_sent(session, send_id, s.clock())
+    return "sent"

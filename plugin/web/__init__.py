@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
         headers,
         health,
         inbound,
+        landing,
         limits,
         pages,
         ratings,
@@ -30,7 +31,9 @@ def init_app(app: Flask) -> None:
     i18n.init_app(app)  # pages in the survey's (or the browser's) language
     pages.init_app(app)  # the account's brand on every customer page
     templating.init_app(app)  # emails honour TEMPLATES_OVERRIDE_PATH
-    blueprints = (webhooks, inbound, ratings, unsubscribe, signature, api, review, webhooks_api, health, sidebar, admin)
+    blueprints = (
+        webhooks, inbound, ratings, unsubscribe, signature, api, review, webhooks_api, health, landing, sidebar, admin,
+    )  # fmt: skip
     for module in blueprints:
         app.register_blueprint(module.bp)
     app.register_blueprint(signature.api_bp)

@@ -125,7 +125,7 @@ def test_csv_export_has_the_filtered_ratings(signed_in):
     response = signed_in.get("/admin/ratings.csv?since=2026-01-01&until=2026-02-01&agent=kim@acme.test")
     assert response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    rows = list(csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig"))))
     assert [(r["ticket_id"], r["score"], r["status"]) for r in rows] == [
         ("T-11", "5", "counted"),
         ("T-12", "5", "counted"),

@@ -34,6 +34,8 @@ OPTIONS = {
     "internal_domains": "acme.test, acme.io",
     "exclude_tags": "vip, no-survey",
     "sample_percent": "25",
+    "negative_action": "task",
+    "follow_up_group_id": "360001",
     "alert_threshold": "6",
     "alert_slack_url": "https://hooks.slack.test/services/T000/B000/XXXX",
     "alert_emails": "lead@acme.test, QA Team <qa@acme.test>",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from tests.emulators.base import INVALID_JSON, Emulator, Request, Response
 
 ROUTE = re.compile(r"^/api/v1/accounts/(\d+)(/.*)$")
-CONVERSATION = re.compile(r"^/conversations/(\d+)(/labels|/custom_attributes|/messages)?$")
+CONVERSATION = re.compile(r"^/conversations/(\d+)(/labels|/custom_attributes|/messages|/toggle_status)?$")
 MESSAGE_TYPES = {"incoming": 0, "outgoing": 1, "template": 3}  # as Message.message_type enumerates them
 
 
@@ -98,6 +98,12 @@ class ChatwootEmulator(Emulator):
             return 200, {"meta": meta, "payload": [dict(m) for m in conversation.messages]}, {}
         if action == ("/messages", "POST"):
             return self._add_message(conversation, body)
+        if action == ("/toggle_status", "POST"):
+            status = body.get("status") if isinstance(body, dict) else None
+            if status not in ("open", "resolved", "pending", "snoozed"):
+                return 422, {"error": "status must be one of open, resolved, pending, snoozed"}, {}
+            conversation.status = status
+            return 200, {"meta": {}, "payload": {"success": True, "current_status": status}}, {}
         return 404, {"error": "Resource could not be found"}, {}
 
     def _add_message(self, conversation: Conversation, body) -> Response:

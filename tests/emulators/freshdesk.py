@@ -108,6 +108,11 @@ class FreshdeskEmulator(Emulator):
             if unknown:
                 return _invalid(unknown[0], "invalid_field", "Unexpected/invalid field in request")
             ticket.custom_fields.update(fields)
+        status = body.get("status")
+        if status is not None and status not in (2, 3, 4, 5):
+            return _invalid("status", "invalid_value", "It should be one of these values: '2,3,4,5'")
+        if status is not None:
+            ticket.status = status
         if tags is not None:
             ticket.tags = list(tags)  # replaces the whole list
         return 200, ticket.as_json(), {}

@@ -112,9 +112,17 @@ class ZammadEmulator(Emulator):
             return _error(404, f"Couldn't find Ticket with 'id'={ticket_id}")
         if not isinstance(body, dict):
             return _error(422, "Need a JSON object")
-        unknown = sorted(set(body) - self.attribute_names - {"title", "state", "priority", "group", "owner_id"})
+        allowed = {"title", "state", "priority", "group", "owner_id", "article"}
+        unknown = sorted(set(body) - self.attribute_names - allowed)
         if unknown:
             return _error(422, f"unknown attribute '{unknown[0]}' for Ticket.")
+        if "article" in body:
+            article = body["article"]
+            created = self._create_article({**article, "ticket_id": ticket_id} if isinstance(article, dict) else None)
+            if created[0] != 201:
+                return created
+        if isinstance(body.get("state"), str):
+            ticket.state = body["state"]
         ticket.attributes.update({k: v for k, v in body.items() if k in self.attribute_names})
         return 200, ticket.as_json(), {}
 

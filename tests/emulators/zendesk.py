@@ -40,6 +40,7 @@ class Ticket:
     tags: list[str] = field(default_factory=list)
     comments: list[dict] = field(default_factory=list)
     custom_fields: dict[int, object] = field(default_factory=dict)
+    group_id: int | None = None
 
     def as_json(self) -> dict:
         return {
@@ -161,6 +162,15 @@ class ZendeskEmulator(Emulator):
         unknown = [f["id"] for f in fields if f["id"] not in self.field_ids]
         if unknown:
             return _invalid("custom_fields", f"Custom field {unknown[0]} does not exist")
+        status, group_id = update.get("status"), update.get("group_id")
+        if status is not None and status not in ("new", "open", "pending", "hold", "solved", "closed"):
+            return _invalid("status", f"Status: {status} is not valid")
+        if group_id is not None and not isinstance(group_id, int):
+            return _invalid("group_id", "Group: must be a number")
+        if status is not None:
+            ticket.status = status
+        if group_id is not None:
+            ticket.group_id = group_id
         for f in fields:
             ticket.custom_fields[f["id"]] = f.get("value")
         if comment is not None:

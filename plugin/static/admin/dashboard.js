@@ -31,8 +31,16 @@
   if (overTime && data.over_time.length) {
     var labels = data.over_time.map(function (r) { return r.period; });
     var datasets = [
+      // A period with few responses keeps its point, hollow and grey: visible, but not read as a cliff.
       { label: "CSAT %", data: data.over_time.map(function (r) { return r.csat; }), borderColor: blue,
-        backgroundColor: blue, pointStyle: "circle", pointRadius: 4, yAxisID: "y", spanGaps: true },
+        backgroundColor: blue, pointStyle: "circle", yAxisID: "y", spanGaps: true,
+        pointRadius: data.over_time.map(function (r) { return r.small_sample ? 3 : 4; }),
+        pointBorderColor: data.over_time.map(function (r) { return r.small_sample ? grey : blue; }),
+        pointBackgroundColor: data.over_time.map(function (r) { return r.small_sample ? "transparent" : blue; }),
+        segment: { borderDash: function (ctx) {
+          var a = data.over_time[ctx.p0DataIndex], b = data.over_time[ctx.p1DataIndex];
+          return a.small_sample || b.small_sample ? [2, 4] : undefined;
+        } } },
       { label: "Response rate %", data: data.over_time.map(function (r) { return r.response_rate; }),
         borderColor: orange, backgroundColor: orange, borderDash: [8, 5], pointStyle: "triangle", pointRadius: 5,
         yAxisID: "y", spanGaps: true }
