@@ -9,7 +9,7 @@ REPLY_DAYS. No Flask here: the inbound route verifies, parses and calls `take_in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -44,12 +44,22 @@ def take_in(
 ) -> Outcome:
     """Apply every reply and status of one verified inbound request; a repeated delivery changes nothing."""
     outcome = Outcome()
-    for item in items:
+    for item in map(_without_nul, items):
         if isinstance(item, Status):
             _status(session, account, provider, item, now, outcome)
         else:
             _reply(session, account, provider, channel, item, tokens, now, outcome)
     return outcome
+
+
+def _without_nul(item: Reply | Status) -> Reply | Status:
+    """NUL removed from every text: PostgreSQL text cannot hold it, and no person types it (Chatwoot does the same)."""
+    cleaned = {
+        name: value.replace("\x00", "")
+        for name, value in vars(item).items()
+        if isinstance(value, str) and "\x00" in value
+    }
+    return replace(item, **cleaned) if cleaned else item
 
 
 def _store(session: Session, values: dict) -> int | None:

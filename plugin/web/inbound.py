@@ -26,6 +26,8 @@ def receive(provider: str, account_key: str):
     s = services()
     if provider not in configs.PROVIDERS:
         return json_error(404, f"unknown provider {provider!r}; one of {', '.join(configs.PROVIDERS)}")
+    if not account_key.isprintable():  # %00 and the like: no account has such a key (and PostgreSQL refuses NUL)
+        return json_error(404, "no account with this key")
     if request.content_length is not None and request.content_length > s.settings.max_body_bytes:
         return json_error(413, f"body is larger than {s.settings.max_body_bytes} bytes")
     with s.db.session() as session:
