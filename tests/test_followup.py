@@ -83,7 +83,7 @@ def test_negative_answers_offer_the_accounts_reasons_in_the_customers_language_a
     links = _survey_links(app, helpdesk, locale="pl")
     page = person_opens(client, clock, links[1]).get_data(as_text=True)
     assert (
-        "Co poszło nie tak?" in page and "<span>Długie oczekiwanie</span>" in page and "<span>Slow answer" not in page
+        "Co poszło nie tak?" in page and ">Długie oczekiwanie</span>" in page and ">Slow answer</span>" not in page
     )
     assert person_opens(client, clock, links[4]).get_data(as_text=True).count('name="reason"') == 0  # positive
 

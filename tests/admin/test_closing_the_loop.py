@@ -46,6 +46,12 @@ def report(ticket_id: str, ticket_url: str | None = None) -> RatingReport:
     )
 
 
+@pytest.fixture(autouse=True)
+def _emulators_on_loopback(monkeypatch):
+    """The adapters below run outside an app: the outbound policy reads the environment, as in a worker."""
+    monkeypatch.setenv("OUTBOUND_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+
+
 def credentials(url: str, **kwargs) -> AccountCredentials:
     return AccountCredentials(
         account_key="k", webhook_secret=None, api_url=url, api_user=None, api_token=None, **kwargs

@@ -78,9 +78,11 @@ def signed_in_as(app, role: str, *, through_the_form: bool = False):
         assert sign_in(client, PEOPLE[role][0]).status_code == 303
         return client
     with services().db.session() as session:
-        person_id = session.scalar(select(AdminUser.id).where(AdminUser.email == PEOPLE[role][0]))
+        person = session.scalar(select(AdminUser).where(AdminUser.email == PEOPLE[role][0]))
+        person_id, version = person.id, person.session_version
     with client.session_transaction() as cookie:
         cookie["admin_id"], cookie["csrf_token"] = person_id, f"token-{role}"
+        cookie["version"], cookie["signed_in_at"] = version, int(services().clock().timestamp())
     return client
 
 

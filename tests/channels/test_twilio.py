@@ -182,7 +182,8 @@ def test_bad_signature_401_unknown_account_404_malformed_400_nothing_stored(twil
     malformed = twilio._post(url, {"AccountSid": twilio.account_sid, "Body": "5"})  # no MessageSid
     assert malformed.status_code == 400
     assert requests.post(url, data={"Body": "5"}, timeout=10).status_code == 401  # unsigned
-    assert requests.post(f"{desk.base}/inbound/twilio/a%00b", data={}, timeout=10).status_code == 404
+    assert requests.post(f"{desk.base}/inbound/twilio/no-such-account", data={}, timeout=10).status_code == 404
+    assert requests.post(f"{desk.base}/inbound/twilio/a%00b", data={}, timeout=10).status_code == 400  # NUL: the edge
     assert len(stored(ChannelMessage)) == before
     assert api(desk, "/api/v1/ratings?ticket_id=T-1")["ratings"] == []
 
