@@ -84,7 +84,7 @@ def preferences_page():
             if errors:
                 session.rollback()
             else:
-                flash(i18n.gettext(person.locale or g.account.locale, "Preferences saved."))
+                flash(i18n.gettext(person.locale or g.account.locale, i18n.N_("Preferences saved.")))
                 return redirect(url_for("admin.preferences_page"), code=303)
         values = {
             "name": person.name,

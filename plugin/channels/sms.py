@@ -30,6 +30,7 @@ LONG_INSTRUCTION = N_("Reply %(low)d-%(high)d: %(low)d %(low_label)s ... %(high)
 LINK = N_("Or tap %(url)s")
 OPT_OUT = N_("Reply STOP to opt out.")
 FOLLOW_UP = N_("Thanks! What could we improve? Reply with a few words.")
+ENGLISH = "en"  # a name, not a literal: `gettext("en", ...)` would put "en" in the catalogues as a message
 HELP = N_("Sorry, we did not get that. Reply with a number from %(low)d to %(high)d, or STOP to opt out.")
 
 # Twilio's default opt-out words, and what lifts or asks about the block (single-word messages only):
@@ -77,13 +78,13 @@ def question_text(scale: Scale, locale: str, company: str, question: str | None,
     short = t(SHORT_INSTRUCTION, low=low.score, high=high.score)
     stop = t(OPT_OUT)
     tap = t(LINK, url=link) if link else None
-    english_short = i18n.gettext("en", SHORT_INSTRUCTION) % {"low": low.score, "high": high.score}
+    english_short = i18n.gettext(ENGLISH, SHORT_INSTRUCTION) % {"low": low.score, "high": high.score}
     candidates = [
         *([f"{sender}: {question} {long} {tap} {stop}", f"{sender}: {question} {short} {tap} {stop}"] if tap else []),
         f"{sender}: {question} {long} {stop}",
         f"{sender}: {question} {short} {stop}",
         f"{sender}: {t(SMS_QUESTION)} {short} {stop}",
-        f"{sender}: {SMS_QUESTION} {english_short} {i18n.gettext('en', OPT_OUT)}",
+        f"{sender}: {SMS_QUESTION} {english_short} {i18n.gettext(ENGLISH, OPT_OUT)}",
     ]
     return next((text for text in candidates if segments(text).count == 1), candidates[-1])
 
