@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from plugin import retention
+from plugin.db import Database
 from plugin.jobs import JobQueue
 from plugin.models import (
     Alert,
@@ -58,3 +61,22 @@ def sweep(session: Session, queue: JobQueue, now: datetime) -> int:
             break
         offered += 1
     return offered
+
+
+def periodic(db: Database, queue: JobQueue, clock: Callable[[], datetime], sweep_seconds: int) -> int | None:
+    """One tick of a worker's timer: sweep when it is this process's turn (one sweeper per `sweep_seconds` across
+    every worker process), and prune old rows when an hour has passed. How many jobs were offered, or None
+    when another process has the turn."""
+    if not queue.take_turn("sweep", sweep_seconds):
+        return None
+    with db.session() as session:
+        offered = sweep(session, queue, clock())
+    prune_if_due(db, queue, clock)
+    return offered
+
+
+def prune_if_due(db: Database, queue: JobQueue, clock: Callable[[], datetime]) -> None:
+    """The retention's prune (plugin/retention.py), at most once per PRUNE_SECONDS across every process."""
+    if queue.take_turn("prune", retention.PRUNE_SECONDS):
+        with db.session() as session:
+            retention.prune(session, clock())
