@@ -261,7 +261,7 @@ def sweep_command() -> None:
 )
 @click.option("--account", "account_key", default=None, help="Only this account.")
 def prune_command(days: int, account_key: str | None) -> None:
-    """Delete old finished webhook events and delivered outbound webhooks (docs/reliability.md, Retention)."""
+    """Delete old finished webhook events and delivered outbound webhooks (docs/retention.md)."""
     if days < 1:
         raise click.UsageError("--days must be at least 1")
     s = services()

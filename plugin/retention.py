@@ -1,4 +1,4 @@
-"""What is deleted once it is old and done with (docs/reliability.md, "Retention").
+"""What is deleted once it is old and done with (docs/retention.md).
 
 After RETENTION_DAYS (per account: the account option `retention_days`), `prune` deletes:
 - webhook events whose work is finished (no lookup pending) and that no survey points to: events that made a
