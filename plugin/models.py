@@ -419,8 +419,6 @@ Index(
 Index(
     "ix_webhook_events_lookup",
     WebhookEvent.lookup_due_at,
-    # The sweep's order, due at once (NULL) first: SQLite sorts NULL first by itself and refuses the words.
-    postgresql_ops={"lookup_due_at": "NULLS FIRST"},
     sqlite_where=WebhookEvent.event_json.is_not(None),
     postgresql_where=WebhookEvent.event_json.is_not(None),
 )

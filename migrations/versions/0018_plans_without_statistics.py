@@ -31,11 +31,7 @@ INDEXES = (
 
 def upgrade() -> None:
     for table, name, columns, where in INDEXES:
-        # The sweep reads lookups due at once (NULL) first; SQLite sorts NULL first by itself.
-        ops = {"lookup_due_at": "NULLS FIRST"} if name == "ix_webhook_events_lookup" else {}
-        op.create_index(
-            name, table, columns, unique=False, sqlite_where=where, postgresql_where=where, postgresql_ops=ops
-        )
+        op.create_index(name, table, columns, unique=False, sqlite_where=where, postgresql_where=where)
 
 
 def downgrade() -> None:

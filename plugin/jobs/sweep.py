@@ -41,14 +41,15 @@ DUE_WORK = (
 
 def due_work(session: Session, now: datetime) -> list[tuple[str, int]]:
     """Every (task, id) whose row says it is due now, oldest first within each kind."""
-    # Ordered as ix_webhook_events_lookup is (migration 0018): the plan is that index's scan, statistics or not.
+    # Ordered as ix_webhook_events_lookup is read backwards (migration 0018), so on PostgreSQL the plan is that
+    # index's scan, statistics or not: due at once (NULL) first, then the latest due.
     lookups = (
         select(WebhookEvent.id)
         .where(
             WebhookEvent.event_json.is_not(None),
             or_(WebhookEvent.lookup_due_at.is_(None), WebhookEvent.lookup_due_at <= now),
         )
-        .order_by(WebhookEvent.lookup_due_at.asc().nulls_first())
+        .order_by(WebhookEvent.lookup_due_at.desc().nulls_first())
     )
     work = [("complete_event", i) for i in session.scalars(lookups.limit(BATCH))]
     for task, id_column, waiting, due_at in DUE_WORK:
