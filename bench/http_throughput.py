@@ -307,8 +307,10 @@ def click_requests(tokens: list[str]) -> list[Req]:
 class Bench:
     """The benchmark database and Redis database, seeded through OpenCSAT's own code."""
 
-    def __init__(self, postgres: str, dbname: str, redis_url: str) -> None:
+    def __init__(self, postgres: str, dbname: str, redis_url: str, template: str | None = None) -> None:
         self.postgres, self.dbname, self.redis_url = postgres.rstrip("/"), dbname, redis_url
+        self.template = template  # the grown database (bench/grow.py), copied for the run
+        self.before: dict[str, int] = {}
         self.url = f"{self.postgres}/{dbname}".replace("postgresql://", "postgresql+psycopg://", 1)
         self.floor_url = f"{self.postgres}/{dbname}"
         self.app = None
@@ -329,8 +331,12 @@ class Bench:
         from plugin.cli import upgrade_database
 
         self._admin(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
-        self._admin(f'CREATE DATABASE "{self.dbname}"')
-        upgrade_database(self.url)
+        if self.template:
+            self._admin(f'CREATE DATABASE "{self.dbname}" TEMPLATE "{self.template}"')
+            upgrade_database(self.url, analyze=False)  # analyzed or not as the run asks (main)
+        else:
+            self._admin(f'CREATE DATABASE "{self.dbname}"')
+            upgrade_database(self.url)
         import psycopg
 
         with psycopg.connect(self.floor_url, autocommit=True) as conn:  # the floor baseline's table
@@ -375,6 +381,8 @@ class Bench:
                     delay_minutes=0,
                 ).account
                 key, account_id = account.key, account.id
+                if self.template:
+                    account_id = self._adopt_largest_account(session, account)
             sent = utcnow() - timedelta(hours=1)  # an hour ago: no click falls in a scanner's first minute
             rows = [
                 Survey(
@@ -402,6 +410,26 @@ class Bench:
             tokens = [s.tokens.rating(survey_id, 1 + survey_id % 5) for survey_id in ids]
         return key, tokens
 
+    @staticmethod
+    def _adopt_largest_account(session, account) -> int:
+        """On the grown database the webhooks go to the account holding the most surveys: it takes the new
+        account's key and secrets, and the new account row goes. Returns its id."""
+        from sqlalchemy import delete, func, select, update
+
+        from plugin.models import Account, Survey
+
+        largest = session.scalar(
+            select(Survey.account_id).group_by(Survey.account_id).order_by(func.count().desc()).limit(1)
+        )
+        fields = {
+            c: getattr(account, c)
+            for c in ("key", "name", "platform", "api_key_hash", "webhook_secret_encrypted", "delay_minutes")
+        }
+        session.execute(delete(Account).where(Account.id == account.id))
+        session.flush()
+        session.execute(update(Account).where(Account.id == largest).values(**fields))
+        return largest
+
     def counts(self) -> dict[str, int]:
         from sqlalchemy import func, select, text
 
@@ -423,7 +451,7 @@ class Bench:
                 "floor_rows": session.scalar(text("SELECT count(*) FROM bench_floor")),
             }
         counts["queued_jobs"] = self._redis().llen(f"rq:queue:{RQQueue.QUEUE_NAME}")
-        return counts
+        return {name: count - self.before.get(name, 0) for name, count in counts.items()}  # this run's rows
 
     def drop(self) -> None:
         if self.app is not None:
@@ -480,6 +508,11 @@ def main() -> int:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
     parser.add_argument("--database", default="opencsat_bench", help="database created for the run and dropped")
     parser.add_argument(
+        "--grow",
+        choices=("analyzed", "unanalyzed"),
+        help="run on a copy of the grown database (bench/grow.py builds it once), with or without ANALYZE",
+    )
+    parser.add_argument(
         "--profile", choices=("webhook", "click"), help="instead of the HTTP run: cProfile in-process requests"
     )
     args = parser.parse_args()
@@ -493,7 +526,13 @@ def main() -> int:
     )
 
     children = Children()
-    bench = Bench(args.postgres, args.database, args.redis_url)
+    template = None
+    if args.grow:
+        import grow
+
+        grow.ensure(args.postgres.rstrip("/"), grow.DEFAULT_DATABASE, 1_000_000, 1000, 100_000)
+        template = grow.DEFAULT_DATABASE
+    bench = Bench(args.postgres, args.database, args.redis_url, template)
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -508,6 +547,15 @@ def main() -> int:
             bench.create()
             n = args.warmup + args.requests
             account_key, tokens = bench.seed(2 * n)  # bare and OpenCSAT each click their own links
+            if args.grow:
+                import grow
+
+                grow.forget_statistics(bench.postgres, bench.dbname)
+                if args.grow == "analyzed":
+                    grow.analyze(bench.postgres, bench.dbname)
+                print(f"database: a copy of {template}, {args.grow}")
+            bench.before = {}
+            bench.before = bench.counts()
             bare_tokens, app_tokens = tokens[:n], tokens[n:]
             if args.profile:
                 profile(bench, account_key, app_tokens, args.profile, args.requests)

@@ -1,4 +1,4 @@
-"""`flask --app plugin ...` commands: db upgrade, accounts, demo, worker, sweep, write-backs."""
+"""`flask --app plugin ...` commands: db upgrade, accounts, demo, worker, sweep, prune, write-backs."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from plugin import accounts as account_service
-from plugin import reports, writebacks
+from plugin import reports, retention, writebacks
 from plugin.jobs import LocalQueue, RQQueue
-from plugin.jobs.sweep import sweep
+from plugin.jobs.sweep import periodic, sweep
 from plugin.models import Account
 from plugin.services import services
 
@@ -38,11 +38,20 @@ def alembic_config(database_url: str):
     return config
 
 
-def upgrade_database(database_url: str) -> None:
-    """Apply every migration (SQLite and PostgreSQL alike)."""
+def upgrade_database(database_url: str, analyze: bool = True) -> None:
+    """Apply every migration (SQLite and PostgreSQL alike), then, on PostgreSQL, ANALYZE: a server without
+    autovacuum would otherwise plan every query without statistics (docs/benchmarks.md)."""
     from alembic import command
+    from sqlalchemy import create_engine, text
 
     command.upgrade(alembic_config(database_url), "heads")
+    if analyze and database_url.startswith("postgresql"):
+        engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("ANALYZE"))
+        finally:
+            engine.dispose()
 
 
 @db_cli.command("upgrade")
@@ -262,6 +271,26 @@ def sweep_command() -> None:
     click.echo(f"{count} due job(s) offered" + (f", {ran} run" if ran is not None else ""))
 
 
+@click.command("prune")
+@click.option(
+    "--days",
+    type=int,
+    default=retention.RETENTION_DAYS,
+    show_default=True,
+    help="Retention for accounts without their own retention_days option.",
+)
+@click.option("--account", "account_key", default=None, help="Only this account.")
+def prune_command(days: int, account_key: str | None) -> None:
+    """Delete old finished webhook events and delivered outbound webhooks (docs/retention.md)."""
+    if days < 1:
+        raise click.UsageError("--days must be at least 1")
+    s = services()
+    with s.db.session() as session:
+        ids = None if account_key is None else [_account(session, account_key).id]
+        pruned = retention.prune(session, s.clock(), default_days=days, account_ids=ids)
+    click.echo(", ".join(f"{count} {kind}" for kind, count in pruned.items()) + " deleted")
+
+
 def _drain_if_local() -> int | None:
     jobs = services().jobs
     return jobs.drain() if isinstance(jobs, LocalQueue) else None
@@ -291,8 +320,7 @@ def _sweep_forever(app: Flask) -> None:
         s = services()
         while True:
             try:
-                with s.db.session() as session:
-                    sweep(session, s.jobs, s.clock())
+                periodic(s.db, s.jobs, s.clock, s.settings.sweep_seconds)
             except Exception:  # the database or Redis is away for a moment: try again next round
                 logging.getLogger(__name__).exception("sweep failed")
             time.sleep(s.settings.sweep_seconds)
@@ -334,6 +362,7 @@ def init_app(app: Flask) -> None:
         write_backs_cli,
         clicks_cli,
         sweep_command,
+        prune_command,
         worker_command,
         demo_command,
         signature_command,

@@ -427,6 +427,40 @@ class TicketAgent(Base):
 
 Index("ix_surveys_phone", Survey.account_id, Survey.requester_phone, Survey.created_at)
 
+# Partial indexes whose predicate is the query's own constant condition, so the planner picks them from the SQL
+# alone, with or without statistics (migration 0018): the skip rules (surveys/scheduling.py) and the sweep's
+# lookups (jobs/sweep.py).
+_ACTIVE = Survey.status.in_(("scheduled", "sent"))
+Index(
+    "ix_surveys_scheduled_ticket",
+    Survey.account_id,
+    Survey.ticket_id,
+    sqlite_where=Survey.status == "scheduled",
+    postgresql_where=Survey.status == "scheduled",
+)
+Index(
+    "ix_surveys_active_requester",
+    Survey.account_id,
+    Survey.requester_email,
+    Survey.created_at,
+    sqlite_where=_ACTIVE,
+    postgresql_where=_ACTIVE,
+)
+Index(
+    "ix_surveys_active_phone",
+    Survey.account_id,
+    Survey.requester_phone,
+    Survey.created_at,
+    sqlite_where=_ACTIVE,
+    postgresql_where=_ACTIVE,
+)
+Index(
+    "ix_webhook_events_lookup",
+    WebhookEvent.lookup_due_at,
+    sqlite_where=WebhookEvent.event_json.is_not(None),
+    postgresql_where=WebhookEvent.event_json.is_not(None),
+)
+
 
 class ChannelConfig(Base):
     """A messaging provider set up for an account (twilio, vonage, whatsapp, chatwoot); secrets encrypted."""

@@ -73,9 +73,10 @@ def _run_in_app(app, task: str, object_id: int) -> None:
 
 
 def _sweep_in_app(app) -> None:
-    from plugin.jobs.sweep import sweep
+    from plugin.jobs.sweep import prune_if_due, sweep
 
     with app.app_context():
         s = services()
         with s.db.session() as session:
             sweep(session, s.jobs, s.clock())
+        prune_if_due(s.db, s.jobs, s.clock)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
@@ -37,6 +39,8 @@ class JobQueue(Protocol):
 
     def started(self, task: str, object_id: int) -> None: ...
 
+    def take_turn(self, name: str, seconds: int) -> bool: ...
+
 
 class RQQueue:
     """Jobs in Redis for `flask --app plugin worker` processes: a carrier only, never the judge of what is due.
@@ -50,6 +54,7 @@ class RQQueue:
     QUEUE_NAME = "opencsat"
     OFFERED_SECONDS = 60  # shorter than every lease (2-5 minutes), so a stale marker never outlives a claim
     MARKER = "opencsat:offered:"
+    TURN = "opencsat:turn:"
 
     def __init__(self, redis_url: str, offered_seconds: int = OFFERED_SECONDS) -> None:
         from redis import Redis
@@ -92,6 +97,17 @@ class RQQueue:
         except RedisError:
             pass  # the marker expires by itself
 
+    def take_turn(self, name: str, seconds: int) -> bool:
+        """Whether this process does `name` (the sweep, the prune) now: one process per `seconds` across every
+        worker on this Redis (SET NX with that expiry, never released early, so a sweeper that dies frees it
+        by itself). False when Redis is away: nothing could be enqueued anyway."""
+        from redis.exceptions import RedisError
+
+        try:
+            return bool(self.redis.set(self.TURN + name, uuid.uuid4().hex, nx=True, ex=max(1, seconds)))
+        except RedisError:
+            return False
+
 
 class LocalQueue:
     """Jobs in memory, run by one thread of the web process (or by `drain()`, synchronously)."""
@@ -102,6 +118,7 @@ class LocalQueue:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._turns: dict[str, float] = {}
 
     def enqueue(self, task: str, object_id: int) -> bool:
         if task not in TASKS:
@@ -113,6 +130,15 @@ class LocalQueue:
 
     def started(self, task: str, object_id: int) -> None:
         pass  # popped from _pending as it starts
+
+    def take_turn(self, name: str, seconds: int) -> bool:
+        """One process is the only sweeper here: a turn is due when `seconds` have passed since the last."""
+        with self._lock:
+            now = time.monotonic()
+            if now < self._turns.get(name, float("-inf")) + seconds:
+                return False
+            self._turns[name] = now
+            return True
 
     def drain(self) -> int:
         """Run every pending job (and those they enqueue) in this thread; returns how many ran."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from plugin import digest
+from plugin import digest, retention
+from plugin.db import Database
 from plugin.jobs import JobQueue
 from plugin.models import (
     Alert,
@@ -41,9 +43,15 @@ DUE_WORK = (
 
 def due_work(session: Session, now: datetime) -> list[tuple[str, int]]:
     """Every (task, id) whose row says it is due now, oldest first within each kind."""
-    lookups = select(WebhookEvent.id).where(
-        WebhookEvent.event_json.is_not(None),
-        or_(WebhookEvent.lookup_due_at.is_(None), WebhookEvent.lookup_due_at <= now),
+    # Ordered as ix_webhook_events_lookup is read backwards (migration 0018), so on PostgreSQL the plan is that
+    # index's scan, statistics or not: due at once (NULL) first, then the latest due.
+    lookups = (
+        select(WebhookEvent.id)
+        .where(
+            WebhookEvent.event_json.is_not(None),
+            or_(WebhookEvent.lookup_due_at.is_(None), WebhookEvent.lookup_due_at <= now),
+        )
+        .order_by(WebhookEvent.lookup_due_at.desc().nulls_first())
     )
     work = [("complete_event", i) for i in session.scalars(lookups.limit(BATCH))]
     for task, id_column, waiting, due_at in DUE_WORK:
@@ -62,3 +70,22 @@ def sweep(session: Session, queue: JobQueue, now: datetime) -> int:
             break
         offered += 1
     return offered
+
+
+def periodic(db: Database, queue: JobQueue, clock: Callable[[], datetime], sweep_seconds: int) -> int | None:
+    """One tick of a worker's timer: sweep when it is this process's turn (one sweeper per `sweep_seconds` across
+    every worker process), and prune old rows when an hour has passed. How many jobs were offered, or None
+    when another process has the turn."""
+    if not queue.take_turn("sweep", sweep_seconds):
+        return None
+    with db.session() as session:
+        offered = sweep(session, queue, clock())
+    prune_if_due(db, queue, clock)
+    return offered
+
+
+def prune_if_due(db: Database, queue: JobQueue, clock: Callable[[], datetime]) -> None:
+    """The retention's prune (plugin/retention.py), at most once per PRUNE_SECONDS across every process."""
+    if queue.take_turn("prune", retention.PRUNE_SECONDS):
+        with db.session() as session:
+            retention.prune(session, clock())
