@@ -23,7 +23,8 @@ run: $(BIN)/flask compile
 	$(BIN)/flask --app plugin db upgrade
 	@echo ""
 	@echo "OpenCSAT on http://127.0.0.1:$(PORT)  (jobs run in-process; emails go to instance/outbox/)"
-	@echo "Create an account:  $(BIN)/flask --app plugin accounts create --platform generic --name Acme --webhook-secret S --api-url http://127.0.0.1:9000/hook --delay-minutes 0"
+	@echo "A helpdesk on this machine is an internal address: start with OUTBOUND_ALLOWED_NETWORKS=127.0.0.0/8 make run to allow it."
+	@echo "Create an account:  OUTBOUND_ALLOWED_NETWORKS=127.0.0.0/8 $(BIN)/flask --app plugin accounts create --platform generic --name Acme --webhook-secret S --api-url http://127.0.0.1:9000/hook --delay-minutes 0"
 	@echo "Or play a ticket through the whole loop:  PORT=$(PORT) $(BIN)/flask --app plugin demo"
 	@echo ""
 	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers 1 --threads 4 --access-logfile - "plugin:create_app()"

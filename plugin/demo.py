@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import secrets
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import click
@@ -55,6 +57,10 @@ def demo_command(email: str, do_click: bool) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _CallbackReceiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     callback_url = f"http://127.0.0.1:{server.server_port}/opencsat-callback"
+    # The demo's helpdesk is this process's own loopback server: the outbound policy may call exactly that address,
+    # for this run only (a deployment allows internal helpdesks with OUTBOUND_ALLOWED_NETWORKS).
+    own = ipaddress.ip_network("127.0.0.1/32")
+    s.settings = replace(s.settings, outbound_allowed_networks=(*s.settings.outbound_allowed_networks, own))
     secret = secrets.token_urlsafe(24)
     with s.db.session() as session:
         created = accounts.create_account(
