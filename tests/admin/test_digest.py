@@ -105,7 +105,7 @@ def test_a_team_leads_digest_covers_their_teams_in_their_language(app_config, fe
     text, html = _plain(lead), _html(lead)
     assert lead["Content-Language"] == "de" and 'lang="de"' in html
     assert "Billing" in text and "Tech" not in text and "bob@acme.test" not in text
-    assert "2 flagged clicks await review" in text  # Billing's: ann's and sam's
+    assert "2 markierte Klicks warten auf Prüfung" in text  # Billing's (ann's and sam's), in the lead's German
     assert COMPLAINT in text
 
 
