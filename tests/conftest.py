@@ -158,14 +158,20 @@ def http_recorder():
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """Debian's headless Chromium, launched once for the run; tests open their own pages or contexts and close them."""
+def playwright():
+    """One Playwright driver for the run: its sync API cannot be started twice in one thread."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    """Debian's headless Chromium, launched once for the run; tests open their own pages or contexts and close them."""
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+    yield browser
+    browser.close()
 
 
 class Helpdesk:

@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text
 from plugin import create_app, signing
 from plugin.accounts import create_account
 from plugin.services import services
-from tests.conftest import POSTGRES, SECRET_KEY, nonce_of, rating_links
+from tests.conftest import LOOPBACK_NETWORKS, POSTGRES, SECRET_KEY, nonce_of, rating_links
 from tests.faults.topology import Helpdesk, SMTPSink, Topology
 from tests.support.servers import free_port
 
@@ -200,6 +200,7 @@ def rig(database_url, tmp_path_factory):
         "SWEEP_SECONDS": str(SWEEP_SECONDS),
         "LEASE_SECONDS": str(LEASE_SECONDS),
         "RATING_RATE_LIMIT": "6000 per minute",
+        "OUTBOUND_ALLOWED_NETWORKS": LOOPBACK_NETWORKS,  # the helpdesk emulator is on loopback
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("OPENCSAT_TEST_DATABASE", None)
@@ -210,6 +211,7 @@ def rig(database_url, tmp_path_factory):
             "DATABASE_URL": database_url,
             "REDIS_URL": None,
             "SECRET_KEY": SECRET_KEY,
+            "OUTBOUND_ALLOWED_NETWORKS": LOOPBACK_NETWORKS,
             "INSTANCE_PATH": tmp_path_factory.mktemp("instance"),
             "START_JOBS_THREAD": False,
         }

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from plugin.models import Click, Rating, Survey, WriteBack
 from plugin.services import services
-from tests.conftest import BROWSER_HEADERS, PUBLIC_URL, SECRET_KEY, Helpdesk
+from tests.conftest import BROWSER_HEADERS, LOOPBACK_NETWORKS, PUBLIC_URL, SECRET_KEY, Helpdesk
 from tests.simulation.served import gunicorn
 from tests.support.servers import SMTPServer
 
@@ -56,6 +56,7 @@ def server(database_url, tmp_path_factory):
         "PUBLIC_URL": PUBLIC_URL,
         "SWEEP_SECONDS": "1",  # each worker's job thread settles and writes back while the clicks go on
         "PROXY_COUNT": "1",  # every request names its client in X-Forwarded-For, as behind a load balancer
+        "OUTBOUND_ALLOWED_NETWORKS": LOOPBACK_NETWORKS,  # write-backs go to a helpdesk on loopback
     }
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     with gunicorn(env, log, workers=2, threads=4) as base:

@@ -38,21 +38,18 @@ pytestmark = [
 
 
 @pytest.fixture
-def browsers():
+def browsers(playwright):
     """Three Chromiums: people's (no automation flag, WebGL off), a naive sandbox's, a disguised sandbox's."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launch = playwright.chromium.launch
-        hidden = ["--disable-blink-features=AutomationControlled"]
-        started = {
-            "person": launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS + hidden + ["--disable-3d-apis"]),
-            "sandbox": launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS),
-            "stealth": launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS + hidden),
-        }
-        yield started
-        for browser in started.values():
-            browser.close()
+    launch = playwright.chromium.launch
+    hidden = ["--disable-blink-features=AutomationControlled"]
+    started = {
+        "person": launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS + hidden + ["--disable-3d-apis"]),
+        "sandbox": launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS),
+        "stealth": launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS + hidden),
+    }
+    yield started
+    for browser in started.values():
+        browser.close()
 
 
 @pytest.fixture
