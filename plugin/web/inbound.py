@@ -61,7 +61,7 @@ def receive(provider: str, account_key: str):
         s.jobs.enqueue("send_channel_message", message_id)
     for survey_id in outcome.surveys:
         s.jobs.enqueue("send_survey", survey_id)
-    if provider == "twilio":  # Twilio expects TwiML; an empty Response sends nothing back by itself
+    if provider in ("twilio", "twilio-whatsapp"):  # Twilio expects TwiML; an empty Response sends nothing back
         return Response(EMPTY_TWIML, mimetype="text/xml")
     return jsonify({"status": "ok", "items": len(items), "duplicates": outcome.duplicates})
 
