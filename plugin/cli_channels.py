@@ -45,9 +45,7 @@ def _options(command):
 @click.option("--account", "account_key", required=True)
 @click.option("--provider", required=True, type=click.Choice(list(configs.PROVIDERS)))
 @click.option("--api-url", default=None, help="The provider's API base (an emulator in tests).")
-@click.option(
-    "--from", "sender", default="", help="Our number (E.164) or sender id (twilio, vonage, twilio-whatsapp)."
-)
+@click.option("--from", "sender", default="", help="Our number (E.164) or sender id (twilio, vonage, twilio-whatsapp).")
 @click.option("--phone-number-id", default=None, help="WhatsApp: the business phone number's id.")
 @_options
 def channels_add(

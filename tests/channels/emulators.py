@@ -522,6 +522,36 @@ class VonageEmulator(Emulator):
         }
         return self._post(self.inbound_url, params)
 
+    def long_reply_parts(self, their: str, ours: str, text: str, ref: str) -> list[dict[str, str]]:
+        """A message longer than one segment as Vonage delivers it: one webhook per part, each with its own
+        messageId and concat=true, concat-ref, concat-total, concat-part (from 1); type unicode for UCS-2 text
+        (https://developer.vonage.com/messaging/sms/guides/inbound-sms , "Concatenated inbound messages").
+        The split is the phone's: 153 GSM-7 characters or 67 UCS-2 units per part (here: ASCII counts as GSM-7)."""
+        unicode = not text.isascii()
+        size = 67 if unicode else 153
+        chunks = [text[i : i + size] for i in range(0, len(text), size)]
+        return [
+            {
+                "msisdn": their.lstrip("+"),
+                "to": ours.lstrip("+"),
+                "messageId": uuid.uuid4().hex[:16].upper(),
+                "text": chunk,
+                "type": "unicode" if unicode else "text",
+                "keyword": chunk.split()[0].upper() if chunk.split() else "",
+                "api-key": self.api_key,
+                "message-timestamp": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "concat": "true",
+                "concat-ref": ref,
+                "concat-total": str(len(chunks)),
+                "concat-part": str(number),
+            }
+            for number, chunk in enumerate(chunks, start=1)
+        ]
+
+    def deliver(self, params: dict[str, str]) -> requests.Response:
+        """POST one prepared inbound webhook (a part of a long message), signed as Vonage signs."""
+        return self._post(self.inbound_url, params)
+
     def receipt(self, sent: dict, status: str, err_code: str = "0") -> requests.Response:
         params = {
             "msisdn": sent["to"],
