@@ -48,6 +48,7 @@ REQUIRED = {
     "chatwoot": (),
 }
 E164 = re.compile(r"\+[1-9]\d{6,14}")
+CONTENT_SID = r"HX[0-9a-fA-F]{32}"  # a Twilio Content template: https://www.twilio.com/docs/api/errors/21655
 
 
 def provider_module(name: str) -> Provider:
@@ -105,8 +106,11 @@ def add(
         sender = sender.strip().removeprefix("whatsapp:")
         if sender and not normalise_phone(sender):
             raise ValueError("--from must be the WhatsApp sender's number in E.164 (+15551234567)")
-        if not re.fullmatch(r"HX[0-9a-fA-F]{32}", values["content_sid"]):
-            raise ValueError("--content-sid must be a Content template's sid (HX and 32 hex digits)")
+        if not re.fullmatch(rf"{CONTENT_SID}|(\w+={CONTENT_SID})(,\w+={CONTENT_SID})*", values["content_sid"]):
+            raise ValueError(
+                "--content-sid must be a Content template's sid (HX and 32 hex digits), or one per language: "
+                "en=HX...,el=HX..."
+            )
     if api_url and not re.fullmatch(r"https?://[^\s]+", api_url):
         raise ValueError("--api-url must be an http(s) URL")
     if provider == "chatwoot" and account.platform != "chatwoot":

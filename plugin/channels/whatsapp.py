@@ -80,7 +80,7 @@ def compose(
         for point in scale.points
     )
     to = survey.requester_phone
-    template = config.settings.get("template") or config.settings.get("content_sid")
+    template = config.settings.get("template") or content_sid(config.settings.get("content_sid") or "", locale)
     if window_open:
         if len(choices) <= MAX_ROWS and config.provider == "whatsapp":
             menu = i18n.gettext(locale, CHOOSE)[:20]
@@ -97,6 +97,15 @@ def compose(
         template_parameters=(survey.ticket_id,),
         reference=f"survey-{survey.id}",
     )
+
+
+def content_sid(setting: str, locale: str) -> str | None:
+    """The Twilio Content template for `locale`: "HX..." for every language, or "en=HX...,el=HX..." (the first
+    entry when the survey's language has none: a Content template is approved per language)."""
+    pairs = [entry.split("=", 1) for entry in setting.split(",") if "=" in entry]
+    if not pairs:
+        return setting or None
+    return dict(pairs).get(locale, pairs[0][1])
 
 
 def _title(text: str, limit: int) -> str:

@@ -207,3 +207,22 @@ def test_the_setup_refuses_what_cannot_work(live, desk):
     assert "HX and 32 hex" in runner.invoke(args=[*base, "--content-sid", "ticket_rating"]).output
     bad_from = [*base[:-2], "--from", "whatsapp:0800", "--content-sid", CONTENT_SID]
     assert "E.164" in runner.invoke(args=bad_from).output
+
+
+def test_one_content_template_per_language(twilio, desk, live):
+    app, _ = live
+    greek = "HX" + "e1" * 16
+    twilio.content[greek] = {
+        "body": "Πώς θα αξιολογούσατε την υποστήριξη που λάβατε; (#{{1}})",
+        "actions": [{"id": f"{{{{{n}}}}}", "title": f"{n - 1}"} for n in range(2, 7)],
+    }
+    args = ["channels", "add", "--account", desk.account.key, "--provider", "twilio-whatsapp", "--from", OURS]
+    args += ["--account-sid", twilio.account_sid, "--auth-token", twilio.auth_token, "--api-url", twilio.url]
+    cli(app, *args, "--content-sid", f"en={CONTENT_SID},el={greek}")
+    post_event(desk, "T-1", THEIRS, requester={"email": "eleni@customer.test", "locale": "el", "phone": THEIRS})
+    post_event(desk, "T-2", "+48500100201", requester={"email": "li@customer.test", "locale": "zh-CN"})
+    run_jobs()
+    by_to = {m["to"]: m for m in twilio.messages}
+    assert by_to[f"whatsapp:{THEIRS}"]["content_sid"] == greek
+    assert by_to[f"whatsapp:{THEIRS}"]["rendered"]["body"].endswith("(#T-1)")
+    assert by_to["whatsapp:+48500100201"]["content_sid"] == CONTENT_SID  # no Chinese template: the first one
