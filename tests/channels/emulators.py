@@ -60,6 +60,7 @@ class TwilioEmulator(Emulator):
         self.content: dict[str, dict] = {}  # ContentSid -> {"body": ..., "actions": [{"id", "title"}]}
         self.not_on_whatsapp: set[str] = set()
         self.last_inbound: dict[str, float] = {}  # +E164 -> when the person last wrote on WhatsApp (the session)
+        self.inbound: list[dict] = []  # the webhooks posted to the service as the customer
 
     def parse(self, request: Request) -> dict:
         return {k: v[-1] for k, v in parse_qs(request.raw.decode(), keep_blank_values=True).items()}
@@ -226,6 +227,8 @@ class TwilioEmulator(Emulator):
 
     # --- the customer's side -----------------------------------------------------------------------------------
     def _post(self, url: str, params: dict[str, str], token: str | None = None) -> requests.Response:
+        if "Body" in params:
+            self.inbound.append(params)
         signature = twilio_signature(token or self.auth_token, url, params)
         return requests.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
 
@@ -285,7 +288,10 @@ class WhatsAppEmulator(Emulator):
         self.messages: list[dict] = []
         self.last_inbound: dict[str, float] = {}  # wa_id -> when the user last wrote (opens the window)
         self.approved_templates: set[tuple[str, str]] = set()
+        # what an approved template says, as Meta holds it (the message names it only): for the viewer
+        self.template_texts: dict[tuple[str, str], dict] = {}
         self.webhook_url: str | None = None
+        self.inbound: list[dict] = []  # the messages posted to the service as the customer
 
     def error_body(self, status: int) -> object:
         code = 130429 if status == 429 else 131000
@@ -397,15 +403,17 @@ class WhatsAppEmulator(Emulator):
         body = {"from": wa_id, "id": "wamid." + uuid.uuid4().hex, "timestamp": str(int(time.time())), **message}
         if context_id:
             body["context"] = {"from": self.display_number, "id": context_id}
+        self.inbound.append(body)
         return self._post({"contacts": [{"profile": {"name": "Casey"}, "wa_id": wa_id}], "messages": [body]}, **extra)
 
     def tap_quick_reply(self, wa_id: str, sent: dict, index: int) -> requests.Response:
-        """The user taps a template's quick-reply button: type "button" with the payload set at send time."""
+        """The user taps a template's quick-reply button: type "button" with the payload set at send time and the
+        button's label as text (the approved template's, when the emulator holds its text)."""
         button = [c for c in sent["template"]["components"] if c["type"] == "button"][index]
         payload = button["parameters"][0]["payload"]
-        return self.user_message(
-            wa_id, {"type": "button", "button": {"payload": payload, "text": str(index + 1)}}, sent["id"]
-        )
+        held = self.template_texts.get((sent["template"]["name"], sent["template"]["language"]["code"]))
+        label = held["buttons"][index] if held else str(index + 1)
+        return self.user_message(wa_id, {"type": "button", "button": {"payload": payload, "text": label}}, sent["id"])
 
     def tap_interactive(self, wa_id: str, sent: dict, index: int) -> requests.Response:
         interactive = sent["interactive"]

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from plugin.models import ChannelMessage, Survey, Unsubscribe
+from tests.channels import viewer
 from tests.channels.conftest import api, cli, post_event, stored
 from tests.channels.emulators import TwilioEmulator
 from tests.conftest import run_jobs
@@ -20,7 +21,7 @@ CONTENT_SID = "HX" + "b" * 32
 # The twilio/quick-reply template docs/channels.md tells the admin to create: the ticket is {{1}}, the buttons'
 # ids are {{2}}..{{6}} (the signed score of each button, filled in at send time), the titles fixed per language.
 TEMPLATE = {
-    "body": "Your ticket {{1}} was solved. How satisfied are you with our support?",
+    "body": "How would you rate the support you received? (#{{1}})",
     "actions": [
         {"id": "{{2}}", "title": "1 Very dissatisfied"},
         {"id": "{{3}}", "title": "2 Dissatisfied"},
@@ -87,7 +88,7 @@ def test_template_tap_counted_written_back_follow_up_commented_then_stop(twilio,
     [question] = twilio.messages
     assert (question["to"], question["from"]) == (f"whatsapp:{THEIRS}", f"whatsapp:{OURS}")
     assert question["content_sid"] == CONTENT_SID and "Body" not in question["sent"]
-    assert question["rendered"]["body"] == "Your ticket T-1 was solved. How satisfied are you with our support?"
+    assert question["rendered"]["body"] == "How would you rate the support you received? (#T-1)"
     assert all(button["id"].startswith("r:") for button in question["rendered"]["buttons"])
     assert all(r.status_code == 200 for r in twilio.settle(question))
 
@@ -226,3 +227,29 @@ def test_one_content_template_per_language(twilio, desk, live):
     assert by_to[f"whatsapp:{THEIRS}"]["content_sid"] == greek
     assert by_to[f"whatsapp:{THEIRS}"]["rendered"]["body"].endswith("(#T-1)")
     assert by_to["whatsapp:+48500100201"]["content_sid"] == CONTENT_SID  # no Chinese template: the first one
+
+
+def test_rendering_of_the_payloads_the_emulator_received(twilio, desk, browser):
+    """docs/img/channels-twilio-whatsapp.png: the Content template as filled from the ContentVariables received."""
+    post_event(desk, "4711", THEIRS)
+    run_jobs()
+    twilio.tap(twilio.messages[0], 3)
+    run_jobs()
+    twilio.whatsapp_reply(THEIRS, OURS, "Quick and friendly, thanks")
+    run_jobs()
+    question, follow_up = twilio.messages
+    tap, comment = twilio.inbound
+    thread = [
+        ("business", viewer.twilio_bubble(question)),
+        ("customer", tap["ButtonText"]),
+        ("business", viewer.twilio_bubble(follow_up)),
+        ("customer", comment["Body"]),
+    ]
+    label = (
+        "RENDERING of the Messages API requests the Twilio emulator received from OpenCSAT (the Content template "
+        "filled with the ContentVariables sent). Not a screenshot of WhatsApp."
+    )
+    html = viewer.page("Acme Support (WhatsApp via Twilio)", "#008069", label, thread, question["sent"])
+    text = viewer.screenshot(browser, "channels-twilio-whatsapp.png", html)
+    assert "How would you rate the support you received? (#4711)" in text and "4 Satisfied" in text and "What could we improve?" in text
+    assert _rating(desk, "4711")["comment"] == "Quick and friendly, thanks"
