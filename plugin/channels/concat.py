@@ -10,10 +10,11 @@ messages"), https://developer.vonage.com/use-cases/receiving-concat-sms .
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, select, update
+from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,8 +48,14 @@ def take(session: Session, account_id: int, provider: str, part: Part, now: date
 
     A part of a message already joined (it came after the wait) is its own reply, so nothing is lost.
     """
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    on_postgresql = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql.insert if on_postgresql else sqlite.insert
     group = _group(account_id, provider, part.their_address, part.ref)
+    if on_postgresql:
+        # Parts of one message come in parallel: one request at a time per message, so the one that brings the last
+        # part sees the others (each statement reads what is committed). SQLite serialises writers by itself.
+        key = hashlib.blake2b(f"{account_id}|{provider}|{part.their_address}|{part.ref}".encode(), digest_size=8)
+        session.execute(select(func.pg_advisory_xact_lock(int.from_bytes(key.digest(), "big", signed=True))))
     session.execute(
         update(SmsPart)
         .where(*group, SmsPart.status == "joined", SmsPart.received_at < now - REUSED_AFTER)

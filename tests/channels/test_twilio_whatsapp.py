@@ -251,5 +251,6 @@ def test_rendering_of_the_payloads_the_emulator_received(twilio, desk, browser):
     )
     html = viewer.page("Acme Support (WhatsApp via Twilio)", "#008069", label, thread, question["sent"])
     text = viewer.screenshot(browser, "channels-twilio-whatsapp.png", html)
-    assert "How would you rate the support you received? (#4711)" in text and "4 Satisfied" in text and "What could we improve?" in text
+    assert "How would you rate the support you received? (#4711)" in text
+    assert "4 Satisfied" in text and "What could we improve?" in text
     assert _rating(desk, "4711")["comment"] == "Quick and friendly, thanks"

@@ -5,6 +5,7 @@ message, and a part later than that is still kept."""
 from __future__ import annotations
 
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -93,3 +94,21 @@ def test_a_part_numbered_outside_its_total_is_400_and_nothing_is_stored(rated):
     ):
         assert rated.deliver({**first, **bad}).status_code == 400
     assert stored(SmsPart) == [] and len(stored(ChannelMessage)) == before
+
+
+def test_parts_delivered_at_the_same_time_are_joined_at_once(rated, desk):
+    """Vonage posts the parts in parallel: the request that brings the last part must see the others (no wait)."""
+    seed = random.randrange(1 << 30)
+    print(f"seed={seed}")
+    rng = random.Random(seed)
+    for round_ in range(3):
+        text = f"{GREEK} ({round_})"
+        parts = rated.long_reply_parts(THEIRS, OURS, text, ref=f"r{round_}")
+        deliveries = parts + rng.sample(parts, 2)
+        rng.shuffle(deliveries)
+        with ThreadPoolExecutor(len(deliveries)) as pool:
+            answers = list(pool.map(rated.deliver, deliveries))
+        assert [a.status_code for a in answers] == [200] * len(deliveries)
+        run_jobs()
+        assert _comment(desk).endswith(text)  # joined now, not after the wait
+    assert {p.status for p in stored(SmsPart)} == {"joined"}
