@@ -112,3 +112,20 @@ def test_parts_delivered_at_the_same_time_are_joined_at_once(rated, desk):
         run_jobs()
         assert _comment(desk).endswith(text)  # joined now, not after the wait
     assert {p.status for p in stored(SmsPart)} == {"joined"}
+
+
+def test_a_concat_ref_that_comes_round_again_starts_a_new_message(rated, desk):
+    """Phones number long messages with a small counter: the same ref an hour later is another message."""
+    first = "Πρώτο μήνυμα: " + GREEK
+    for params in rated.long_reply_parts(THEIRS, OURS, first, ref="9"):
+        rated.deliver(params)
+    run_jobs()
+    assert _comment(desk) == first
+    with services().db.session() as session:
+        long_ago = services().clock() - concat.REUSED_AFTER - timedelta(seconds=1)
+        session.execute(update(SmsPart).values(received_at=long_ago))
+    second = "Δεύτερο μήνυμα: " + GREEK
+    for params in rated.long_reply_parts(THEIRS, OURS, second, ref="9"):
+        rated.deliver(params)
+    run_jobs()
+    assert _comment(desk) == first + "\n" + second
