@@ -48,14 +48,9 @@ def take(session: Session, account_id: int, provider: str, part: Part, now: date
 
     A part of a message already joined (it came after the wait) is its own reply, so nothing is lost.
     """
-    on_postgresql = session.get_bind().dialect.name == "postgresql"
-    insert = postgresql.insert if on_postgresql else sqlite.insert
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     group = _group(account_id, provider, part.their_address, part.ref)
-    if on_postgresql:
-        # Parts of one message come in parallel: one request at a time per message, so the one that brings the last
-        # part sees the others (each statement reads what is committed). SQLite serialises writers by itself.
-        key = hashlib.blake2b(f"{account_id}|{provider}|{part.their_address}|{part.ref}".encode(), digest_size=8)
-        session.execute(select(func.pg_advisory_xact_lock(int.from_bytes(key.digest(), "big", signed=True))))
+    _lock(session, account_id, provider, part.their_address, part.ref)
     session.execute(
         update(SmsPart)
         .where(*group, SmsPart.status == "joined", SmsPart.received_at < now - REUSED_AFTER)
@@ -97,11 +92,26 @@ def join_due(session: Session, part_id: int, now: datetime) -> tuple[int, str, R
     """When the wait of this part's message is over: (account id, provider, the parts received so far as one
     Reply); None when it is not due or already joined (the job may run twice)."""
     row = session.get(SmsPart, part_id)
-    if row is None or row.status != "waiting" or row.join_due_at > now:
+    if row is None:
+        return None
+    _lock(session, row.account_id, row.provider, row.their_address, row.concat_ref)
+    session.refresh(row)  # a part that came meanwhile may have completed and joined the message
+    if row.status != "waiting" or row.join_due_at > now:
         return None
     group = _group(row.account_id, row.provider, row.their_address, row.concat_ref)
     parts = list(session.scalars(select(SmsPart).where(*group).order_by(SmsPart.part)))
     return row.account_id, row.provider, _join(session, parts)
+
+
+def _lock(session: Session, account_id: int, provider: str, their_address: str, ref: str) -> None:
+    """One transaction at a time per message, until it ends: parts come in parallel, and the one that brings the
+    last part must see the others (on PostgreSQL each statement reads what is committed by then), nor may the wait's
+    job join beside it. SQLite lets one writer at a time by itself."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    name = f"sms-parts|{account_id}|{provider}|{their_address[:100]}|{ref[:100]}".encode()
+    key = int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
+    session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 def _group(account_id: int, provider: str, their_address: str, ref: str) -> tuple:
