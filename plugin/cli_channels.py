@@ -11,7 +11,9 @@ from plugin import accounts as account_service
 from plugin.channels import configs
 from plugin.services import services
 
-channels_cli = AppGroup("channels", help="Messaging channels: SMS (Twilio, Vonage), WhatsApp, Chatwoot in-chat.")
+channels_cli = AppGroup(
+    "channels", help="Messaging channels: SMS (Twilio, Vonage), WhatsApp (Meta or Twilio), Chatwoot in-chat."
+)
 
 # option name -> the config field it fills (every provider's fields; `configs.add` refuses the ones it does not take)
 FIELDS = (
@@ -28,6 +30,7 @@ FIELDS = (
     "template",
     "template_language",
     "api_version",
+    "content_sid",
     "webhook_secret",
 )
 
@@ -42,7 +45,7 @@ def _options(command):
 @click.option("--account", "account_key", required=True)
 @click.option("--provider", required=True, type=click.Choice(list(configs.PROVIDERS)))
 @click.option("--api-url", default=None, help="The provider's API base (an emulator in tests).")
-@click.option("--from", "sender", default="", help="Our number (E.164) or sender id (twilio, vonage).")
+@click.option("--from", "sender", default="", help="Our number (E.164) or sender id (twilio, vonage, twilio-whatsapp).")
 @click.option("--phone-number-id", default=None, help="WhatsApp: the business phone number's id.")
 @_options
 def channels_add(

@@ -478,6 +478,33 @@ class ChannelConfig(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class SmsPart(Base):
+    """One part of a long inbound SMS, kept until every part is in (or the wait is over): plugin/channels/concat.py.
+
+    A part is unique by (account, provider, sender, concat ref, part number), so a repeated delivery changes nothing.
+    """
+
+    __tablename__ = "sms_parts"
+    __table_args__ = (
+        UniqueConstraint("account_id", "provider", "their_address", "concat_ref", "part"),
+        Index("ix_sms_parts_due", "status", "join_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    provider: Mapped[str] = mapped_column(String(20))
+    their_address: Mapped[str] = mapped_column(String(100))
+    our_address: Mapped[str] = mapped_column(String(100), default="")
+    concat_ref: Mapped[str] = mapped_column(String(100))
+    part: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    provider_message_id: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(10))  # waiting, joined
+    join_due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # taken as the message then, whatever is missing
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ChannelMessage(Base):
     """One message on a messaging channel, either way: our questions (delivered by a job) and what came back.
 

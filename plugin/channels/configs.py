@@ -14,37 +14,49 @@ from plugin.models import Account, ChannelConfig
 from plugin.security import SecretBox
 
 # provider -> the channel it carries
-PROVIDERS = {"twilio": "sms", "vonage": "sms", "whatsapp": "whatsapp", "chatwoot": "chat"}
+PROVIDERS = {
+    "twilio": "sms",
+    "vonage": "sms",
+    "whatsapp": "whatsapp",
+    "twilio-whatsapp": "whatsapp",
+    "chatwoot": "chat",
+}
+# provider -> (module under plugin.channels, its provider object): WhatsApp through Twilio shares twilio.py
+MODULES = {"chatwoot": ("chat", "PROVIDER"), "twilio-whatsapp": ("twilio", "WHATSAPP_PROVIDER")}
 CHANNELS = ("email", "sms", "whatsapp", "chat")
 MESSAGING = frozenset({"sms", "whatsapp"})  # the channels whose address is a phone number
 # Which fields of `channels add` are secrets (encrypted, never printed), which are settings, which are required.
 SECRETS = {
     "twilio": ("auth_token",),
+    "twilio-whatsapp": ("auth_token",),
     "vonage": ("api_secret", "signature_secret"),
     "whatsapp": ("access_token", "app_secret", "verify_token"),
     "chatwoot": ("webhook_secret",),
 }
 SETTINGS = {
     "twilio": ("account_sid", "messaging_service_sid"),
+    "twilio-whatsapp": ("account_sid", "messaging_service_sid", "content_sid"),
     "vonage": ("api_key", "signature_method"),
     "whatsapp": ("template", "template_language", "api_version"),
     "chatwoot": (),
 }
 REQUIRED = {
     "twilio": ("account_sid", "auth_token"),
+    "twilio-whatsapp": ("account_sid", "auth_token", "content_sid"),
     "vonage": ("api_key", "api_secret", "sender"),
     "whatsapp": ("sender", "access_token", "app_secret", "verify_token", "template"),
     "chatwoot": (),
 }
 E164 = re.compile(r"\+[1-9]\d{6,14}")
+CONTENT_SID = r"HX[0-9a-fA-F]{32}"  # a Twilio Content template: https://www.twilio.com/docs/api/errors/21655
 
 
 def provider_module(name: str) -> Provider:
     """The provider's module object (plugin.channels.<name>.PROVIDER); KeyError for an unknown one."""
     if name not in PROVIDERS:
         raise KeyError(name)
-    module = "chat" if name == "chatwoot" else name
-    return importlib.import_module(f"plugin.channels.{module}").PROVIDER
+    module, attribute = MODULES.get(name, (name, "PROVIDER"))
+    return getattr(importlib.import_module(f"plugin.channels.{module}"), attribute)
 
 
 def normalise_phone(value: object) -> str | None:
@@ -84,12 +96,21 @@ def add(
         raise ValueError(f"{provider} does not take {', '.join(sorted(unknown))}")
     given = {**values, "sender": sender.strip()} if sender else values
     missing = [name for name in REQUIRED[provider] if not given.get(name)]
-    if provider == "twilio" and not (sender or values.get("messaging_service_sid")):
+    if provider in ("twilio", "twilio-whatsapp") and not (sender or values.get("messaging_service_sid")):
         missing.append("from (or messaging_service_sid)")
     if missing:
         raise ValueError(f"{provider} needs {', '.join('--' + name.replace('_', '-') for name in missing)}")
     if provider in ("twilio", "vonage") and sender and not normalise_phone(sender) and not sender.isalnum():
         raise ValueError("--from must be a number in E.164 (+15551234567) or an alphanumeric sender id")
+    if provider == "twilio-whatsapp":
+        sender = sender.strip().removeprefix("whatsapp:")
+        if sender and not normalise_phone(sender):
+            raise ValueError("--from must be the WhatsApp sender's number in E.164 (+15551234567)")
+        if not re.fullmatch(rf"{CONTENT_SID}|(\w+={CONTENT_SID})(,\w+={CONTENT_SID})*", values["content_sid"]):
+            raise ValueError(
+                "--content-sid must be a Content template's sid (HX and 32 hex digits), or one per language: "
+                "en=HX...,el=HX..."
+            )
     if api_url and not re.fullmatch(r"https?://[^\s]+", api_url):
         raise ValueError("--api-url must be an http(s) URL")
     if provider == "chatwoot" and account.platform != "chatwoot":

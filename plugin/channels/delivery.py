@@ -107,9 +107,7 @@ def send_question(s, survey_id: int) -> str:
             with s.db.session() as session:
                 _finish(session, row_id, "skipped", None, "the conversation already has Chatwoot's CSAT survey", now)
                 session.execute(
-                    update(Survey)
-                    .where(Survey.id == survey_id)
-                    .values(status="skipped", reason="helpdesk_survey")
+                    update(Survey).where(Survey.id == survey_id).values(status="skipped", reason="helpdesk_survey")
                 )
             return "skipped"
         sent = provider.send(config, outgoing)
@@ -162,8 +160,8 @@ def compose(session, survey: Survey, account: Account, config, s, now: datetime)
             reference=f"survey-{survey.id}",
         )
     if survey.channel == "whatsapp":
-        # After a 131047 the window has closed whatever our records say: the template it is.
-        retrying = (survey.reason or "").startswith("131047")
+        # After a 131047 (Twilio: 63016) the window has closed whatever our records say: the template it is.
+        retrying = (survey.reason or "").split(":")[0] in whatsapp.WINDOW_CLOSED
         open_window = not retrying and _window_open(session, account.id, config.provider, survey.requester_phone, now)
         return whatsapp.compose(survey, scale, locale, question, config, s.tokens, open_window)
     return chat.compose(survey, scale, locale, question)
@@ -239,8 +237,11 @@ def question_failed(session, message: ChannelMessage, status: Status, now: datet
     if survey is None or survey.status != "sent":
         return None
     reason = f"{message.provider} {status.error_code or ''} {status.error_message or status.status}".strip()
-    if status.error_code == "131047" and not message.body.startswith("template:"):
-        survey.status, survey.scheduled_at, survey.reason = SCHEDULED, now, "131047: outside the 24-hour window"
+    from plugin.channels.whatsapp import WINDOW_CLOSED
+
+    if status.error_code in WINDOW_CLOSED and not message.body.startswith("template:"):
+        reason = f"{status.error_code}: outside the 24-hour window"
+        survey.status, survey.scheduled_at, survey.reason = SCHEDULED, now, reason
         session.flush()
         return survey.id
     contact = choice.Contact(email=survey.requester_email, phone=survey.requester_phone, chat=False)

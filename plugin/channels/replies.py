@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from plugin.channels import sms
+from plugin.channels import concat, configs, sms
 from plugin.channels.base import FINAL_FAILURES, Reply, Status, further
 from plugin.models import Account, ChannelMessage, Click, Survey, Unsubscribe
 from plugin.surveys import counting
@@ -42,14 +42,45 @@ class Outcome:
 def take_in(
     session: Session, account: Account, provider: str, channel: str, items, tokens: Tokens, now: datetime
 ) -> Outcome:
-    """Apply every reply and status of one verified inbound request; a repeated delivery changes nothing."""
+    """Apply every reply and status of one verified inbound request; a repeated delivery changes nothing.
+
+    A part of a long SMS is kept until its message is whole (plugin/channels/concat.py), then read as one reply.
+    """
     outcome = Outcome()
     for item in map(_without_nul, items):
+        if isinstance(item, concat.Part):
+            item = concat.take(session, account.id, provider, item, now)
+            if item is None:
+                continue  # more parts to come (or a repeated part)
         if isinstance(item, Status):
             _status(session, account, provider, item, now, outcome)
         else:
             _reply(session, account, provider, channel, item, tokens, now, outcome)
     return outcome
+
+
+def enqueue(jobs, outcome: Outcome) -> None:
+    """The work a committed Outcome asks for."""
+    for write_back_id in outcome.write_backs:
+        jobs.enqueue("deliver_write_back", write_back_id)
+    for message_id in outcome.messages:
+        jobs.enqueue("send_channel_message", message_id)
+    for survey_id in outcome.surveys:
+        jobs.enqueue("send_survey", survey_id)
+
+
+def join_waiting(s, part_id: int) -> str:
+    """A long SMS whose wait is over: the parts received are the message (the join_sms_parts job)."""
+    with s.db.session() as session:
+        now = s.clock()
+        joined = concat.join_due(session, part_id, now)
+        if joined is None:
+            return "not due"
+        account_id, provider, reply = joined
+        account = session.get(Account, account_id)
+        outcome = take_in(session, account, provider, configs.PROVIDERS[provider], [reply], s.tokens, now)
+    enqueue(s.jobs, outcome)
+    return "joined"
 
 
 def _without_nul(item: Reply | Status) -> Reply | Status:

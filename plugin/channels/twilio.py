@@ -1,5 +1,6 @@
-"""Twilio Programmable Messaging (SMS): send with the Messages API, take replies and status callbacks signed with
-X-Twilio-Signature.
+"""Twilio Programmable Messaging, SMS and WhatsApp: send with the Messages API, take replies and status callbacks
+signed with X-Twilio-Signature. WhatsApp through Twilio is the same API and the same signature with `whatsapp:`
+addresses, so it is a second provider object here (`twilio-whatsapp`), not a module of its own.
 
 Sources:
 - Send: POST {api}/2010-04-01/Accounts/{AccountSid}/Messages.json, form fields To, From | MessagingServiceSid, Body,
@@ -15,6 +16,15 @@ Sources:
   tests/channels/test_signatures.py.
 - Error codes: 21610 unsubscribed recipient (https://www.twilio.com/docs/api/errors/21610), 21211 invalid To,
   21612/21614 unroutable/not SMS-capable, 20429 too many requests (https://www.twilio.com/docs/api/errors/20429).
+- WhatsApp: To/From `whatsapp:+E164`; outside the 24-hour session an approved Content template, sent as ContentSid
+  + ContentVariables (JSON, {"1": ...}) instead of Body (https://www.twilio.com/docs/content/send-templates-created-
+  with-the-content-editor , https://www.twilio.com/docs/api/errors/63016); twilio/quick-reply templates carry 1-10
+  buttons whose `id` and `title` take variables (https://www.twilio.com/docs/content/twilio-quick-reply). Inbound
+  adds ProfileName and WaId; a tapped quick reply adds ButtonPayload (the button's id) and ButtonText: read in
+  public integration code, not on a Twilio page found (an assumption, docs/channels.md). Errors by the Twilio <->
+  WhatsApp table https://www.twilio.com/docs/whatsapp/api/error-code-mapping : 63016 outside the window (WhatsApp
+  470), 63032 the user is in a Meta experiment (472), 63003 the To is not on WhatsApp (1006/1013), 63024 invalid
+  recipient, 63018 rate limit, 63007 the From is no WhatsApp sender of this account.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -44,6 +55,20 @@ API = "https://api.twilio.com"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 # code -> whether another channel may still reach the person (False: the number said STOP)
 PERMANENT = {"21610": False, "21211": True, "21612": True, "21614": True, "21408": True, "21635": True}
+WHATSAPP = "whatsapp:"
+# WhatsApp through Twilio: code -> whether another channel may still reach the person; 63018 (rate) is retried.
+WHATSAPP_PERMANENT = {
+    "21211": True,
+    "21655": True,
+    "21656": True,
+    "63003": True,
+    "63007": True,
+    "63016": True,
+    "63024": True,
+    "63032": True,
+}
+WHATSAPP_RETRY = frozenset({"63018"})
+WINDOW_CLOSED = "63016"  # a free-form message outside the 24-hour session: resend as the template
 STATUSES = {
     "queued": "queued",
     "accepted": "accepted",
@@ -79,30 +104,39 @@ class TwilioProvider:
     name = "twilio"
     channel = "sms"
 
-    def send(self, config: ProviderConfig, message: Outgoing) -> Sent:
-        sid, token = config.settings.get("account_sid"), config.secrets.get("auth_token")
+    def form(self, config: ProviderConfig, message: Outgoing) -> dict[str, str]:
+        """The Messages API form of one SMS."""
         data = {"To": message.to, "Body": message.text, "StatusCallback": config.inbound_url}
         service = config.settings.get("messaging_service_sid")
         if service:
             data["MessagingServiceSid"] = service
         else:
             data["From"] = config.sender
+        return data
+
+    def send(self, config: ProviderConfig, message: Outgoing) -> Sent:
+        sid, token = config.settings.get("account_sid"), config.secrets.get("auth_token")
         url = f"{(config.api_url or API).rstrip('/')}/2010-04-01/Accounts/{sid}/Messages.json"
         try:
-            response = egress.request("POST", url, data=data, auth=(sid, token), headers={"Accept": "application/json"})
+            response = egress.request(
+                "POST", url, data=self.form(config, message), auth=(sid, token), headers={"Accept": "application/json"}
+            )
         except (requests.RequestException, egress.EgressRefused) as exc:
             raise SendError(f"twilio: {exc}", permanent=isinstance(exc, egress.EgressRefused)) from exc
         body = _json(response)
         if response.status_code >= 400:
-            code = str(body.get("code")) if body.get("code") is not None else None
-            error = http_error(
-                "twilio", response, code=code, text=str(body.get("message") or "")[:300], permanent_codes=PERMANENT
-            )
-            error.opted_out = code == "21610"
-            raise error
+            raise self.refusal(response, body)
         if not body.get("sid"):
             raise SendError("twilio answered without a message sid", permanent=False)
         return Sent(str(body["sid"]), STATUSES.get(str(body.get("status")), "queued"))
+
+    def refusal(self, response: requests.Response, body: dict) -> SendError:
+        code = str(body.get("code")) if body.get("code") is not None else None
+        error = http_error(
+            "twilio", response, code=code, text=str(body.get("message") or "")[:300], permanent_codes=PERMANENT
+        )
+        error.opted_out = code == "21610"
+        return error
 
     def verify(self, config: ProviderConfig, request: InboundRequest) -> None:
         token = config.secrets.get("auth_token")
@@ -134,7 +168,58 @@ class TwilioProvider:
             return [Status(sid, STATUSES.get(status, status), form.get("ErrorCode") or None, None)]
         if "From" not in form or "Body" not in form:
             raise PayloadError("an inbound message needs From and Body")
-        return [Reply(sid, form["From"], form.get("To", ""), form["Body"].replace("\x00", ""))]
+        return [self.reply(sid, form)]
+
+    def reply(self, sid: str, form: dict[str, str]) -> Reply:
+        return Reply(sid, form["From"], form.get("To", ""), form["Body"].replace("\x00", ""))
+
+
+class TwilioWhatsAppProvider(TwilioProvider):
+    """WhatsApp through Twilio: the SMS provider's API, signature and callbacks, with `whatsapp:` addresses and
+    Content templates outside the session window. Addresses are stored without the prefix (+E164), as every other
+    channel writes a phone number, so STOP, the window and attribution compare like with like."""
+
+    name = "twilio-whatsapp"
+    channel = "whatsapp"
+
+    def form(self, config: ProviderConfig, message: Outgoing) -> dict[str, str]:
+        data = {"To": WHATSAPP + _bare(message.to), "StatusCallback": config.inbound_url}
+        service = config.settings.get("messaging_service_sid")
+        if service:
+            data["MessagingServiceSid"] = service
+        else:
+            data["From"] = WHATSAPP + _bare(config.sender)
+        if message.template:  # business-initiated: the approved template; its buttons' ids are variables
+            values = [*message.template_parameters, *(choice.payload for choice in message.choices)]
+            data["ContentSid"] = message.template
+            data["ContentVariables"] = json.dumps({str(i): value for i, value in enumerate(values, start=1)})
+        else:
+            data["Body"] = message.text[:1600]
+        return data
+
+    def refusal(self, response: requests.Response, body: dict) -> SendError:
+        code = str(body.get("code")) if body.get("code") is not None else None
+        text = str(body.get("message") or "")[:300]
+        if code in WHATSAPP_RETRY:
+            return SendError(f"twilio-whatsapp code {code}: {text}", code=code, permanent=False)
+        return http_error("twilio-whatsapp", response, code=code, text=text, permanent_codes=WHATSAPP_PERMANENT)
+
+    def reply(self, sid: str, form: dict[str, str]) -> Reply:
+        # A tapped quick reply: ButtonPayload is the button's id (ours: the signed rating token), ButtonText its
+        # title. OriginalRepliedMessageSid names the message a reply quotes, when the person quoted one.
+        payload = form.get("ButtonPayload") or None
+        return Reply(
+            sid,
+            _bare(form["From"]),
+            _bare(form.get("To", "")),
+            (form["Body"] or form.get("ButtonText") or "").replace("\x00", ""),
+            payload,
+            form.get("OriginalRepliedMessageSid") or None,
+        )
+
+
+def _bare(address: str) -> str:
+    return address.removeprefix(WHATSAPP)
 
 
 def _json(response: requests.Response) -> dict:
@@ -146,3 +231,4 @@ def _json(response: requests.Response) -> dict:
 
 
 PROVIDER = TwilioProvider()
+WHATSAPP_PROVIDER = TwilioWhatsAppProvider()

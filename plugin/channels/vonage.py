@@ -14,7 +14,8 @@ Sources:
   HMAC (md5, sha1, sha256, sha512) keyed with the signature secret, or the dashboard's "MD5 hash" (md5 of that
   string + secret): https://developer.vonage.com/getting-started/concepts/signing-messages ,
   Vonage/vonage-python-sdk http_client/src/vonage_http_client/auth.py (its vectors: tests/channels/).
-Not handled yet: reassembling a long inbound message sent in parts (concat-*); each part is taken on its own.
+- A long inbound SMS comes as one webhook per part with concat=true, concat-ref, concat-total, concat-part; the
+  parts are joined before the reply is read (plugin/channels/concat.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import time
 import requests
 
 from plugin import egress
-from plugin.channels import sms
+from plugin.channels import concat, sms
 from plugin.channels.base import (
     InboundRequest,
     Outgoing,
@@ -127,20 +128,16 @@ class VonageProvider:
         if not stamp.isdigit() or abs(time.time() - int(stamp)) > TOLERANCE_SECONDS:
             raise SignatureError("timestamp is missing or more than 5 minutes away from our clock")
 
-    def parse(self, config: ProviderConfig, request: InboundRequest) -> list[Reply | Status]:
+    def parse(self, config: ProviderConfig, request: InboundRequest) -> list[Reply | Status | concat.Part]:
         params = self._params(request)
         message_id = params.get("messageId")
         if not message_id or "msisdn" not in params:
             raise PayloadError("messageId and msisdn are required")
+        their, ours = "+" + params["msisdn"].lstrip("+"), "+" + params.get("to", "").lstrip("+")
+        if "text" in params and params.get("concat") == "true":
+            return [concat.Part(message_id, their, ours, *_concat(params), params["text"])]
         if "text" in params:
-            return [
-                Reply(
-                    message_id,
-                    "+" + params["msisdn"].lstrip("+"),
-                    "+" + params.get("to", "").lstrip("+"),
-                    params["text"],
-                )
-            ]
+            return [Reply(message_id, their, ours, params["text"])]
         if "status" in params:
             status = RECEIPTS.get(params["status"], "unknown")
             code = params.get("err-code")
@@ -148,6 +145,16 @@ class VonageProvider:
                 Status(message_id, status, code if code not in (None, "0") else None, None, params.get("client-ref"))
             ]
         raise PayloadError("neither text (an inbound SMS) nor status (a delivery receipt)")
+
+
+def _concat(params: dict[str, str]) -> tuple[str, int, int]:
+    """(concat-ref, concat-part, concat-total) of one part, checked: a part numbered outside its total is no part."""
+    ref, part, total = params.get("concat-ref", ""), params.get("concat-part", ""), params.get("concat-total", "")
+    if not (ref and len(ref) <= 40 and part.isdigit() and total.isdigit()):
+        raise PayloadError("a concatenated part needs concat-ref (up to 40 characters), concat-part, concat-total")
+    if not 1 <= int(part) <= int(total) <= concat.MAX_PARTS or int(total) < 2:
+        raise PayloadError(f"concat-part must be from 1 to concat-total (2 to {concat.MAX_PARTS})")
+    return ref, int(part), int(total)
 
 
 PROVIDER = VonageProvider()

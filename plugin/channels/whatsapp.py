@@ -50,6 +50,9 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_BUTTONS, MAX_ROWS = 3, 10
 # code -> whether another channel may still reach the person
 PERMANENT = {"131047": True, "131026": True, "132000": True, "132001": True, "131049": True, "190": True}
+# A free-form message failed because the 24-hour window had closed: Meta's 131047, Twilio's 63016. The survey is
+# sent again as the template (plugin/channels/delivery.py).
+WINDOW_CLOSED = frozenset({"131047", "63016"})
 CHOOSE = i18n.N_("Choose")
 TYPE_A_NUMBER = i18n.N_("Reply with a number from %(low)d to %(high)d.")
 
@@ -64,6 +67,8 @@ def compose(
     """The question: interactive buttons (<= 3 points) or a list (<= 10) inside the window, else the template.
 
     NPS (11 points) is asked as a typed number inside the window; outside it goes as the template without buttons.
+    Through Twilio (`twilio-whatsapp`) the in-session message is free-form text, so the score is typed there too;
+    its template is the account's Content template (ContentSid), whose quick replies' ids are variables.
     """
     text = question or i18n.gettext(locale, scale.question)
     limit = 20 if len(scale.points) <= MAX_BUTTONS else 24  # a button's title, a list row's title
@@ -75,8 +80,9 @@ def compose(
         for point in scale.points
     )
     to = survey.requester_phone
+    template = config.settings.get("template") or content_sid(config.settings.get("content_sid") or "", locale)
     if window_open:
-        if len(choices) <= MAX_ROWS:
+        if len(choices) <= MAX_ROWS and config.provider == "whatsapp":
             menu = i18n.gettext(locale, CHOOSE)[:20]
             return Outgoing(to=to, text=text, choices=choices, reference=f"survey-{survey.id}", menu=menu)
         low, high = scale.points[0].score, scale.points[-1].score
@@ -84,13 +90,22 @@ def compose(
         return Outgoing(to=to, text=f"{text} {hint}", reference=f"survey-{survey.id}")
     return Outgoing(
         to=to,
-        text=f"template:{config.settings.get('template')}",
+        text=f"template:{template}",
         choices=choices if len(choices) <= MAX_ROWS else (),
-        template=config.settings.get("template"),
+        template=template,
         template_language=config.settings.get("template_language") or _template_language(locale),
         template_parameters=(survey.ticket_id,),
         reference=f"survey-{survey.id}",
     )
+
+
+def content_sid(setting: str, locale: str) -> str | None:
+    """The Twilio Content template for `locale`: "HX..." for every language, or "en=HX...,el=HX..." (the first
+    entry when the survey's language has none: a Content template is approved per language)."""
+    pairs = [entry.split("=", 1) for entry in setting.split(",") if "=" in entry]
+    if not pairs:
+        return setting or None
+    return dict(pairs).get(locale, pairs[0][1])
 
 
 def _title(text: str, limit: int) -> str:

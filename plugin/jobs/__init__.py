@@ -27,6 +27,7 @@ TASKS = (
     "send_channel_message",
     "check_sidebar_access",
     "send_digest",
+    "join_sms_parts",
 )
 
 

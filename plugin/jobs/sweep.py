@@ -18,6 +18,7 @@ from plugin.models import (
     Rating,
     SidebarAccess,
     SignatureCheck,
+    SmsPart,
     Survey,
     WebhookDelivery,
     WebhookEvent,
@@ -38,6 +39,7 @@ DUE_WORK = (
     ("send_channel_message", ChannelMessage.id, ChannelMessage.status == "pending", ChannelMessage.next_attempt_at),
     ("check_sidebar_access", SidebarAccess.id, SidebarAccess.status == "checking", SidebarAccess.due_at),
     ("send_digest", DigestSend.id, DigestSend.status == "pending", DigestSend.next_attempt_at),
+    ("join_sms_parts", SmsPart.id, SmsPart.status == "waiting", SmsPart.join_due_at),
 )
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from plugin import accounts, alerts, digest, intake, outbound, recovery, signature_checks, writebacks
 from plugin.adapters import WriteBackError, get_adapter
-from plugin.channels import delivery
+from plugin.channels import delivery, replies
 from plugin.channels.email import MailError, build_survey_email, survey_links
 from plugin.events import PayloadError, TicketEvent, checked
 from plugin.jobs import TASKS
@@ -116,6 +116,11 @@ def send_survey(survey_id: int) -> str:
 def send_channel_message(message_id: int) -> str:
     """Send one queued follow-up or help message on a messaging channel (retried with backoff)."""
     return delivery.send_message(services(), message_id)
+
+
+def join_sms_parts(part_id: int) -> str:
+    """Take a long inbound SMS whose wait for its missing parts is over (plugin/channels/concat.py)."""
+    return replies.join_waiting(services(), part_id)
 
 
 def settle_rating(rating_id: int) -> str:

@@ -55,13 +55,8 @@ def receive(provider: str, account_key: str):
         except PayloadError as exc:
             return json_error(400, str(exc))
         outcome = replies.take_in(session, account, provider, module.channel, items, s.tokens, s.clock())
-    for write_back_id in outcome.write_backs:
-        s.jobs.enqueue("deliver_write_back", write_back_id)
-    for message_id in outcome.messages:
-        s.jobs.enqueue("send_channel_message", message_id)
-    for survey_id in outcome.surveys:
-        s.jobs.enqueue("send_survey", survey_id)
-    if provider == "twilio":  # Twilio expects TwiML; an empty Response sends nothing back by itself
+    replies.enqueue(s.jobs, outcome)
+    if provider in ("twilio", "twilio-whatsapp"):  # Twilio expects TwiML; an empty Response sends nothing back
         return Response(EMPTY_TWIML, mimetype="text/xml")
     return jsonify({"status": "ok", "items": len(items), "duplicates": outcome.duplicates})
 

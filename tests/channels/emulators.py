@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from urllib.parse import parse_qs, urlencode
@@ -28,8 +29,26 @@ def twilio_signature(token: str, url: str, params: dict[str, str]) -> str:
     return base64.b64encode(hmac.new(token.encode(), text.encode(), hashlib.sha1).digest()).decode()
 
 
+WA = "whatsapp:"
+_VARIABLE = re.compile(r"\{\{(\d+)\}\}")
+
+
 class TwilioEmulator(Emulator):
-    """api.twilio.com's Messages resource: Basic auth, form fields, 201 Message JSON, Twilio's error JSON."""
+    """api.twilio.com's Messages resource: Basic auth, form fields, 201 Message JSON, Twilio's error JSON.
+
+    WhatsApp through Twilio on the same resource (To/From `whatsapp:+E164`), from Twilio's documentation:
+    - a Content template is sent with ContentSid + ContentVariables (a JSON object of strings); an unknown sid is
+      21655, bad variables 21656 (https://www.twilio.com/docs/api/errors/21655 , .../21656);
+    - twilio/quick-reply templates: a body and 1-10 actions {id, title}, both taking {{n}} variables
+      (https://www.twilio.com/docs/content/twilio-quick-reply);
+    - a From that is no WhatsApp sender of the account: 63007; free-form Body outside the 24-hour session is taken
+      (201) and then fails in its status callback with 63016 (https://www.twilio.com/docs/api/errors/63016); a To
+      not on WhatsApp fails with 63003 (https://www.twilio.com/docs/whatsapp/api/error-code-mapping);
+    - inbound adds ProfileName and WaId, a tapped quick reply ButtonPayload and ButtonText (public integration
+      code; no Twilio page found lists them: an assumption shared with plugin/channels/twilio.py).
+    """
+
+    SESSION_SECONDS = 24 * 3600
 
     def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "twilio-token") -> None:
         super().__init__()
@@ -37,6 +56,11 @@ class TwilioEmulator(Emulator):
         self.messages: list[dict] = []
         self.blocked: set[str] = set()  # numbers that answered STOP: Twilio refuses them with 21610
         self.inbound_url: str | None = None  # the number's "A message comes in" URL, as set in the console
+        self.whatsapp_senders: set[str] = set()  # our numbers registered as WhatsApp senders (+E164)
+        self.content: dict[str, dict] = {}  # ContentSid -> {"body": ..., "actions": [{"id", "title"}]}
+        self.not_on_whatsapp: set[str] = set()
+        self.last_inbound: dict[str, float] = {}  # +E164 -> when the person last wrote on WhatsApp (the session)
+        self.inbound: list[dict] = []  # the webhooks posted to the service as the customer
 
     def parse(self, request: Request) -> dict:
         return {k: v[-1] for k, v in parse_qs(request.raw.decode(), keep_blank_values=True).items()}
@@ -70,6 +94,8 @@ class TwilioEmulator(Emulator):
             return self._error(404, 20404, "The requested resource was not found")
         if not body.get("To"):
             return self._error(400, 21604, "A 'To' phone number is required.")
+        if body["To"].startswith(WA):
+            return self._whatsapp(body)
         if not body.get("Body"):
             return self._error(400, 21602, "Message body is required.")
         if not body.get("From") and not body.get("MessagingServiceSid"):
@@ -99,8 +125,110 @@ class TwilioEmulator(Emulator):
         self.messages.append(message)
         return 201, message, {}
 
+    def _whatsapp(self, body: dict) -> Response:
+        to, sender = body["To"].removeprefix(WA), str(body.get("From") or "")
+        if not (to.startswith("+") and to[1:].isdigit() and 8 <= len(to) <= 16):
+            return self._error(400, 21211, f"Invalid 'To' Phone Number: {body['To']}")
+        if not body.get("MessagingServiceSid") and (
+            not sender.startswith(WA) or sender.removeprefix(WA) not in self.whatsapp_senders
+        ):
+            return self._error(400, 63007, f"Twilio could not find a Channel with the specified From address: {sender}")
+        fate = "delivered"
+        if body.get("ContentSid"):
+            template = self.content.get(body["ContentSid"])
+            if template is None:
+                return self._error(400, 21655, "The ContentSid is Invalid")
+            try:
+                variables = json.loads(body.get("ContentVariables") or "{}")
+            except ValueError:
+                variables = None
+            used = {
+                m
+                for text in [template["body"], *(a[k] for a in template["actions"] for k in a)]
+                for m in _VARIABLE.findall(text)
+            }
+            if not isinstance(variables, dict) or any(
+                not isinstance(variables.get(n), str) or not variables[n] for n in used
+            ):
+                return self._error(400, 21656, "The ContentVariables Parameter is invalid")
+
+            def fill(text: str) -> str:
+                return _VARIABLE.sub(lambda m: variables[m.group(1)], text)
+
+            rendered = {
+                "body": fill(template["body"]),
+                "buttons": [{"id": fill(a["id"]), "title": fill(a["title"])} for a in template["actions"]],
+            }
+        elif body.get("Body"):
+            rendered = {"body": body["Body"], "buttons": []}
+            if time.time() - self.last_inbound.get(to, 0) >= self.SESSION_SECONDS:
+                fate = "63016"  # accepted now, failed in the callback: outside the session
+        else:
+            return self._error(400, 21602, "Message body is required.")
+        if to in self.not_on_whatsapp:
+            fate = "63003"
+        sid = "SM" + uuid.uuid4().hex
+        message = {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "to": body["To"],
+            "from": body.get("From"),
+            "messaging_service_sid": body.get("MessagingServiceSid"),
+            "body": rendered["body"],
+            "status": "accepted" if body.get("MessagingServiceSid") else "queued",
+            "num_segments": "1",
+            "error_code": None,
+            "error_message": None,
+            "price": None,
+            "status_callback": body.get("StatusCallback"),
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+        }
+        self.messages.append(
+            {**message, "content_sid": body.get("ContentSid"), "rendered": rendered, "fate": fate, "sent": dict(body)}
+        )
+        return 201, message, {}
+
+    def settle(self, message: dict) -> list[requests.Response]:
+        """Twilio's status callbacks for a WhatsApp message: sent then delivered, or failed with its error code."""
+        if message["fate"] == "delivered":
+            return [self.status(message, "sent"), self.status(message, "delivered")]
+        return [self.status(message, "failed", message["fate"])]
+
+    def whatsapp_reply(
+        self, their: str, ours: str, body: str, button: dict | None = None, quoting: str | None = None
+    ) -> requests.Response:
+        """The person writes (or taps `button`) on WhatsApp: Twilio POSTs it with whatsapp: addresses."""
+        self.last_inbound[their] = time.time()
+        params = {
+            "MessageSid": "SM" + uuid.uuid4().hex,
+            "SmsMessageSid": "",
+            "AccountSid": self.account_sid,
+            "From": WA + their,
+            "To": WA + ours,
+            "Body": button["title"] if button else body,
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "SmsStatus": "received",
+            "ApiVersion": "2010-04-01",
+            "ProfileName": "Casey",
+            "WaId": their.lstrip("+"),
+        }
+        params["SmsMessageSid"] = params["MessageSid"]
+        if button:
+            params |= {"ButtonPayload": button["id"], "ButtonText": button["title"]}
+        if quoting:
+            params["OriginalRepliedMessageSid"] = quoting
+        return self._post(self.inbound_url, params)
+
+    def tap(self, message: dict, index: int) -> requests.Response:
+        """The person taps quick-reply button `index` of a template message we sent."""
+        button = message["rendered"]["buttons"][index]
+        return self.whatsapp_reply(message["to"].removeprefix(WA), message["from"].removeprefix(WA), "", button)
+
     # --- the customer's side -----------------------------------------------------------------------------------
     def _post(self, url: str, params: dict[str, str], token: str | None = None) -> requests.Response:
+        if "Body" in params:
+            self.inbound.append(params)
         signature = twilio_signature(token or self.auth_token, url, params)
         return requests.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
 
@@ -160,7 +288,10 @@ class WhatsAppEmulator(Emulator):
         self.messages: list[dict] = []
         self.last_inbound: dict[str, float] = {}  # wa_id -> when the user last wrote (opens the window)
         self.approved_templates: set[tuple[str, str]] = set()
+        # what an approved template says, as Meta holds it (the message names it only): for the viewer
+        self.template_texts: dict[tuple[str, str], dict] = {}
         self.webhook_url: str | None = None
+        self.inbound: list[dict] = []  # the messages posted to the service as the customer
 
     def error_body(self, status: int) -> object:
         code = 130429 if status == 429 else 131000
@@ -272,15 +403,17 @@ class WhatsAppEmulator(Emulator):
         body = {"from": wa_id, "id": "wamid." + uuid.uuid4().hex, "timestamp": str(int(time.time())), **message}
         if context_id:
             body["context"] = {"from": self.display_number, "id": context_id}
+        self.inbound.append(body)
         return self._post({"contacts": [{"profile": {"name": "Casey"}, "wa_id": wa_id}], "messages": [body]}, **extra)
 
     def tap_quick_reply(self, wa_id: str, sent: dict, index: int) -> requests.Response:
-        """The user taps a template's quick-reply button: type "button" with the payload set at send time."""
+        """The user taps a template's quick-reply button: type "button" with the payload set at send time and the
+        button's label as text (the approved template's, when the emulator holds its text)."""
         button = [c for c in sent["template"]["components"] if c["type"] == "button"][index]
         payload = button["parameters"][0]["payload"]
-        return self.user_message(
-            wa_id, {"type": "button", "button": {"payload": payload, "text": str(index + 1)}}, sent["id"]
-        )
+        held = self.template_texts.get((sent["template"]["name"], sent["template"]["language"]["code"]))
+        label = held["buttons"][index] if held else str(index + 1)
+        return self.user_message(wa_id, {"type": "button", "button": {"payload": payload, "text": label}}, sent["id"])
 
     def tap_interactive(self, wa_id: str, sent: dict, index: int) -> requests.Response:
         interactive = sent["interactive"]
@@ -395,6 +528,36 @@ class VonageEmulator(Emulator):
             "api-key": self.api_key,
             "message-timestamp": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
+        return self._post(self.inbound_url, params)
+
+    def long_reply_parts(self, their: str, ours: str, text: str, ref: str) -> list[dict[str, str]]:
+        """A message longer than one segment as Vonage delivers it: one webhook per part, each with its own
+        messageId and concat=true, concat-ref, concat-total, concat-part (from 1); type unicode for UCS-2 text
+        (https://developer.vonage.com/messaging/sms/guides/inbound-sms , "Concatenated inbound messages").
+        The split is the phone's: 153 GSM-7 characters or 67 UCS-2 units per part (here: ASCII counts as GSM-7)."""
+        unicode = not text.isascii()
+        size = 67 if unicode else 153
+        chunks = [text[i : i + size] for i in range(0, len(text), size)]
+        return [
+            {
+                "msisdn": their.lstrip("+"),
+                "to": ours.lstrip("+"),
+                "messageId": uuid.uuid4().hex[:16].upper(),
+                "text": chunk,
+                "type": "unicode" if unicode else "text",
+                "keyword": chunk.split()[0].upper() if chunk.split() else "",
+                "api-key": self.api_key,
+                "message-timestamp": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "concat": "true",
+                "concat-ref": ref,
+                "concat-total": str(len(chunks)),
+                "concat-part": str(number),
+            }
+            for number, chunk in enumerate(chunks, start=1)
+        ]
+
+    def deliver(self, params: dict[str, str]) -> requests.Response:
+        """POST one prepared inbound webhook (a part of a long message), signed as Vonage signs."""
         return self._post(self.inbound_url, params)
 
     def receipt(self, sent: dict, status: str, err_code: str = "0") -> requests.Response:

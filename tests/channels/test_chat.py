@@ -9,6 +9,7 @@ import hmac
 import json
 import time
 import uuid
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import requests
 from plugin.accounts import create_account
 from plugin.models import ChannelMessage, Survey
 from plugin.services import services
+from tests.channels import viewer
 from tests.channels.conftest import cli, stored
 from tests.channels.emulators import ChatwootChatEmulator
 from tests.conftest import run_jobs
@@ -131,3 +133,36 @@ def test_bad_signature_401_and_nothing_stored(chatwoot):
     chatwoot.webhook_secret = "wrong"
     assert chatwoot.choose(10, 1, 2).status_code == 401
     assert _rating() is None and not [m for m in stored(ChannelMessage) if m.direction == "in"]
+
+
+def test_rendering_of_the_payloads_the_emulator_received(chatwoot, browser):
+    """docs/img/channels-chat.png: the input_select question, the choice, the follow-up and the comment, drawn from
+    the messages the Chatwoot emulator received (private notes, the write-back, left out: the customer sees none)."""
+    resolve(chatwoot)
+    run_jobs()
+    chatwoot.choose(10, 1, 3)
+    run_jobs()
+    chatwoot.customer_writes(10, "Quick and friendly, thanks")
+    run_jobs()
+    messages = [m for m in chatwoot.conversations[10].messages if not m.get("private")]
+    thread = []
+    for message in messages:
+        if message.get("message_type") == "incoming":
+            thread.append(("customer", escape(message["content"])))
+            continue
+        thread.append(("business", viewer.chatwoot_bubble(message)))
+        chosen = (message.get("content_attributes") or {}).get("submitted_values")
+        if chosen:
+            thread.append(("customer", escape(chosen[0]["title"])))
+    label = (
+        "RENDERING of the messages the Chatwoot emulator received from OpenCSAT (input_select and its items). "
+        "Not a screenshot of Chatwoot's widget."
+    )
+    received = next(
+        c.body for c in chatwoot.calls if c.method == "POST" and c.body.get("content_type") == "input_select"
+    )
+    text = viewer.screenshot(
+        browser, "channels-chat.png", viewer.page("Chatwoot web widget", "#1f93ff", label, thread, received)
+    )
+    assert all(item["title"] in text for item in messages[0]["content_attributes"]["items"])
+    assert "Quick and friendly, thanks" in text and _rating().score == 4

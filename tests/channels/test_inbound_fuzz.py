@@ -26,7 +26,9 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
     max_leaves=25,
 )
-FIELDS = st.sampled_from(["MessageSid", "AccountSid", "From", "To", "Body", "MessageStatus", "ErrorCode", "SmsSid"])
+FIELDS = st.sampled_from(
+    ["MessageSid", "AccountSid", "From", "To", "Body", "MessageStatus", "ErrorCode", "SmsSid", "ButtonPayload"]
+)
 
 
 @pytest.fixture
@@ -84,6 +86,23 @@ def account(app, client, http_recorder):
         "--from",
         "+447700900000",
     )
+    cli(
+        app,
+        "channels",
+        "add",
+        "--account",
+        key,
+        "--provider",
+        "twilio-whatsapp",
+        "--account-sid",
+        "AC1",
+        "--auth-token",
+        "t",
+        "--from",
+        "+15005550006",
+        "--content-sid",
+        "HX" + "0" * 32,
+    )
     return key
 
 
@@ -94,10 +113,11 @@ def _no_ratings() -> bool:
 
 @FUZZ
 @given(st.dictionaries(FIELDS | st.text(min_size=1, max_size=10), st.text(max_size=300), max_size=8))
-def test_twilio_signed_junk(client, account, form):
-    url = f"{services().settings.public_url}/inbound/twilio/{account}"
+@pytest.mark.parametrize("provider", ["twilio", "twilio-whatsapp"])
+def test_twilio_signed_junk(client, account, provider, form):
+    url = f"{services().settings.public_url}/inbound/{provider}/{account}"
     signature = twilio.signature("t", url, {name: [value] for name, value in form.items()})
-    answer = client.post(f"/inbound/twilio/{account}", data=form, headers={"X-Twilio-Signature": signature})
+    answer = client.post(f"/inbound/{provider}/{account}", data=form, headers={"X-Twilio-Signature": signature})
     assert answer.status_code in (200, 400), answer.get_data(as_text=True)
     assert _no_ratings()
 
@@ -116,7 +136,9 @@ def test_whatsapp_signed_junk(client, account, value, wrap):
 @FUZZ
 @given(
     st.dictionaries(
-        st.sampled_from(["msisdn", "to", "messageId", "text", "status", "err-code", "concat"])
+        st.sampled_from(
+            ["msisdn", "to", "messageId", "text", "status", "err-code", "concat", "concat-ref", "concat-part"]
+        )
         | st.text(min_size=1, max_size=8),
         st.text(max_size=200),
         max_size=8,

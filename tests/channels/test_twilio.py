@@ -14,6 +14,7 @@ from sqlalchemy import update
 from plugin import signing
 from plugin.models import ChannelMessage, Survey, Unsubscribe
 from plugin.services import services
+from tests.channels import viewer
 from tests.channels.conftest import api, cli, post_event, stored
 from tests.channels.emulators import TwilioEmulator
 from tests.conftest import run_jobs
@@ -238,3 +239,25 @@ def test_a_status_callback_faster_than_our_send_is_not_lost(twilio, desk):
     run_jobs()
     [question] = [m for m in stored(ChannelMessage) if m.kind == "question"]
     assert question.status == "delivered"
+
+
+def test_rendering_of_the_payloads_the_emulator_received(twilio, desk, browser):
+    """docs/img/channels-sms.png: the question, the reply, the follow-up and the comment as the emulator has them."""
+    post_event(desk, "4711", THEIRS)
+    run_jobs()
+    twilio.reply(THEIRS, OURS, "4")
+    run_jobs()
+    twilio.reply(THEIRS, OURS, "Quick and friendly, thanks")
+    run_jobs()
+    question, follow_up = twilio.messages
+    thread = [
+        ("business", viewer.twilio_bubble(question)),
+        ("customer", twilio.inbound[0]["Body"]),
+        ("business", viewer.twilio_bubble(follow_up)),
+        ("customer", twilio.inbound[1]["Body"]),
+    ]
+    label = "RENDERING of the Messages API requests the Twilio emulator received from OpenCSAT. Not a phone's screen."
+    text = viewer.screenshot(
+        browser, "channels-sms.png", viewer.page("Acme (SMS)", "#5b6770", label, thread, twilio.calls[0].body)
+    )
+    assert question["body"] in text and "What could we improve?" in text

@@ -10,6 +10,7 @@ import requests
 
 from plugin.channels import whatsapp
 from plugin.models import ChannelMessage, Survey, Unsubscribe
+from tests.channels import viewer
 from tests.channels.conftest import api, cli, post_event, stored
 from tests.channels.emulators import WhatsAppEmulator
 from tests.conftest import run_jobs
@@ -187,3 +188,40 @@ def test_bad_signature_unknown_account_malformed(meta, desk):
     headers = {"X-Hub-Signature-256": whatsapp.signature(meta.app_secret, body)}
     assert requests.post(url, data=body, headers=headers, timeout=10).status_code == 400
     assert len(stored(ChannelMessage)) == count and _rating(desk, "T-1") is None
+
+
+# What the approved template says (docs/channels.md), as Meta holds it: the message carries only its name.
+TICKET_RATING_EN = {
+    "body": "How would you rate the support you received? (#{{1}})",
+    "buttons": ["1 Very dissatisfied", "2 Dissatisfied", "3 Neutral", "4 Satisfied", "5 Very satisfied"],
+}
+
+
+def test_rendering_of_the_payloads_the_emulator_received(meta, desk, browser):
+    """docs/img/channels-whatsapp.png: the template, the tap, the follow-up and the comment, drawn from the payloads."""
+    meta.template_texts[("ticket_rating", "en")] = TICKET_RATING_EN
+    post_event(desk, "4711", PHONE)
+    run_jobs()
+    meta.tap_quick_reply(WA_ID, meta.messages[0], 3)
+    run_jobs()
+    meta.text(WA_ID, "Quick and friendly, thanks")
+    run_jobs()
+    question, follow_up = meta.messages
+    tap, comment = meta.inbound
+    thread = [
+        ("business", viewer.meta_bubble(question, meta.template_texts)),
+        ("customer", tap["button"]["text"]),
+        ("business", viewer.meta_bubble(follow_up, meta.template_texts)),
+        ("customer", comment["text"]["body"]),
+    ]
+    label = (
+        "RENDERING of the Cloud API payloads the WhatsApp emulator received from OpenCSAT (the template's text is the "
+        "approved template the emulator holds). Not a screenshot of WhatsApp."
+    )
+    received = next(c.body for c in meta.calls if c.method == "POST" and c.body.get("type") == "template")
+    text = viewer.screenshot(
+        browser, "channels-whatsapp.png", viewer.page("Acme Support (WhatsApp)", "#008069", label, thread, received)
+    )
+    assert "How would you rate the support you received? (#4711)" in text
+    assert all(title in text for title in TICKET_RATING_EN["buttons"]) and "What could we improve?" in text
+    assert _rating(desk, "4711")["comment"] == "Quick and friendly, thanks"
