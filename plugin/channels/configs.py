@@ -9,6 +9,7 @@ import re
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from plugin.channels import phones
 from plugin.channels.base import Provider, ProviderConfig
 from plugin.models import Account, ChannelConfig
 from plugin.security import SecretBox
@@ -36,7 +37,6 @@ REQUIRED = {
     "whatsapp": ("sender", "access_token", "app_secret", "verify_token", "template"),
     "chatwoot": (),
 }
-E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
 def provider_module(name: str) -> Provider:
@@ -45,20 +45,6 @@ def provider_module(name: str) -> Provider:
         raise KeyError(name)
     module = "chat" if name == "chatwoot" else name
     return importlib.import_module(f"plugin.channels.{module}").PROVIDER
-
-
-def normalise_phone(value: object) -> str | None:
-    """E.164 (+ and up to 15 digits) from a helpdesk's free-form number, or None.
-
-    Only numbers written with their country code (+48..., 0048...) are accepted: without libphonenumber and a
-    region we cannot tell a national number's country, so we do not guess (docs/channels.md).
-    """
-    if not isinstance(value, str):
-        return None
-    text = re.sub(r"[\s().\-/]", "", value.strip())
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    return text if E164.fullmatch(text) else None
 
 
 def inbound_url(public_url: str, provider: str, account_key: str) -> str:
@@ -88,7 +74,7 @@ def add(
         missing.append("from (or messaging_service_sid)")
     if missing:
         raise ValueError(f"{provider} needs {', '.join('--' + name.replace('_', '-') for name in missing)}")
-    if provider in ("twilio", "vonage") and sender and not normalise_phone(sender) and not sender.isalnum():
+    if provider in ("twilio", "vonage") and sender and not phones.e164(sender) and not sender.isalnum():
         raise ValueError("--from must be a number in E.164 (+15551234567) or an alphanumeric sender id")
     if api_url and not re.fullmatch(r"https?://[^\s]+", api_url):
         raise ValueError("--api-url must be an http(s) URL")
@@ -103,7 +89,7 @@ def add(
         account_id=account.id,
         provider=provider,
         api_url=api_url.rstrip("/") if api_url else None,
-        sender=normalise_phone(sender) or sender.strip(),
+        sender=phones.e164(sender) or sender.strip(),
         settings=settings,
         secrets_encrypted=box.encrypt(json.dumps(secrets)),
     )
