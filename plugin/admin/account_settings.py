@@ -178,7 +178,7 @@ FIELDSETS = (
                 "channels",
                 "Channel order",
                 hint="e.g. whatsapp,sms,email: the first that reaches the customer is used (docs/channels.md). "
-                "Empty: email only. Providers are set up with `channels add`.",
+                "Empty: email only. Providers: Channel providers, below this form.",
             ),
             Field("quiet_hours", "Quiet hours for SMS and WhatsApp", hint="e.g. 21:00-08:00; empty: none."),
             Field("timezone", "Time zone of the quiet hours", hint="e.g. Europe/Warsaw; empty: UTC."),

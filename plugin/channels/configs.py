@@ -9,6 +9,7 @@ import re
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from plugin import egress
 from plugin.channels import phones
 from plugin.channels.base import Provider, ProviderConfig
 from plugin.models import Account, ChannelConfig
@@ -60,11 +61,17 @@ def add(
     api_url: str | None = None,
     sender: str = "",
     values: dict | None = None,
+    keep_secrets: bool = False,
 ) -> ChannelConfig:
-    """Set up (or replace) the account's `provider`; ValueError with a sentence for anything that cannot work."""
+    """Set up (or replace) the account's `provider`; ValueError with a sentence for anything that cannot work.
+
+    With `keep_secrets` a secret not given keeps its stored value (the settings page's "leave empty to keep").
+    """
     if provider not in PROVIDERS:
         raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
     values = {key: str(value).strip() for key, value in (values or {}).items() if value not in (None, "")}
+    if keep_secrets:
+        values = {**stored_secrets(session, box, account, provider), **values}
     unknown = set(values) - set(SECRETS[provider]) - set(SETTINGS[provider])
     if unknown:
         raise ValueError(f"{provider} does not take {', '.join(sorted(unknown))}")
@@ -78,6 +85,11 @@ def add(
         raise ValueError("--from must be a number in E.164 (+15551234567) or an alphanumeric sender id")
     if api_url and not re.fullmatch(r"https?://[^\s]+", api_url):
         raise ValueError("--api-url must be an http(s) URL")
+    if api_url:
+        try:
+            egress.check_url(api_url)
+        except egress.EgressRefused as exc:
+            raise ValueError(f"--api-url cannot be used: {exc}") from None
     if provider == "chatwoot" and account.platform != "chatwoot":
         raise ValueError("the chatwoot channel is for Chatwoot accounts (it posts into their conversations)")
     secrets = {name: values[name] for name in SECRETS[provider] if name in values}
@@ -96,6 +108,14 @@ def add(
     session.add(row)
     session.flush()
     return row
+
+
+def stored_secrets(session: Session, box: SecretBox, account: Account, provider: str) -> dict[str, str]:
+    """The provider's stored secrets (decrypted), {} when it is not set up."""
+    row = session.scalar(
+        select(ChannelConfig).where(ChannelConfig.account_id == account.id, ChannelConfig.provider == provider)
+    )
+    return json.loads(box.decrypt(row.secrets_encrypted) or "{}") if row else {}
 
 
 def remove(session: Session, account: Account, provider: str) -> bool:
