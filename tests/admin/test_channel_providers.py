@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import text
 
 from plugin.services import services
-from tests.admin.conftest import csrf_of
+from tests.admin.conftest import PASSWORD, csrf_of
+from tests.support.browser import requires_chromium
+from tests.support.servers import serving
 
 TWILIO = {
     "from": "+1 501 712 2661",
@@ -123,3 +125,33 @@ def test_status_follows_the_channel_order(app, page, reported):
     html = page.get("/admin/settings").get_data(as_text=True)
     assert "In use for sms (position 1 of the channel order)." in html
     assert "Standby: twilio carries sms for this account." in html
+
+
+@requires_chromium
+def test_admin_adds_twilio_in_a_real_browser_and_the_cli_lists_it(app, browser, reported, admin):
+    """Headless Chromium: sign in, Settings, add Twilio, see it listed; then `channels list` shows the same row."""
+    with serving(app) as url, browser.new_context(viewport={"width": 1280, "height": 900}) as context:
+        page = context.new_page()
+        page.goto(f"{url}/admin/settings")
+        page.fill("#email", admin)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/admin/settings")
+        assert "No provider yet" in page.locator("#providers").inner_text()
+        page.click("#providers >> text=Twilio SMS")
+        page.wait_for_url("**/admin/settings/channels/twilio")
+        assert (
+            page.locator("[data-inbound-url]").inner_text()
+            == f"http://opencsat.test/inbound/twilio/{reported.account.key}"
+        )
+        page.fill("#from", TWILIO["from"])
+        page.fill("#account_sid", TWILIO["account_sid"])
+        page.fill("#auth_token", TWILIO["auth_token"])
+        assert page.get_attribute("#auth_token", "type") == "password"
+        page.click("text=Add Twilio SMS")
+        page.wait_for_url("**/admin/settings#providers")
+        row = page.locator('table[data-table=providers] tr[data-provider="twilio"]').inner_text()
+        assert "Twilio SMS" in row and "+15017122661" in row and f"/inbound/twilio/{reported.account.key}" in row
+        assert "tok-SECRET-123" not in page.content()
+    [listed] = _listed(app, reported.account.key)["providers"]
+    assert (listed["provider"], listed["from"], listed["secrets_set"]) == ("twilio", "+15017122661", ["auth_token"])
