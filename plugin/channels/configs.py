@@ -18,7 +18,7 @@ from plugin.security import SecretBox
 # provider -> the channel it carries
 PROVIDERS = {"twilio": "sms", "vonage": "sms", "whatsapp": "whatsapp", "chatwoot": "chat"}
 CHANNELS = ("email", "sms", "whatsapp", "chat")
-MESSAGING = frozenset({"sms", "whatsapp"})  # the channels whose address is a phone number
+MESSAGING = phones.PHONE_CHANNELS  # the channels whose address is a phone number
 # Which fields of `channels add` are secrets (encrypted, never printed), which are settings, which are required.
 SECRETS = {
     "twilio": ("auth_token",),

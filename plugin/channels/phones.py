@@ -9,12 +9,14 @@ national number's country cannot be told from the number (docs/channels.md, "Pho
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import phonenumbers
 
 REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)  # ISO 3166-1 alpha-2 codes libphonenumber has rules for
 _PUNCTUATION = re.compile(r"[\s().\-/]")
+PHONE_CHANNELS = frozenset({"sms", "whatsapp"})
 _LONGEST = 64  # a helpdesk field longer than this is not one phone number (and parsing it would be wasted work)
 
 
@@ -72,3 +74,18 @@ def _parse_problem(exc: phonenumbers.NumberParseException) -> str:
         phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
         phonenumbers.NumberParseException.TOO_LONG: "too long",
     }.get(exc.error_type, "not a phone number")
+
+
+def wanted(options: Mapping | None) -> bool:
+    """Whether the account's channel order (option `channels`) has a phone channel: only then is a helpdesk asked
+    for the requester's number in an extra API call."""
+    names = {name.strip().lower() for name in str((options or {}).get("channels") or "").split(",")}
+    return bool(names & PHONE_CHANNELS)
+
+
+def pick(values: Iterable[object], options: Mapping | None = None) -> str | None:
+    """The first of a contact's numbers (in the platform's order of preference: mobile first) that reads as E.164
+    with the account's phone region; else the first one written at all, so its problem becomes the skip reason."""
+    written = [value.strip() for value in values if isinstance(value, str) and value.strip()]
+    region = str((options or {}).get("phone_region") or "").strip().upper() or None
+    return next((value for value in written if e164(value, region)), written[0] if written else None)
