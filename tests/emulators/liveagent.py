@@ -10,7 +10,8 @@ QualityUnit/LiveAgent-api-python (docs/*.md, @4196a87a7b29cc538b97b321a932446346
 - GET /tickets/{ticketId}/messages (message groups): docs/TicketsApi.md get_ticket_message_groups. There is no
   POST on that path in v3, so a POST is 404 here, as it is in LiveAgent.
 - GET /contacts/{contactId} (Contact: firstname, lastname, emails and phones as lists of strings...):
-  docs/ContactsApi.md get_specific_contact, docs/Contact.md; a ticket names its requester's contact in owner_contactid (docs/Ticket.md).
+  docs/ContactsApi.md get_specific_contact, docs/Contact.md; a ticket names its requester's contact in
+  owner_contactid (docs/Ticket.md).
 - GET /agents/{agentId}: docs/AgentsApi.md, docs/Agent.md. GET|POST /tags: docs/TagsApi.md, docs/Tag.md.
 - Errors: {"message": ...} (liveagent_api/models/error_response.py); unknown endpoints 404.
 """
