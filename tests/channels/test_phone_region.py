@@ -7,43 +7,12 @@ skipped with the number's problem when there is no email either).
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 
 import pytest
 
 from tests.channels.conftest import api, cli, post_event
-from tests.channels.emulators import TwilioEmulator
 from tests.conftest import run_jobs
-
-OURS = "+15005550006"
-
-
-@contextmanager
-def twilio_for(app, account_key: str, order: str = "sms,email"):
-    """A Twilio emulator set up as the account's SMS provider, the way an admin does it (the CLI)."""
-    with TwilioEmulator() as emulator:
-        out = json.loads(
-            cli(
-                app,
-                "channels",
-                "add",
-                "--account",
-                account_key,
-                "--provider",
-                "twilio",
-                "--account-sid",
-                emulator.account_sid,
-                "--auth-token",
-                emulator.auth_token,
-                "--from",
-                OURS,
-                "--api-url",
-                emulator.url,
-            )
-        )
-        emulator.inbound_url = out["inbound_url"]
-        cli(app, "accounts", "update", "--account", account_key, "--channels", order, "--throttle-days", "0")
-        yield emulator
+from tests.support.sms import twilio_for
 
 
 @pytest.fixture
