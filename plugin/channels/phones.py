@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)  # ISO 3166-1 alpha-2 codes libphonenumber has rules for
+E164 = re.compile(r"\+[1-9]\d{6,14}")  # ITU-T E.164: country code and number, 15 digits at most
 _PUNCTUATION = re.compile(r"[\s().\-/]")
 PHONE_CHANNELS = frozenset({"sms", "whatsapp"})
 _LONGEST = 64  # a helpdesk field longer than this is not one phone number (and parsing it would be wasted work)
@@ -51,7 +52,10 @@ def parse(value: object, region: str | None = None) -> Phone:
     # the plans lag behind new ranges, and a provider refuses a dead number with its own error code.
     if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
         return Phone(problem="not a possible number for its country (wrong length)")
-    return Phone(e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if not E164.fullmatch(formatted):  # a few plans allow 4-digit numbers (+43 0100): no SMS provider routes them
+        return Phone(problem="not a possible number for its country (wrong length)")
+    return Phone(e164=formatted)
 
 
 def e164(value: object, region: str | None = None) -> str | None:
