@@ -80,7 +80,7 @@ def listed(session: Session, box: SecretBox, account: Account, public_url: str) 
         described = configs.describe(row, account, public_url, box)
         channel = described["channel"]
         if channel not in order:
-            status = f"Not used: add {channel} to the channel order below."
+            status = f"Not used: add {channel} to the channel order (Channels, above)."
         elif carriers.get(channel) != row.provider:
             status = f"Standby: {carriers.get(channel)} carries {channel} for this account."
         else:

@@ -7,6 +7,7 @@ through the CLI's `channels list`, so the page and the CLI are shown to be one d
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -16,6 +17,7 @@ from tests.admin.conftest import PASSWORD, csrf_of
 from tests.support.browser import requires_chromium
 from tests.support.servers import serving
 
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 TWILIO = {
     "from": "+1 501 712 2661",
     "account_sid": "AC0123456789abcdef0123456789abcdef",
@@ -153,5 +155,6 @@ def test_admin_adds_twilio_in_a_real_browser_and_the_cli_lists_it(app, browser, 
         row = page.locator('table[data-table=providers] tr[data-provider="twilio"]').inner_text()
         assert "Twilio SMS" in row and "+15017122661" in row and f"/inbound/twilio/{reported.account.key}" in row
         assert "tok-SECRET-123" not in page.content()
+        page.locator("#providers").screenshot(path=str(DOCS_IMG / "admin-channel-providers.png"))
     [listed] = _listed(app, reported.account.key)["providers"]
     assert (listed["provider"], listed["from"], listed["secrets_set"]) == ("twilio", "+15017122661", ["auth_token"])
