@@ -19,6 +19,7 @@ def channel_provider_page(provider: str):
     error = None
     with s.db.session() as session:
         values, secrets_set = channel_settings.current(session, s.box, g.account, provider)
+    editing = bool(values or secrets_set)  # set up already: the button says Save, not Add
     if request.method == "POST":
         try:
             with s.db.session() as session:
@@ -37,7 +38,7 @@ def channel_provider_page(provider: str):
         fields=channel_settings.fields(provider),
         values=values,
         secrets_set=secrets_set,
-        editing=bool(secrets_set or values),
+        editing=editing,
         inbound_url=inbound,
         error=error,
         keep_hint=channel_settings.KEEP,

@@ -16,6 +16,7 @@ from plugin.models import Account, ChannelConfig
 from plugin.security import SecretBox
 
 # provider -> the channel it carries
+SENDER_MAX, API_URL_MAX, VALUE_MAX = 100, 500, 2000  # the columns' sizes; tokens are far shorter than 2000
 PROVIDERS = {"twilio": "sms", "vonage": "sms", "whatsapp": "whatsapp", "chatwoot": "chat"}
 CHANNELS = ("email", "sms", "whatsapp", "chat")
 MESSAGING = phones.PHONE_CHANNELS  # the channels whose address is a phone number
@@ -70,6 +71,7 @@ def add(
     if provider not in PROVIDERS:
         raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
     values = {key: str(value).strip() for key, value in (values or {}).items() if value not in (None, "")}
+    _check_text(values, sender, api_url)
     if keep_secrets:
         values = {**stored_secrets(session, box, account, provider), **values}
     unknown = set(values) - set(SECRETS[provider]) - set(SETTINGS[provider])
@@ -108,6 +110,18 @@ def add(
     session.add(row)
     session.flush()
     return row
+
+
+def _check_text(values: dict[str, str], sender: str, api_url: str | None) -> None:
+    """One line each, within the columns: a pasted value with a line break or NUL is a mistake, not a setting."""
+    given = {**{"--" + k.replace("_", "-"): v for k, v in values.items()}, "--from": sender, "--api-url": api_url or ""}
+    broken = sorted(name for name, value in given.items() if re.search(r"[\x00-\x1f\x7f]", value))
+    if broken:
+        raise ValueError(f"{', '.join(broken)}: use one line of text, without control characters")
+    limits = {"--from": SENDER_MAX, "--api-url": API_URL_MAX}
+    long = sorted(name for name, value in given.items() if len(value) > limits.get(name, VALUE_MAX))
+    if long:
+        raise ValueError(f"{', '.join(long)}: too long (at most {limits.get(long[0], VALUE_MAX)} characters)")
 
 
 def stored_secrets(session: Session, box: SecretBox, account: Account, provider: str) -> dict[str, str]:

@@ -86,6 +86,20 @@ def test_edit_keeps_a_secret_left_empty_and_never_shows_it(app, page, reported):
         ("twilio", {**TWILIO, "api_url": "http://169.254.169.254/"}, "--api-url cannot be used"),
         ("whatsapp", {"phone_number_id": "1", "access_token": "a"}, "whatsapp needs --app-secret"),
         ("vonage", {"api_key": "k", "api_secret": "s", "from": "+44"}, "--from must be a number"),
+        ("twilio", {**TWILIO, "from": "A" * 101}, "--from: too long (at most 100 characters)"),
+        ("twilio", {**TWILIO, "auth_token": "x" * 2001}, "--auth-token: too long"),
+        ("twilio", {**TWILIO, "account_sid": "AC1\x07"}, "--account-sid: use one line of text"),
+        (
+            "whatsapp",
+            {
+                "phone_number_id": "1",
+                "access_token": "a",
+                "app_secret": "s",
+                "verify_token": "v",
+                "template": "csat\nsurvey",
+            },
+            "--template: use one line of text",
+        ),
     ],
 )
 def test_what_cannot_work_is_a_400_naming_it_and_nothing_is_stored(app, page, reported, provider, form, message):
