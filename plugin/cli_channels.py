@@ -11,7 +11,10 @@ from plugin import accounts as account_service
 from plugin.channels import configs
 from plugin.services import services
 
-channels_cli = AppGroup("channels", help="Messaging channels: SMS (Twilio, Vonage), WhatsApp, Chatwoot in-chat.")
+channels_cli = AppGroup(
+    "channels",
+    help="Messaging channels: SMS (Twilio, Vonage), WhatsApp, Chatwoot in-chat (also on /admin/settings).",
+)
 
 # option name -> the config field it fills (every provider's fields; `configs.add` refuses the ones it does not take)
 FIELDS = (
