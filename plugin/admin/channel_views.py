@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy.exc import IntegrityError
 
 from plugin.admin import channel_settings
 from plugin.admin.views import bp
@@ -16,7 +17,7 @@ def channel_provider_page(provider: str):
     s = services()
     if provider not in channel_settings.addable(g.account):
         abort(404, "There is no such provider for this account.")
-    error = None
+    error, status = None, 200
     with s.db.session() as session:
         values, secrets_set = channel_settings.current(session, s.box, g.account, provider)
     editing = bool(values or secrets_set)  # set up already: the button says Save, not Add
@@ -25,7 +26,9 @@ def channel_provider_page(provider: str):
             with s.db.session() as session:
                 channel_settings.save(session, s.box, session.get(Account, g.account.id), provider, request.form)
         except ValueError as exc:
-            error = str(exc)  # the session rolled back: nothing stored
+            error, status = str(exc), 400  # the session rolled back: nothing stored
+        except IntegrityError:  # another admin saved this provider in the same moment; theirs stands
+            error, status = "this provider was just saved by someone else; reload the page to see it.", 409
         else:
             flash(f"{channel_settings.TITLES[provider]} saved.")
             return redirect(url_for("admin.settings_page", _anchor="providers"), code=303)
@@ -42,7 +45,7 @@ def channel_provider_page(provider: str):
         inbound_url=inbound,
         error=error,
         keep_hint=channel_settings.KEEP,
-    ), (400 if error else 200)
+    ), status
 
 
 @bp.post("/settings/channels/<provider>/remove")

@@ -7,6 +7,7 @@ through the CLI's `channels list`, so the page and the CLI are shown to be one d
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,34 @@ def test_admin_adds_twilio_in_a_real_browser_and_the_cli_lists_it(app, browser, 
         page.locator("#providers").screenshot(path=str(DOCS_IMG / "admin-channel-providers.png"))
     [listed] = _listed(app, reported.account.key)["providers"]
     assert (listed["provider"], listed["from"], listed["secrets_set"]) == ("twilio", "+15017122661", ["auth_token"])
+
+
+@pytest.mark.skipif(
+    os.environ.get("OPENCSAT_TEST_DATABASE", "sqlite") != "postgresql", reason="two writers at once need PostgreSQL"
+)
+def test_two_admins_adding_at_once_one_wins_and_the_other_gets_a_409(app, page, reported):
+    """The other admin's add commits between our delete and our insert: the unique (account, provider) decides."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from plugin.models import ChannelConfig
+
+    token = csrf_of(page.get("/admin/settings").get_data(as_text=True))
+    raced = []
+
+    def other_admin_first(session, flush_context, instances) -> None:
+        mine = [row for row in session.new if isinstance(row, ChannelConfig)]
+        if mine and not raced:
+            raced.append(True)
+            with services().db.session() as other:
+                other.add(ChannelConfig(account_id=mine[0].account_id, provider="twilio", sender="+14155550100"))
+
+    event.listen(Session, "before_flush", other_admin_first)
+    try:
+        answer = page.post("/admin/settings/channels/twilio", data={"csrf_token": token, **TWILIO})
+    finally:
+        event.remove(Session, "before_flush", other_admin_first)
+    assert raced and answer.status_code == 409
+    assert "just saved by someone else" in answer.get_data(as_text=True)
+    [listed] = _listed(app, reported.account.key)["providers"]
+    assert listed["from"] == "+14155550100"  # the other admin's, untouched
