@@ -204,3 +204,35 @@ def test_two_admins_adding_at_once_one_wins_and_the_other_gets_a_409(app, page, 
     assert "just saved by someone else" in answer.get_data(as_text=True)
     [listed] = _listed(app, reported.account.key)["providers"]
     assert listed["from"] == "+14155550100"  # the other admin's, untouched
+
+
+@pytest.mark.parametrize(
+    ("provider", "form", "sender", "secrets"),
+    [
+        (
+            "whatsapp",
+            {
+                "phone_number_id": "106540352242922",
+                "access_token": "EAAG-Z9q7tok",
+                "app_secret": "appsec-Z9q7",
+                "verify_token": "verify-Z9q7",
+                "template": "csat_survey",
+                "template_language": "en_US",
+            },
+            "106540352242922",
+            ["access_token", "app_secret", "verify_token"],
+        ),
+        (
+            "vonage",
+            {"api_key": "a1b2c3", "api_secret": "s3cr3t-Z9q7", "signature_secret": "sig-Z9q7", "from": "AcmeHelp"},
+            "AcmeHelp",
+            ["api_secret", "signature_secret"],
+        ),
+    ],
+)
+def test_whatsapp_and_vonage_take_the_cli_fields(app, page, reported, provider, form, sender, secrets):
+    assert _post(page, f"/admin/settings/channels/{provider}", form).status_code == 303
+    [listed] = _listed(app, reported.account.key)["providers"]
+    assert (listed["provider"], listed["from"], listed["secrets_set"]) == (provider, sender, secrets)
+    html = page.get(f"/admin/settings/channels/{provider}").get_data(as_text=True)
+    assert all(form[name] not in html for name in secrets)  # never shown back
