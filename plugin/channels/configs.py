@@ -41,6 +41,11 @@ REQUIRED = {
 }
 
 
+# The earlier name of phones.e164 (international numbers only, no region): kept so that code written against it on
+# other branches still merges; new code calls plugin.channels.phones.
+normalise_phone = phones.e164
+
+
 def provider_module(name: str) -> Provider:
     """The provider's module object (plugin.channels.<name>.PROVIDER); KeyError for an unknown one."""
     if name not in PROVIDERS:
