@@ -118,15 +118,26 @@ def accounts_create(extra: tuple[str, ...], generate_webhook_secret: bool, **set
 @click.option("--edit-days", type=int, default=None)
 @click.option("--option", "extra", multiple=True, metavar="KEY=VALUE", help="Set a platform setting; KEY= removes it.")
 @click.option("--channels", default=None, help="Channel order, e.g. whatsapp,sms,email (docs/channels.md).")
-def accounts_update(account_key: str, extra: tuple[str, ...], channels: str | None, **settings) -> None:
+@click.option(
+    "--phone-region",
+    default=None,
+    metavar="CC",
+    help="Country of phone numbers written without a country code (ISO 3166 alpha-2, e.g. GB); '' removes it.",
+)
+def accounts_update(
+    account_key: str, extra: tuple[str, ...], channels: str | None, phone_region: str | None, **settings
+) -> None:
     """Change an account's settings or secrets (e.g. the signing secret a helpdesk shows after setup)."""
     from plugin.channels.configs import parse_order
+    from plugin.channels.phones import check_region
 
     s = services()
     try:
         options = dict(_key_value(item) for item in extra)
         if channels is not None:
             options["channels"] = parse_order(channels)
+        if phone_region is not None:
+            options["phone_region"] = check_region(phone_region) if phone_region.strip() else ""
         with s.db.session() as session:
             account = account_service.update_account(
                 session, s.box, _account(session, account_key), options=options, **settings

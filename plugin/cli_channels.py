@@ -6,13 +6,16 @@ import json
 
 import click
 from flask.cli import AppGroup
+from sqlalchemy.exc import IntegrityError
 
 from plugin import accounts as account_service
 from plugin.channels import configs
 from plugin.services import services
 
 channels_cli = AppGroup(
-    "channels", help="Messaging channels: SMS (Twilio, Vonage), WhatsApp (Meta or Twilio), Chatwoot in-chat."
+    "channels",
+    help="Messaging channels: SMS (Twilio, Vonage), WhatsApp (Meta or Twilio), Chatwoot in-chat "
+    "(also on /admin/settings).",
 )
 
 # option name -> the config field it fills (every provider's fields; `configs.add` refuses the ones it does not take)
@@ -62,6 +65,8 @@ def channels_add(
             described = configs.describe(row, account, s.settings.public_url, s.box)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    except IntegrityError:  # the same provider added at the same moment elsewhere (the settings page, say)
+        raise click.UsageError(f"{provider} was just set up by someone else; see 'channels list'") from None
     click.echo(json.dumps(described, indent=2))
 
 

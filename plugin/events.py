@@ -25,7 +25,7 @@ class Person:
     name: str | None = None
     id: str | None = None
     locale: str | None = None
-    phone: str | None = None  # as the platform wrote it; plugin/channels/configs.normalise_phone makes it E.164
+    phone: str | None = None  # as the platform wrote it; plugin/channels/phones.py makes it E.164
 
 
 @dataclass(frozen=True)

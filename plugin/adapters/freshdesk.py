@@ -9,6 +9,10 @@ Admin guide: docs/platforms/freshdesk.md. Sources for every format fact used her
   "Waiting on Customer", ...}}``: zulip/zulip:zerver/webhooks/freshdesk/doc.md and
   zulip/zulip:zerver/webhooks/freshdesk/fixtures/status_changed.json; Freshdesk's own guide
   https://support.freshdesk.com/support/solutions/articles/132589-using-webhooks-in-automation-rules.
+- The requester's phone: ``requester_mobile`` / ``requester_phone`` from ``{{ticket.requester.mobile}}`` and
+  ``{{ticket.requester.phone}}`` (the contact's ``mobile`` and ``phone``, https://developers.freshdesk.com/api/#contacts;
+  the placeholders are in Freshdesk's placeholder list, "Requester" section, and rendered as free text like the
+  others: an ASSUMPTION from the same captures). Mobile first: it is the one that takes an SMS.
 - Freshdesk signs nothing and sends no delivery id; the admin adds a secret header, which we compare in constant time.
 - Dedupe. ``{{ticket.updated_at}}`` is in none of Freshdesk's placeholder lists (ASSUMPTION that it renders at all;
   the guide no longer asks for it). When the body carries a real time there, the key is ticket + status change +
@@ -50,6 +54,7 @@ from plugin.adapters.base import (
     note_text,
     send,
 )
+from plugin.channels import phones
 from plugin.events import IGNORED, REOPENED, SOLVED, PayloadError, Person, TicketEvent
 from plugin.jsonbody import parse_datetime, parse_object, require
 from plugin.signing import SignatureError
@@ -103,6 +108,7 @@ class FreshdeskAdapter:
                 email=_str(hook.get("requester_email")),
                 name=_str(hook.get("requester_name")),
                 locale=_locale(hook.get("requester_language")),
+                phone=phones.pick((hook.get("requester_mobile"), hook.get("requester_phone")), options),
             ),
             assignee=Person(
                 id=_str(hook.get("agent_id")),

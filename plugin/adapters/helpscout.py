@@ -15,6 +15,12 @@ Admin guide: docs/platforms/helpscout.md. Sources for every format fact used her
   ``primaryCustomer{id,first,last,email}``, ``createdBy``, ``closedAt``, ``userUpdatedAt``, ``tags[{id,color,tag}]``,
   ``customFields[{id,name,value,text}]``): https://developer.helpscout.com/mailbox-api/endpoints/conversations/get/
   and helpscout/helpscout-api-php:tests/Payloads/ConversationPayloads.php.
+- The requester's phone: the webhook's ``primaryCustomer`` has none (only a legacy Person of a phone conversation
+  did: https://developer.helpscout.com/help-desk-api/objects/person), so when the account surveys by SMS or
+  WhatsApp the lookup job reads ``GET /v2/customers/{id}/phones`` -> ``_embedded.phones[{id, value, type}]``, type
+  one of work, home, mobile, fax, pager, other (https://developer.helpscout.com/mailbox-api/endpoints/customers/phones/list/;
+  the same shape in helpscout/helpscout-api-php:tests/Payloads/CustomerPayloads.php ``getPhones``). A mobile
+  number first; values are free text ("222-333-4444"), read by plugin/channels/phones.py.
 - Auth: https://developer.helpscout.com/mailbox-api/overview/authentication/ (client credentials:
   ``POST /v2/oauth2/token`` with ``grant_type=client_credentials``, ``client_id``, ``client_secret``; the answer has
   ``access_token`` and ``expires_in`` (48 hours); no refresh token, so a new one is fetched when it runs out).
@@ -39,7 +45,9 @@ import hmac
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
+from urllib.parse import quote
 
 import requests
 
@@ -56,6 +64,7 @@ from plugin.adapters.base import (
     note_text,
     refused,
 )
+from plugin.channels import phones
 from plugin.events import IGNORED, REOPENED, SOLVED, PayloadError, Person, TicketEvent
 from plugin.jsonbody import dig, parse_datetime, parse_object, require
 from plugin.signing import SignatureError
@@ -142,18 +151,42 @@ class HelpScoutAdapter:
         creator = _object(data, "createdBy")
         email = customer.get("email") or (creator.get("email") if creator.get("type") == "customer" else None)
         assignee = _object(data, "assignee")
+        kind = STATUS_KINDS.get(status, IGNORED)
+        phone = customer.get("phone") if isinstance(customer.get("phone"), str) else None
         return TicketEvent(
-            kind=STATUS_KINDS.get(status, IGNORED),
+            kind=kind,
             dedupe_key=dedupe_key(data),
             ticket_id=str(data["id"]),
             occurred_at=parse_datetime(data.get("closedAt") if status == "closed" else None, "closedAt")
             or parse_datetime(data.get("userUpdatedAt"), "userUpdatedAt"),
             subject=str(data.get("subject") or ""),
             url=dig(data, "_links.web.href") or f"{WEB_URL}/conversation/{data['id']}/{data.get('number') or ''}",
-            requester=Person(email=email, name=_name(customer), id=_id(customer)),
+            requester=Person(email=email, name=_name(customer), id=_id(customer), phone=phone),
             assignee=Person(id=_id(assignee), email=assignee.get("email"), name=_name(assignee)),
             tags=tuple(t["tag"] for t in data.get("tags") or () if isinstance(t, dict) and t.get("tag")),
+            # The customer's numbers are one API call away; asked only by accounts that can use them.
+            needs_lookup=kind == SOLVED and not phone and _id(customer) is not None and phones.wanted(options),
         )
+
+    def lookup(self, credentials: AccountCredentials, event: TicketEvent) -> TicketEvent:
+        """The customer's phone numbers (a mobile one first); a customer the API will not show keeps none."""
+        try:
+            answer = _Api(self.tokens, credentials).call(
+                "GET", f"/v2/customers/{quote(event.requester.id or '')}/phones"
+            )
+            numbers = (answer.json().get("_embedded") or {}).get("phones") or []
+        except WriteBackError as exc:
+            if exc.retryable:
+                raise  # the job fails; the next sweep asks again
+            return event.completed(event.requester, event.assignee)  # surveyed by email, as without a phone
+        except (ValueError, AttributeError):
+            raise WriteBackError(
+                "Help Scout answered the customer's phones with no JSON object", retryable=True
+            ) from None
+        listed = [n for n in numbers if isinstance(n, dict)]
+        listed.sort(key=lambda n: n.get("type") != "mobile")  # stable: Help Scout's order within each kind
+        phone = phones.pick((n.get("value") for n in listed), credentials.options)
+        return event.completed(replace(event.requester, phone=phone), event.assignee)
 
     # --- ratings out -----------------------------------------------------------------------------------------------
     def write_back(self, credentials: AccountCredentials, report: RatingReport) -> None:

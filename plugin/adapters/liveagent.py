@@ -25,6 +25,10 @@ Sources, and what each one settles:
   the documented PUT (TicketUpdatable.custom_fields), the one documented place for it.
 - ASSUMPTION: PUT /tickets/{ticketId} with `tags` replaces the ticket's tag list (not documented either way); we send
   the full list (the ticket's ids minus our older rating tag, plus ours), which is right under either reading.
+- The requester's phone: the ticket's ``owner_contactid`` (docs/Ticket.md) names a contact whose ``phones`` is a
+  list of strings (docs/Contact.md; ``GET /contacts/{contactId}``, docs/ContactsApi.md get_specific_contact). The
+  lookup asks for it only when the account surveys by SMS or WhatsApp. Which of several numbers is a mobile one is
+  not recorded, so the first usable one is taken (ASSUMPTION: agents list the main number first).
 - Rate limits: none documented; a 429 is honoured through Retry-After like everywhere else.
 
 Options: subdomain (https://<subdomain>.ladesk.com when no --api-url), custom_field (a ticket custom field code
@@ -39,6 +43,7 @@ from datetime import datetime
 from urllib.parse import quote
 
 from plugin.adapters.base import AccountCredentials, RatingReport, WriteBackError, is_our_tag, note_text, send
+from plugin.channels import phones
 from plugin.events import IGNORED, REOPENED, SOLVED, PayloadError, Person, TicketEvent
 from plugin.jsonbody import parse_datetime, parse_object, require
 from plugin.signing import SignatureError
@@ -79,6 +84,7 @@ class LiveAgentAdapter:
             id=_text(data.get("agentid")), email=_text(data.get("agent_email")), name=_text(data.get("agent_name"))
         )
         missing_people = not requester.email or (assignee.id is not None and not assignee.email)
+        asks_api = missing_people or phones.wanted(options)  # the contact's phone numbers are in the API only
         return TicketEvent(
             kind=kind,
             dedupe_key=f"ticket:{data['ticket_id']}:{status}:{changed}",
@@ -89,7 +95,7 @@ class LiveAgentAdapter:
             requester=requester,
             assignee=assignee,
             group=_text(data.get("department")),
-            needs_lookup=kind == SOLVED and missing_people,
+            needs_lookup=kind == SOLVED and asks_api,
         )
 
     def lookup(self, credentials: AccountCredentials, event: TicketEvent) -> TicketEvent:
@@ -109,6 +115,7 @@ class LiveAgentAdapter:
             email=event.requester.email or _text(ticket.get("owner_email")),
             name=event.requester.name or _text(ticket.get("owner_name")),
             locale=event.requester.locale,
+            phone=_contact_phone(api, _text(ticket.get("owner_contactid")), credentials.options),
         )
         agent_id = event.assignee.id or _text(ticket.get("agentid"))
         assignee = event.assignee
@@ -136,6 +143,20 @@ class LiveAgentAdapter:
             kept = [f for f in ticket.get("custom_fields") or [] if f.get("code") not in values]
             update["custom_fields"] = [*kept, *({"code": c, "value": v} for c, v in values.items())]
         api.call("PUT", path, json=update)  # one idempotent call: a retry never writes anything twice
+
+
+def _contact_phone(api: _Api, contact_id: str | None, options: Mapping) -> str | None:
+    """The requester's number from their contact, for accounts that survey by SMS or WhatsApp; None otherwise."""
+    if not contact_id or not phones.wanted(options):
+        return None
+    try:
+        contact = api.call("GET", f"/contacts/{quote(contact_id, safe='')}")
+    except WriteBackError as exc:
+        if exc.retryable:
+            raise
+        return None  # a contact the API will not show: the survey goes by email
+    numbers = contact.get("phones") if isinstance(contact, dict) else None
+    return phones.pick(numbers if isinstance(numbers, list) else (), options)
 
 
 def _tags_with(api: _Api, current_ids: list, tag: str) -> list[str]:

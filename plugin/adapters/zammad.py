@@ -15,6 +15,9 @@ Admin guide: docs/platforms/zammad.md. Sources for every format fact used here:
   ``lastname`` (no ``preferences``, so no locale); ``article`` is ``{}`` when the update added none:
   zammad/zammad:app/jobs/trigger_webhook_job/record_payload.rb, record_payload/base.rb, record_payload/ticket.rb.
   An unassigned ticket has owner id 1 (Zammad's system user "-", without email).
+- The requester's phone: the customer's ``mobile``, else ``phone`` (user attributes ``phone``, ``fax``, ``mobile``,
+  "" when unset: https://docs.zammad.org/en/latest/api/user.html; payload.rst's sample customer has
+  ``"phone": "0061 2 1234 7777"``). Free text as the agent typed it: plugin/channels/phones.py reads it.
 - Auth: ``Authorization: Token token=<token>`` (https://docs.zammad.org/en/latest/api-intro.html). Errors are
   ``{"error", "error_human"}``; an unknown token answers 401 "Can't find User for Token":
   zammad/zammad:app/controllers/application_controller/handles_errors.rb and .../authenticates.rb.
@@ -49,6 +52,7 @@ from plugin.adapters.base import (
     note_text,
     send,
 )
+from plugin.channels import phones
 from plugin.events import IGNORED, REOPENED, SOLVED, PayloadError, Person, TicketEvent
 from plugin.jsonbody import parse_datetime, parse_object, require
 from plugin.signing import SignatureError
@@ -98,7 +102,12 @@ class ZammadAdapter:
             ticket_id=str(ticket["id"]),
             occurred_at=parse_datetime(ticket.get("updated_at"), "ticket.updated_at"),
             subject=str(ticket.get("title") or ""),
-            requester=Person(email=customer.get("email") or None, name=_full_name(customer), id=_id(customer)),
+            requester=Person(
+                email=customer.get("email") or None,
+                name=_full_name(customer),
+                id=_id(customer),
+                phone=phones.pick((customer.get("mobile"), customer.get("phone")), options),
+            ),
             assignee=Person(id=_id(owner), email=owner.get("email"), name=_full_name(owner)),
             group=_name_of(ticket.get("group")) or None,
         )

@@ -33,6 +33,10 @@ Admin guide: docs/platforms/zendesk.md. Sources for every format fact used here:
   dust-tt/dust:front/lib/triggers/built-in-webhooks/zendesk/schemas/ticket_status_changed.ts.
   People are read with GET /api/v2/tickets/{id}?include=users (sideloaded users) and GET /api/v2/users/{id}:
   https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/ (kitsune re-reads tickets the same way).
+- The requester's phone: the user's ``phone`` ("The user's primary phone number", a string or null;
+  https://developer.zendesk.com/api-reference/ticketing/users/users/), read by the same lookup; older trigger
+  bodies may carry ``requester.phone`` from ``{{ticket.requester.phone}}``. Zendesk accepts numbers there in
+  E.164 when the account validates phone numbers, free text otherwise (plugin/channels/phones.py reads both).
 - Write-back: Basic ``{email}/token:{api_token}`` or OAuth ``Bearer``:
   https://support.zendesk.com/hc/en-us/articles/4408831452954; ``PUT /api/v2/tickets/{id}`` with
   ``{"ticket": {"comment": {"body", "public": false}, "custom_fields": [{id, value}]}}``;
@@ -271,6 +275,7 @@ def _parse_trigger(data: dict, body: bytes) -> TicketEvent:
             email=requester_email,
             name=_str(requester.get("name")),
             locale=_locale(requester.get("locale")),
+            phone=_str(requester.get("phone")),
         ),
         assignee=Person(
             id=_str(assignee.get("id")), email=_str(assignee.get("email")), name=_str(assignee.get("name"))
@@ -351,7 +356,11 @@ def _person(base: str, auth: dict, users: dict, user_id: str | None) -> Person:
     if user is None:
         user = _call("GET", f"{base}/api/v2/users/{user_id}", auth).json().get("user") or {}
     return Person(
-        id=user_id, email=_str(user.get("email")), name=_str(user.get("name")), locale=_locale(user.get("locale"))
+        id=user_id,
+        email=_str(user.get("email")),
+        name=_str(user.get("name")),
+        locale=_locale(user.get("locale")),
+        phone=_str(user.get("phone")),
     )
 
 

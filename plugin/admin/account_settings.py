@@ -178,10 +178,16 @@ FIELDSETS = (
                 "channels",
                 "Channel order",
                 hint="e.g. whatsapp,sms,email: the first that reaches the customer is used (docs/channels.md). "
-                "Empty: email only. Providers are set up with `channels add`.",
+                "Empty: email only. Providers: Channel providers, below this form.",
             ),
             Field("quiet_hours", "Quiet hours for SMS and WhatsApp", hint="e.g. 21:00-08:00; empty: none."),
             Field("timezone", "Time zone of the quiet hours", hint="e.g. Europe/Warsaw; empty: UTC."),
+            Field(
+                "phone_region",
+                "Country of phone numbers written without a country code",
+                hint="ISO 3166 code, e.g. GB: then 020 7946 0018 reads as +44 20 7946 0018. Empty: only numbers "
+                "written with their country code (+44..., 0044...) are used.",
+            ),
         ),
     ),
     Fieldset(
@@ -372,6 +378,7 @@ def _channel_errors(text: Mapping[str, str], values: dict[str, object]) -> dict[
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from plugin.channels.configs import parse_order
+    from plugin.channels.phones import check_region
 
     errors = {}
     if text["channels"]:
@@ -388,6 +395,11 @@ def _channel_errors(text: Mapping[str, str], values: dict[str, object]) -> dict[
             ZoneInfo(text["timezone"])
         except (ValueError, ZoneInfoNotFoundError):
             errors["timezone"] = "Use a time zone name such as Europe/Warsaw."
+    if text["phone_region"]:
+        try:
+            values["phone_region"] = check_region(text["phone_region"])
+        except ValueError:
+            errors["phone_region"] = "Use a two-letter country code such as GB or US, or leave empty."
     return errors
 
 

@@ -21,7 +21,7 @@ from flask import (
 )
 
 from plugin import csv_export, dashboard, recovery, reports, writebacks
-from plugin.admin import account_settings, auth, review, roles, users
+from plugin.admin import account_settings, auth, channel_settings, review, roles, users
 from plugin.admin.login_limit import LoginLimiter
 from plugin.models import Account, Rating
 from plugin.services import services
@@ -218,6 +218,9 @@ def settings_page():
             flash("Settings saved.")
             return redirect(url_for("admin.settings_page"), code=303)
         values = {name: request.form.get(name, "") for name in account_settings.FIELDS}
+    s = services()
+    with s.db.session() as session:
+        providers = channel_settings.listed(session, s.box, g.account, s.settings.public_url)
     return render_template(
         "admin/settings.html",
         values=values,
@@ -225,6 +228,9 @@ def settings_page():
         scales=SCALES,
         fieldsets=account_settings.FIELDSETS,
         languages=account_settings.LANGUAGE_NAMES,
+        providers=providers,
+        addable=channel_settings.addable(g.account),
+        titles=channel_settings.TITLES,
     ), (400 if errors else 200)
 
 
@@ -316,5 +322,5 @@ def set_follow_up(rating_id: int):
     return redirect(_safe_next(request.form.get("next")), code=303)
 
 
-from plugin.admin import people_views  # noqa: E402, F401  (its routes join this blueprint)
+from plugin.admin import channel_views, people_views  # noqa: E402, F401  (their routes join this blueprint)
 from plugin.sidebar import admin as _sidebar_admin  # noqa: E402,F401  (its /admin/sidebar routes on this blueprint)

@@ -1,6 +1,7 @@
 """Which channel a ticket's survey goes out on: the account's order, filtered by what can reach the requester.
 
-Reachable means: email with an address; sms / whatsapp with an E.164 phone, a provider set up and the number not
+Reachable means: email with an address; sms / whatsapp with a phone that reads as E.164 (plugin/channels/phones.py,
+national numbers with the account's `phone_region`), a provider set up and the number not
 opted out (STOP); chat for a Chatwoot conversation on a live-chat or messaging inbox. The event's own `channel`
 (the generic platform's, e.g. a ticket that came in by SMS) goes first when the account allows that channel.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from plugin.channels import configs
+from plugin.channels import configs, phones
 from plugin.models import Account, Unsubscribe
 
 # Chatwoot inbox types (Inbox#channel_type) where a person is in a conversation that can show a question; email
@@ -42,10 +43,21 @@ class Contact:
     phone: str | None = None
     chat: bool = False
     preferred: str | None = None
+    phone_problem: str | None = None  # why the helpdesk's number is unusable ("too short"...), for the skip reason
 
 
-def contact_from(platform: str, email: str, phone: str | None, preferred: str | None, body: str | None) -> Contact:
-    """The requester's ways in; for Chatwoot, the phone and the inbox type are read from the stored webhook body."""
+def contact_from(
+    platform: str,
+    email: str,
+    phone: str | None,
+    preferred: str | None,
+    body: str | None,
+    region: str | None = None,
+) -> Contact:
+    """The requester's ways in; for Chatwoot, the phone and the inbox type are read from the stored webhook body.
+
+    `region` is the account's `phone_region` (ISO 3166 alpha-2): the country of numbers written without one.
+    """
     chat = False
     if platform == "chatwoot" and body:
         try:
@@ -56,7 +68,21 @@ def contact_from(platform: str, email: str, phone: str | None, preferred: str | 
         chat = data.get("channel") in CHAT_INBOXES
         sender = ((data.get("meta") or {}).get("sender") or {}) if isinstance(data.get("meta"), dict) else {}
         phone = phone or (sender.get("phone_number") if isinstance(sender, dict) else None)
-    return Contact(email=email, phone=configs.normalise_phone(phone), chat=chat, preferred=preferred)
+    number = phones.parse(phone, region)
+    return Contact(email=email, phone=number.e164, chat=chat, preferred=preferred, phone_problem=number.problem)
+
+
+def region_of(account: Account) -> str | None:
+    """The account's phone region option, or None (then only numbers with a country code are used)."""
+    code = str((account.options or {}).get("phone_region") or "").strip().upper()
+    return code if code in phones.REGIONS else None
+
+
+def unreachable_reason(contact: Contact, reason: str | None) -> str | None:
+    """The skip reason to store: an unusable phone says why, rather than only "no_requester_email"."""
+    if reason == "no_requester_email" and contact.phone_problem:
+        return f"invalid_phone: {contact.phone_problem}"
+    return reason
 
 
 def choose(session: Session, account: Account, contact: Contact) -> str:

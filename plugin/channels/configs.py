@@ -9,10 +9,13 @@ import re
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from plugin import egress
+from plugin.channels import phones
 from plugin.channels.base import Provider, ProviderConfig
 from plugin.models import Account, ChannelConfig
 from plugin.security import SecretBox
 
+SENDER_MAX, API_URL_MAX, VALUE_MAX = 100, 500, 2000  # the columns' sizes; tokens are far shorter than 2000
 # provider -> the channel it carries
 PROVIDERS = {
     "twilio": "sms",
@@ -24,7 +27,7 @@ PROVIDERS = {
 # provider -> (module under plugin.channels, its provider object): WhatsApp through Twilio shares twilio.py
 MODULES = {"chatwoot": ("chat", "PROVIDER"), "twilio-whatsapp": ("twilio", "WHATSAPP_PROVIDER")}
 CHANNELS = ("email", "sms", "whatsapp", "chat")
-MESSAGING = frozenset({"sms", "whatsapp"})  # the channels whose address is a phone number
+MESSAGING = phones.PHONE_CHANNELS  # the channels whose address is a phone number
 # Which fields of `channels add` are secrets (encrypted, never printed), which are settings, which are required.
 SECRETS = {
     "twilio": ("auth_token",),
@@ -47,7 +50,6 @@ REQUIRED = {
     "whatsapp": ("sender", "access_token", "app_secret", "verify_token", "template"),
     "chatwoot": (),
 }
-E164 = re.compile(r"\+[1-9]\d{6,14}")
 CONTENT_SID = r"HX[0-9a-fA-F]{32}"  # a Twilio Content template: https://www.twilio.com/docs/api/errors/21655
 
 
@@ -57,20 +59,6 @@ def provider_module(name: str) -> Provider:
         raise KeyError(name)
     module, attribute = MODULES.get(name, (name, "PROVIDER"))
     return getattr(importlib.import_module(f"plugin.channels.{module}"), attribute)
-
-
-def normalise_phone(value: object) -> str | None:
-    """E.164 (+ and up to 15 digits) from a helpdesk's free-form number, or None.
-
-    Only numbers written with their country code (+48..., 0048...) are accepted: without libphonenumber and a
-    region we cannot tell a national number's country, so we do not guess (docs/channels.md).
-    """
-    if not isinstance(value, str):
-        return None
-    text = re.sub(r"[\s().\-/]", "", value.strip())
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    return text if E164.fullmatch(text) else None
 
 
 def inbound_url(public_url: str, provider: str, account_key: str) -> str:
@@ -86,11 +74,18 @@ def add(
     api_url: str | None = None,
     sender: str = "",
     values: dict | None = None,
+    keep_secrets: bool = False,
 ) -> ChannelConfig:
-    """Set up (or replace) the account's `provider`; ValueError with a sentence for anything that cannot work."""
+    """Set up (or replace) the account's `provider`; ValueError with a sentence for anything that cannot work.
+
+    With `keep_secrets` a secret not given keeps its stored value (the settings page's "leave empty to keep").
+    """
     if provider not in PROVIDERS:
         raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
     values = {key: str(value).strip() for key, value in (values or {}).items() if value not in (None, "")}
+    _check_text(values, sender, api_url)
+    if keep_secrets:
+        values = {**stored_secrets(session, box, account, provider), **values}
     unknown = set(values) - set(SECRETS[provider]) - set(SETTINGS[provider])
     if unknown:
         raise ValueError(f"{provider} does not take {', '.join(sorted(unknown))}")
@@ -100,11 +95,11 @@ def add(
         missing.append("from (or messaging_service_sid)")
     if missing:
         raise ValueError(f"{provider} needs {', '.join('--' + name.replace('_', '-') for name in missing)}")
-    if provider in ("twilio", "vonage") and sender and not normalise_phone(sender) and not sender.isalnum():
+    if provider in ("twilio", "vonage") and sender and not phones.e164(sender) and not sender.isalnum():
         raise ValueError("--from must be a number in E.164 (+15551234567) or an alphanumeric sender id")
     if provider == "twilio-whatsapp":
         sender = sender.strip().removeprefix("whatsapp:")
-        if sender and not normalise_phone(sender):
+        if sender and not phones.e164(sender):
             raise ValueError("--from must be the WhatsApp sender's number in E.164 (+15551234567)")
         if not re.fullmatch(rf"{CONTENT_SID}|(\w+={CONTENT_SID})(,\w+={CONTENT_SID})*", values["content_sid"]):
             raise ValueError(
@@ -113,6 +108,11 @@ def add(
             )
     if api_url and not re.fullmatch(r"https?://[^\s]+", api_url):
         raise ValueError("--api-url must be an http(s) URL")
+    if api_url:
+        try:
+            egress.check_url(api_url)
+        except egress.EgressRefused as exc:
+            raise ValueError(f"--api-url cannot be used: {exc}") from None
     if provider == "chatwoot" and account.platform != "chatwoot":
         raise ValueError("the chatwoot channel is for Chatwoot accounts (it posts into their conversations)")
     secrets = {name: values[name] for name in SECRETS[provider] if name in values}
@@ -124,13 +124,33 @@ def add(
         account_id=account.id,
         provider=provider,
         api_url=api_url.rstrip("/") if api_url else None,
-        sender=normalise_phone(sender) or sender.strip(),
+        sender=phones.e164(sender) or sender.strip(),
         settings=settings,
         secrets_encrypted=box.encrypt(json.dumps(secrets)),
     )
     session.add(row)
     session.flush()
     return row
+
+
+def _check_text(values: dict[str, str], sender: str, api_url: str | None) -> None:
+    """One line each, within the columns: a pasted value with a line break or NUL is a mistake, not a setting."""
+    given = {**{"--" + k.replace("_", "-"): v for k, v in values.items()}, "--from": sender, "--api-url": api_url or ""}
+    broken = sorted(name for name, value in given.items() if re.search(r"[\x00-\x1f\x7f]", value))
+    if broken:
+        raise ValueError(f"{', '.join(broken)}: use one line of text, without control characters")
+    limits = {"--from": SENDER_MAX, "--api-url": API_URL_MAX}
+    long = sorted(name for name, value in given.items() if len(value) > limits.get(name, VALUE_MAX))
+    if long:
+        raise ValueError(f"{', '.join(long)}: too long (at most {limits.get(long[0], VALUE_MAX)} characters)")
+
+
+def stored_secrets(session: Session, box: SecretBox, account: Account, provider: str) -> dict[str, str]:
+    """The provider's stored secrets (decrypted), {} when it is not set up."""
+    row = session.scalar(
+        select(ChannelConfig).where(ChannelConfig.account_id == account.id, ChannelConfig.provider == provider)
+    )
+    return json.loads(box.decrypt(row.secrets_encrypted) or "{}") if row else {}
 
 
 def remove(session: Session, account: Account, provider: str) -> bool:

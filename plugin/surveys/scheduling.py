@@ -72,11 +72,14 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
         scheduled_at=now + timedelta(minutes=account.delay_minutes),
         created_at=now,
     )
-    contact = choice.contact_from(account.platform, email, event.requester.phone, event.channel, row.body)
+    contact = choice.contact_from(
+        account.platform, email, event.requester.phone, event.channel, row.body, region=choice.region_of(account)
+    )
     survey.requester_phone, survey.channel = contact.phone, choice.choose(session, account, contact)
     reason = skip_reason(
         session, account, event.ticket_id, email, now, tags=event.tags, phone=contact.phone, channel=survey.channel
     )
+    reason = choice.unreachable_reason(contact, reason)
     if reason:
         survey.status, survey.reason = SKIPPED, reason
     session.add(survey)

@@ -42,6 +42,7 @@ OPTIONS = {
     "channels": "sms,email",
     "quiet_hours": "21:00-08:00",
     "timezone": "Europe/Warsaw",
+    "phone_region": "GB",
 }
 CHECKED = {"csat10_eight_is_satisfied": "true", "alert_on_comment": "true"}  # require_rendered_page left unchecked
 
@@ -128,6 +129,7 @@ def test_the_page_shows_what_is_stored_and_clearing_a_field_removes_its_option(s
         ("alert_slack_url", "hooks.slack.test/services/T000", "starting with https://"),
         ("alert_slack_url", "ftp://hooks.slack.test/x", "starting with https://"),
         ("alert_emails", "lead@acme.test, nobody", "Not an email address: nobody"),
+        ("phone_region", "UK", "two-letter country code such as GB"),
     ],
 )
 def test_an_invalid_value_is_shown_next_to_its_field_and_nothing_is_saved(signed_in, field, value, message):

@@ -101,8 +101,11 @@ class TwilioEmulator(Emulator):
         if not body.get("From") and not body.get("MessagingServiceSid"):
             return self._error(400, 21603, "A 'From' phone number is required.")
         to = body["To"]
-        # +999 is no country's code (ITU-T E.164 assignments): Twilio cannot route it either.
-        if not (to.startswith("+") and to[1:].isdigit() and 8 <= len(to) <= 16) or to.startswith("+999"):
+        # +999 is no country's code (ITU-T E.164 assignments): Twilio cannot route it either. +15005550001 is the
+        # number Twilio's test credentials answer 21211 for (twilio.com/docs/iam/test-credentials, "Magic input"):
+        # well formed for libphonenumber, refused by Twilio.
+        invalid = to.startswith("+999") or to == "+15005550001"
+        if not (to.startswith("+") and to[1:].isdigit() and 8 <= len(to) <= 16) or invalid:
             return self._error(400, 21211, f"Invalid 'To' Phone Number: {to}")
         if to in self.blocked:
             return self._error(400, 21610, "Attempt to send to unsubscribed recipient")

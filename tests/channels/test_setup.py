@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from plugin.channels import delivery
-from plugin.channels.configs import normalise_phone
+from plugin.channels.phones import e164 as normalise_phone
 from plugin.models import Survey
 from plugin.services import services
 from tests.channels.conftest import cli

@@ -130,12 +130,13 @@ def test_21610_marks_the_number_opted_out_and_falls_back_to_email(twilio, desk):
 
 
 def test_invalid_number_without_email_fails_with_the_providers_reason(twilio, desk):
-    post_event(desk, "T-1", "+1555", email="")  # too short for E.164: not a phone at all
-    post_event(desk, "T-2", "+999999999999999", email="")  # E.164-shaped; Twilio refuses it
+    post_event(desk, "T-1", "+1555", email="")  # too short for its country: not a phone at all
+    post_event(desk, "T-2", "+15005550001", email="")  # a possible US number; Twilio refuses it
     twilio.messages.clear()
     run_jobs()
     by_ticket = {s.ticket_id: s for s in stored(Survey)}
-    assert by_ticket["T-1"].status == "skipped" and by_ticket["T-1"].reason == "no_requester_email"
+    assert by_ticket["T-1"].status == "skipped"
+    assert by_ticket["T-1"].reason == "invalid_phone: not a possible number for its country (wrong length)"
     assert by_ticket["T-2"].channel == "sms" and by_ticket["T-2"].status == "failed"
     assert "21211" in by_ticket["T-2"].reason  # the provider's code and text, nothing to fall back to
     assert twilio.messages == []

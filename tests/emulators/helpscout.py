@@ -11,6 +11,9 @@ Every endpoint, and where it is documented:
   https://developer.helpscout.com/mailbox-api/endpoints/conversations/custom_fields/update/.
 - POST /v2/conversations/{id}/notes (201 with Resource-ID):
   https://developer.helpscout.com/mailbox-api/endpoints/conversations/threads/note/.
+- GET /v2/customers/{id}/phones (``_embedded.phones[{id, value, type, _links}]``, 404 for an unknown customer):
+  https://developer.helpscout.com/mailbox-api/endpoints/customers/phones/list/ and
+  helpscout/helpscout-api-php:tests/Payloads/CustomerPayloads.php (getPhones).
 Anything else is 404. Errors use Help Scout's ``{"logRef", "message", "_embedded": {"errors": [...]}}``; a 429
 carries ``X-RateLimit-Retry-After`` (https://developer.helpscout.com/mailbox-api/overview/rate-limiting/).
 """
@@ -29,6 +32,7 @@ CONVERSATION = re.compile(r"^/v2/conversations/(\d+)$")
 TAGS = re.compile(r"^/v2/conversations/(\d+)/tags$")
 FIELDS = re.compile(r"^/v2/conversations/(\d+)/fields$")
 NOTES = re.compile(r"^/v2/conversations/(\d+)/notes$")
+PHONES = re.compile(r"^/v2/customers/(\d+)/phones$")
 STATUSES = {"active", "closed", "open", "pending", "spam", "inbox_predefined"}
 
 
@@ -73,6 +77,7 @@ class HelpScoutEmulator(Emulator):
         self.conversations: dict[int, Conversation] = {}
         self.field_names: dict[int, str] = {}  # the mailbox's custom fields
         self.tokens: dict[str, float] = {}  # access token -> expiry (monotonic)
+        self.customer_phones: dict[int, list[tuple[str, str]]] = {}  # customer id -> [(value, type)]
 
     # --- test controls -------------------------------------------------------------------------------------------
     def add_conversation(self, conversation_id: int, **attributes) -> Conversation:
@@ -131,6 +136,8 @@ class HelpScoutEmulator(Emulator):
         return scheme == "Bearer" and self.tokens.get(token, 0) > time.monotonic()
 
     def _route(self, method: str, path: str, body) -> Response:
+        if (match := PHONES.match(path)) and method == "GET":
+            return self._phones(int(match.group(1)))
         for pattern, handler, verb in (
             (CONVERSATION, self._show, "GET"),
             (TAGS, self._tags, "PUT"),
@@ -145,6 +152,16 @@ class HelpScoutEmulator(Emulator):
                     return 404, {"logRef": "emu#404", "message": "Conversation not found"}, {}
                 return handler(conversation, body)
         return 404, {"logRef": "emu#404", "message": "Not found"}, {}
+
+    def _phones(self, customer_id: int) -> Response:
+        if customer_id not in self.customer_phones:
+            return 404, {"logRef": "emu#404", "message": "Customer not found"}, {}
+        href = f"https://api.helpscout.net/v2/customers/{customer_id}/phones"
+        listed = [
+            {"id": n, "value": value, "type": kind, "_links": {"self": {"href": f"{href}/{n}"}}}
+            for n, (value, kind) in enumerate(self.customer_phones[customer_id], 1)
+        ]
+        return 200, {"_embedded": {"phones": listed}, "_links": {"self": {"href": href}}}, {}
 
     def _show(self, conversation: Conversation, body) -> Response:
         if conversation.moved_to:

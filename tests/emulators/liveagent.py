@@ -9,6 +9,9 @@ QualityUnit/LiveAgent-api-python (docs/*.md, @4196a87a7b29cc538b97b321a932446346
   the stricter reading (replace), as Pipedream's add-tag-to-ticket action (GET, append, PUT) assumes.
 - GET /tickets/{ticketId}/messages (message groups): docs/TicketsApi.md get_ticket_message_groups. There is no
   POST on that path in v3, so a POST is 404 here, as it is in LiveAgent.
+- GET /contacts/{contactId} (Contact: firstname, lastname, emails and phones as lists of strings...):
+  docs/ContactsApi.md get_specific_contact, docs/Contact.md; a ticket names its requester's contact in
+  owner_contactid (docs/Ticket.md).
 - GET /agents/{agentId}: docs/AgentsApi.md, docs/Agent.md. GET|POST /tags: docs/TagsApi.md, docs/Tag.md.
 - Errors: {"message": ...} (liveagent_api/models/error_response.py); unknown endpoints 404.
 """
@@ -23,6 +26,7 @@ from tests.emulators.base import INVALID_JSON, Emulator, Request, Response
 TICKET = re.compile(r"^/api/v3/tickets/([^/]+)$")
 MESSAGES = re.compile(r"^/api/v3/tickets/([^/]+)/messages$")
 AGENT = re.compile(r"^/api/v3/agents/([^/]+)$")
+CONTACT = re.compile(r"^/api/v3/contacts/([^/]+)$")
 TAGS = "/api/v3/tags"
 STATUSES = set("INTPRXBACWL")
 
@@ -32,6 +36,7 @@ class Ticket:
     id: str
     owner_email: str = "casey@customer.test"
     owner_name: str = "Casey Customer"
+    owner_contactid: str | None = "c1"
     agentid: str | None = "ag7"
     status: str = "R"
     subject: str = "Printer jammed"
@@ -45,6 +50,7 @@ class Ticket:
             "code": f"ABC-{self.id}",
             "owner_email": self.owner_email,
             "owner_name": self.owner_name,
+            "owner_contactid": self.owner_contactid,
             "agentid": self.agentid,
             "status": self.status,
             "subject": self.subject,
@@ -64,6 +70,7 @@ class LiveAgentEmulator(Emulator):
         self.api_key = api_key
         self.tickets: dict[str, Ticket] = {}
         self.agents: dict[str, dict] = {}
+        self.contacts: dict[str, dict] = {}
         self.tags: dict[str, str] = {}  # id -> name
         self.field_codes: set[str] = set()
 
@@ -71,6 +78,11 @@ class LiveAgentEmulator(Emulator):
     def add_ticket(self, ticket_id: str, **fields) -> Ticket:
         self.tickets[ticket_id] = Ticket(id=ticket_id, **fields)
         return self.tickets[ticket_id]
+
+    def add_contact(self, contact_id: str, email: str, phones: list[str], **fields) -> dict:
+        """A contact as docs/Contact.md shows it: emails and phones are lists of plain strings."""
+        self.contacts[contact_id] = {"id": contact_id, "emails": [email], "phones": list(phones), "type": "R", **fields}
+        return self.contacts[contact_id]
 
     def add_tag(self, name: str) -> str:
         tag_id = f"t{len(self.tags) + 1}"
@@ -102,6 +114,9 @@ class LiveAgentEmulator(Emulator):
                 return 400, {"message": f"Tag '{name}' already exists"}, {}
             tag_id = self.add_tag(name)
             return 200, {"id": tag_id, "name": name}, {}
+        if match := CONTACT.match(path):
+            contact = self.contacts.get(match.group(1))
+            return (200, contact, {}) if contact and method == "GET" else (404, {"message": "Contact not found"}, {})
         if match := AGENT.match(path):
             agent = self.agents.get(match.group(1))
             return (200, agent, {}) if agent and method == "GET" else (404, {"message": "Agent not found"}, {})

@@ -7,7 +7,8 @@ Every endpoint, and where it is documented (a ".json" suffix is accepted as Zend
   https://developer.zendesk.com/documentation/ticketing/using-the-zendesk-api/side_loading/).
 - PUT (add), POST (set) and DELETE (remove) /api/v2/tickets/{id}/tags:
   https://developer.zendesk.com/api-reference/ticketing/ticket-management/tags/.
-- GET /api/v2/users/{id}: https://developer.zendesk.com/api-reference/ticketing/users/users/ (Show User; `locale`).
+- GET /api/v2/users/{id}: https://developer.zendesk.com/api-reference/ticketing/users/users/ (Show User; `locale`;
+  `phone`, "the user's primary phone number", null when unset).
 - GET /api/v2/users/{id}/group_memberships: https://developer.zendesk.com/api-reference/ticketing/groups/group_memberships/
   (the sidebar's check of who may see a ticket). Signed-URL JWTs for the sidebar are minted by tests/support/zaf.py.
 Anything else is 404 InvalidEndpoint. The 401 body is Zendesk's ``{"error": "Couldn't authenticate you"}``; a closed
@@ -73,10 +74,25 @@ class ZendeskEmulator(Emulator):
         return self.tickets[ticket_id]
 
     def add_user(
-        self, user_id: int, email: str, name: str, locale: str = "en-US", role: str = "end-user", **more
+        self,
+        user_id: int,
+        email: str,
+        name: str,
+        locale: str = "en-US",
+        role: str = "end-user",
+        phone: str | None = None,
+        **more,
     ) -> None:
         """`more`: other user fields as Zendesk names them (ticket_restriction, organization_id, suspended...)."""
-        self.users[user_id] = {"id": user_id, "email": email, "name": name, "locale": locale, "role": role, **more}
+        self.users[user_id] = {
+            "id": user_id,
+            "email": email,
+            "name": name,
+            "locale": locale,
+            "role": role,
+            "phone": phone,
+            **more,
+        }
 
     def error_body(self, status: int) -> dict:
         return {"error": "TooManyRequests"} if status == 429 else {"error": "InternalServerError"}

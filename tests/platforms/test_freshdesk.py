@@ -17,6 +17,7 @@ from tests.platforms.support import (
     latest_write_back,
     make_write_backs_due,
 )
+from tests.support.sms import twilio_for
 
 SECRET = "fd-hook-secret-8c1d2e"
 API_KEY = "fd-api-key"
@@ -291,3 +292,15 @@ def test_end_to_end_event_mail_click_confirm_write_back(desk, freshdesk, smtp_se
     assert "Comment: Slow" in ticket.notes[0]["body"] and ticket.notes[0]["private"] is True
     ratings = desk.api("/api/v1/ratings?ticket_id=12").get_json()["ratings"]
     assert [(r["score"], r["comment"], r["status"]) for r in ratings] == [(2, "Slow", "counted")]
+
+
+def test_a_requester_with_a_mobile_number_gets_the_survey_by_sms(app, desk):
+    """{{ticket.requester.mobile}} before {{ticket.requester.phone}}; national numbers read with the region GB."""
+    body = fixture("rule_resolved.json")
+    body["freshdesk_webhook"].update(requester_mobile="07700 900123", requester_phone="020 7946 0018")
+    with twilio_for(app, desk.key, phone_region="GB") as twilio:
+        assert desk.post(body).status_code == 202
+        desk.run_jobs()
+        survey = latest_survey("11")
+        assert (survey.channel, survey.requester_phone, survey.status) == ("sms", "+447700900123", "sent")
+        assert [m["to"] for m in twilio.messages] == ["+447700900123"]

@@ -13,6 +13,7 @@ import pytest
 from plugin.adapters.helpscout import ADAPTER
 from tests.emulators.helpscout import HelpScoutEmulator
 from tests.platforms.support import PlatformAccount, fixture_loader, latest_survey, latest_write_back
+from tests.support.sms import twilio_for
 
 SECRET = "hs-webhook-secret-0123456789abcdefghij"  # Help Scout allows at most 40 characters
 CONVERSATION = 2391938111
@@ -358,3 +359,23 @@ def fixture_bytes_helpscout(name: str) -> bytes:
     from tests.platforms.support import fixture_bytes
 
     return fixture_bytes("helpscout", name)
+
+
+def test_a_customer_with_a_mobile_number_gets_the_survey_by_sms(app, desk, helpscout):
+    """GET /v2/customers/{id}/phones in the lookup job (only for an account that can send SMS); mobile first."""
+    helpscout.customer_phones[238604] = [("222-333-4444", "work"), ("+44 7700 900123", "mobile")]
+    with twilio_for(app, desk.key) as twilio:
+        assert desk.post(fixture("convo_status_closed.json")).status_code == 202
+        desk.run_jobs()
+        survey = latest_survey("2391938111")
+        assert (survey.channel, survey.requester_phone, survey.status) == ("sms", "+447700900123", "sent")
+        assert [m["to"] for m in twilio.messages] == ["+447700900123"]
+    assert len(helpscout.calls_to("/v2/customers/238604/phones")) == 1
+
+
+def test_an_email_only_account_never_asks_for_phones(desk, helpscout, smtp_server):
+    helpscout.customer_phones[238604] = [("+44 7700 900123", "mobile")]
+    assert desk.post(fixture("convo_status_closed.json")).status_code == 202
+    desk.run_jobs()
+    assert latest_survey("2391938111").channel == "email" and len(smtp_server.messages) == 1
+    assert helpscout.calls_to("/v2/customers/238604/phones") == []

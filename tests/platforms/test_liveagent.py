@@ -20,6 +20,7 @@ from tests.platforms.support import (
     rate,
     run_jobs,
 )
+from tests.support.sms import twilio_for
 
 SECRET = "la-webhook-secret-0123"
 TICKET = "ab12cd34"
@@ -235,3 +236,16 @@ def test_end_to_end_through_http_only(account, desk, smtp_server):
     assert desk.tickets[TICKET].custom_fields == [{"code": "csat", "value": "5"}]
     ratings = account.api(f"/api/v1/ratings?ticket_id={TICKET}").get_json()["ratings"]
     assert [(r["score"], r["agent_email"], r["status"]) for r in ratings] == [(5, "sam@acme.test", "counted")]
+
+
+def test_a_requester_with_a_phone_gets_the_survey_by_sms(app, account, desk):
+    """The ticket's owner_contactid -> GET /contacts/{id} -> phones, asked only because the account sends SMS."""
+    desk.add_contact("c1", "dana@customer.test", ["+48 500 100 200"], firstname="Dana")
+    with twilio_for(app, account.key) as twilio:
+        assert account.post(fixture("ticket_resolved.json")).status_code == 202
+        run_jobs()
+        with services().db.session() as session:
+            survey = session.scalar(select(Survey))
+            assert (survey.channel, survey.requester_phone, survey.status) == ("sms", "+48500100200", "sent")
+        assert [m["to"] for m in twilio.messages] == ["+48500100200"]
+    assert ("GET", "/api/v3/contacts/c1") in [(c.method, c.path) for c in desk.calls]

@@ -12,6 +12,7 @@ import pytest
 
 from tests.emulators.zammad import ZammadEmulator
 from tests.platforms.support import PlatformAccount, fixture_loader, latest_survey, latest_write_back
+from tests.support.sms import twilio_for
 
 SECRET = "zammad-hmac-token-3f9c"
 TICKET = 81
@@ -303,3 +304,21 @@ def test_end_to_end_event_mail_click_confirm_write_back(desk, zammad, smtp_serve
     assert "Comment: Great" in ticket.articles[0]["body"] and ticket.articles[0]["internal"] is True
     ratings = desk.api(f"/api/v1/ratings?ticket_id={TICKET}").get_json()["ratings"]
     assert [(r["score"], r["agent_email"], r["status"]) for r in ratings] == [(5, "emma@chrispresso.com", "counted")]
+
+
+@pytest.mark.parametrize(
+    ("numbers", "expected"),
+    [
+        ({}, "+61212347777"),  # the documented sample's customer "phone": "0061 2 1234 7777"
+        ({"mobile": "+61 412 345 678"}, "+61412345678"),  # a mobile number wins
+    ],
+)
+def test_a_customer_with_a_phone_gets_the_survey_by_sms(app, desk, numbers, expected):
+    body = fixture("trigger_closed.json")
+    body["ticket"]["customer"].update(numbers)
+    with twilio_for(app, desk.key) as twilio:
+        assert desk.post(body).status_code == 202
+        desk.run_jobs()
+        survey = latest_survey(str(body["ticket"]["id"]))
+        assert (survey.channel, survey.requester_phone, survey.status) == ("sms", expected, "sent")
+        assert [m["to"] for m in twilio.messages] == [expected]

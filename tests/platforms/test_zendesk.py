@@ -19,6 +19,7 @@ from tests.platforms.support import (
     latest_write_back,
     make_write_backs_due,
 )
+from tests.support.sms import twilio_for
 
 SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3RpbmdfcHVycG9zZXNfb25seQ=="
 FIELD_ID = 360001
@@ -474,3 +475,14 @@ def test_a_new_invocation_id_on_the_same_signed_body_is_a_duplicate(desk, smtp_s
     desk.run_jobs()
     assert answers == [202, 200, 200]
     assert len(smtp_server.messages) == 1
+
+
+def test_a_requester_with_a_phone_gets_the_survey_by_sms(app, desk, zendesk):
+    """The users API's `phone`, read by the lookup job, with the account's channels sms,email and Twilio."""
+    zendesk.users[9002]["phone"] = "+1 (415) 555-0100"
+    with twilio_for(app, desk.key) as twilio:
+        assert desk.post(fixture("event_status_changed_solved.json")).status_code == 202
+        desk.run_jobs()
+        survey = latest_survey("4712")
+        assert (survey.channel, survey.requester_phone, survey.status) == ("sms", "+14155550100", "sent")
+        assert [m["to"] for m in twilio.messages] == ["+14155550100"]
