@@ -515,6 +515,9 @@ def main() -> int:
     parser.add_argument(
         "--profile", choices=("webhook", "click"), help="instead of the HTTP run: cProfile in-process requests"
     )
+    parser.add_argument(
+        "--only", choices=("webhook", "click"), help="time one scenario only (its baselines too); default: both"
+    )
     args = parser.parse_args()
 
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
@@ -562,7 +565,7 @@ def main() -> int:
                 return 0
 
             def scenarios(tokens, run):
-                return {
+                every = {
                     "webhook ingest": (
                         lambda: webhook_requests(account_key, args.warmup, f"{run}w"),
                         lambda: webhook_requests(account_key, args.requests, f"{run}t"),
@@ -572,6 +575,8 @@ def main() -> int:
                         lambda: click_requests(tokens[args.warmup :]),
                     ),
                 }
+                chosen = {"webhook": "webhook ingest", "click": "rating click"}.get(args.only)
+                return {name: timing for name, timing in every.items() if chosen in (None, name)}
 
             bare = serve_and_measure(
                 children, "bare", argv, bench.env(), "/r/ping", scenarios(bare_tokens, "B"), args, logdir
@@ -695,20 +700,25 @@ def report(
 
     # The figure is only worth something if the work was done: every answer expected, every row and job there.
     n = args.warmup + args.requests
-    checks = [
-        ("bare webhook answers 202", bare["webhook ingest"].statuses.get(202, 0), args.requests),
-        ("bare click answers 200", bare["rating click"].statuses.get(200, 0), args.requests),
-        ("floor webhook answers 202", floor["webhook ingest"].statuses.get(202, 0), args.requests),
-        ("floor rows (incl. warm-up)", counts["floor_rows"], 2 * n),
-        ("opencsat webhook answers 202", app["webhook ingest"].statuses.get(202, 0), args.requests),
-        ("opencsat click answers 200", app["rating click"].statuses.get(200, 0), args.requests),
-        ("webhook_events rows (incl. warm-up)", counts["webhook_events"], n),
-        ("surveys scheduled by webhooks", counts["surveys_scheduled"], n),
-        ("send_survey jobs queued in Redis", counts["queued_jobs"], n),
-        ("click rows (incl. warm-up)", counts["clicks"], n),
-        ("ratings started by clicks", counts["ratings"], n),
-        ("of which pending (a person's click, not marked as a scanner's)", counts["ratings_pending"], n),
-    ]
+    webhooks, clicks = "webhook ingest" in app, "rating click" in app  # --only times one of them
+    checks = [("floor rows (incl. warm-up)", counts["floor_rows"], (webhooks + clicks) * n)]
+    if webhooks:
+        checks += [
+            ("bare webhook answers 202", bare["webhook ingest"].statuses.get(202, 0), args.requests),
+            ("floor webhook answers 202", floor["webhook ingest"].statuses.get(202, 0), args.requests),
+            ("opencsat webhook answers 202", app["webhook ingest"].statuses.get(202, 0), args.requests),
+            ("webhook_events rows (incl. warm-up)", counts["webhook_events"], n),
+            ("surveys scheduled by webhooks", counts["surveys_scheduled"], n),
+            ("send_survey jobs queued in Redis", counts["queued_jobs"], n),
+        ]
+    if clicks:
+        checks += [
+            ("bare click answers 200", bare["rating click"].statuses.get(200, 0), args.requests),
+            ("opencsat click answers 200", app["rating click"].statuses.get(200, 0), args.requests),
+            ("click rows (incl. warm-up)", counts["clicks"], n),
+            ("ratings started by clicks", counts["ratings"], n),
+            ("of which pending (a person's click, not marked as a scanner's)", counts["ratings_pending"], n),
+        ]
     ok = True
     print("correctness (after the run):")
     for label, got, expected in checks:
