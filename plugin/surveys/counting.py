@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from plugin import followups
@@ -95,17 +95,18 @@ def record_click(
     client_ip: str,
     now: datetime,
     headers: Mapping[str, str] | None = None,
+    earlier_requests: bool = True,
 ) -> tuple[Rating, Click]:
-    """Keep the click as an event, mark it if it looks automated, and let the rating follow the person."""
+    """Keep the click as an event, mark it if it looks automated, and let the rating follow the person.
+
+    `earlier_requests=False`: the caller's read of the survey found no request on its links yet. If this click then
+    creates the rating, nothing came in between (another click would have created it first), so there is no history
+    to read.
+    """
     get_scale(survey.scale).point(score)
-    rating = _locked_rating(session, survey, score, now)
-    columns = select(Click.id, Click.kind, Click.score, Click.at, Click.client_ip, Click.user_agent).where(
-        Click.survey_id == survey.id
-    )
-    # The rules need the first requests (arrival) and the latest (bursts); a flood of requests stays bounded.
-    rows = {row.id: row for row in session.execute(columns.order_by(Click.id).limit(RULES_FIRST))}
-    rows.update({row.id: row for row in session.execute(columns.order_by(Click.id.desc()).limit(RULES_LATEST))})
-    earlier = [scanners.Seen(r.id, r.kind, r.score, r.at, r.client_ip, r.user_agent) for r in rows.values()]
+    rating, created = _insert_or_lock(session, survey, score, now)
+    history = [] if created and not earlier_requests else _history(session, survey)
+    earlier = [scanners.Seen(c.id, c.kind, c.score, c.at, c.client_ip, c.user_agent) for c in history]
     context = scanners.ClickContext(
         score=score,
         at=now,
@@ -119,12 +120,23 @@ def record_click(
     click = _event(survey, "click", score, "GET", user_agent, client_ip, now, reasons=",".join(reasons))
     session.add(click)
     session.flush()
-    partners = scanners.burst_partners(context)
-    if partners:  # the clicks of a burst are all a machine's, the first one included
-        for partner in session.scalars(select(Click).where(Click.id.in_(partners))):
+    partners = set(scanners.burst_partners(context))
+    for partner in history:  # the clicks of a burst are all a machine's, the first one included
+        if partner.id in partners:
             partner.reasons = _with(partner.reasons, "several_scores")
-    _follow(session, survey, rating, now)
+    # Under RULES_LATEST requests the history is the survey's every request: _follow needs no query of its own.
+    whole = len(history) < RULES_LATEST
+    _follow(session, survey, rating, now, [*history, click] if whole else None)
     return rating, click
+
+
+def _history(session: Session, survey: Survey) -> list[Click]:
+    """The survey's first and latest requests (what the rules read), oldest first; a flood stays bounded."""
+    ids = select(Click.id).where(Click.survey_id == survey.id)
+    first = ids.order_by(Click.id).limit(RULES_FIRST).subquery()
+    latest = ids.order_by(Click.id.desc()).limit(RULES_LATEST).subquery()
+    wanted = union(select(first.c.id), select(latest.c.id))
+    return list(session.scalars(select(Click).where(Click.id.in_(wanted)).order_by(Click.id)))
 
 
 def record_signal(
@@ -276,19 +288,25 @@ def rating_of(session: Session, survey: Survey) -> Rating | None:
     return session.scalar(select(Rating).where(Rating.survey_id == survey.id))
 
 
-def _follow(session: Session, survey: Survey, rating: Rating, now: datetime) -> None:
+def _follow(
+    session: Session, survey: Survey, rating: Rating, now: datetime, requests: list[Click] | None = None
+) -> None:
     """Put an unconfirmed rating on the survey's latest unmarked click; with none, flag it on its latest click.
 
-    A counted rating is never demoted: only a newer unmarked click moves it.
+    A counted rating is never demoted: only a newer unmarked click moves it. `requests`: the survey's every request,
+    when the caller has them all (else they are read).
     """
     if rating.confirmed_at is not None:
         return
-    clicks = session.scalars(
-        select(Click)
-        .where(Click.survey_id == survey.id, Click.kind == "click")
-        .order_by(Click.at.desc(), Click.id.desc())
-        .limit(RULES_LATEST)
-    ).all()[::-1]
+    if requests is None:
+        clicks = session.scalars(
+            select(Click)
+            .where(Click.survey_id == survey.id, Click.kind == "click")
+            .order_by(Click.at.desc(), Click.id.desc())
+            .limit(RULES_LATEST)
+        ).all()[::-1]
+    else:  # the same RULES_LATEST clicks in the same order as the query above
+        clicks = sorted((c for c in requests if c.kind == "click"), key=lambda c: (c.at, c.id))[-RULES_LATEST:]
     if not clicks:
         return
     unmarked = [c for c in clicks if not _marked(c)]
@@ -318,6 +336,17 @@ def _marked(click: Click) -> bool:
 
 def _locked_rating(session: Session, survey: Survey, score: int | None, now: datetime) -> Rating | None:
     """The survey's rating, inserted if missing (when `score` is given) and locked for this transaction."""
+    return _insert_or_lock(session, survey, score, now)[0]
+
+
+def _insert_or_lock(
+    session: Session, survey: Survey, score: int | None, now: datetime
+) -> tuple[Rating | None, bool]:
+    """The survey's rating locked for this transaction, and whether it was inserted here (when `score` is given).
+
+    A row this transaction inserted is its own until commit (a concurrent insert of the same survey waits for it,
+    then finds it): as good as `FOR UPDATE`, one statement less.
+    """
     if score is not None:
         values = dict(
             survey_id=survey.id,
@@ -333,13 +362,23 @@ def _locked_rating(session: Session, survey: Survey, score: int | None, now: dat
             updated_at=now,
         )
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        session.execute(dialect.insert(Rating).values(**values).on_conflict_do_nothing(index_elements=["survey_id"]))
-    return session.scalar(
+        inserted = session.scalar(
+            dialect.insert(Rating)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["survey_id"])
+            .returning(Rating)
+            .execution_options(populate_existing=True)
+        )
+        if inserted is not None:
+            return inserted, True
+    locked = session.scalar(
         select(Rating)
         .where(Rating.survey_id == survey.id)
+        .options(lazyload(Rating.survey))  # the caller holds the survey; no join for it
         .with_for_update(of=Rating)
         .execution_options(populate_existing=True)
     )
+    return locked, False
 
 
 def _count(session: Session, rating: Rating, now: datetime) -> WriteBack:
