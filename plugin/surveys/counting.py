@@ -339,9 +339,7 @@ def _locked_rating(session: Session, survey: Survey, score: int | None, now: dat
     return _insert_or_lock(session, survey, score, now)[0]
 
 
-def _insert_or_lock(
-    session: Session, survey: Survey, score: int | None, now: datetime
-) -> tuple[Rating | None, bool]:
+def _insert_or_lock(session: Session, survey: Survey, score: int | None, now: datetime) -> tuple[Rating | None, bool]:
     """The survey's rating locked for this transaction, and whether it was inserted here (when `score` is given).
 
     A row this transaction inserted is its own until commit (a concurrent insert of the same survey waits for it,
