@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, union, update
+from sqlalchemy import bindparam, insert, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -37,6 +37,12 @@ SIGNALS = ("visible", "interaction")
 PAGE_FIELDS = ("webdriver", "headless", "window", "renderer", "focus")  # what the page may tell about its browser
 MAX_CLICK_ID = 2**31 - 1
 RULES_FIRST, RULES_LATEST = 20, 200  # how many of a survey's first and latest requests the decisions read
+
+
+_RATING_INSERT_COLUMNS = (
+    "survey_id", "account_id", "agent_email", "scale", "score", "comment", "status", "reasons", "version",
+    "created_at", "updated_at",
+)  # fmt: skip
 
 
 class RatingClosed(Exception):
@@ -81,8 +87,7 @@ def record_visit(
 ) -> Click:
     """Keep a HEAD, prefetch or rate-limited request as an event; it never touches the rating."""
     click = _event(survey, kind, score, method, user_agent, client_ip, now)
-    session.add(click)
-    session.flush()
+    _insert(session, click)
     return click
 
 
@@ -118,8 +123,7 @@ def record_click(
     )
     reasons = scanners.assess(context)
     click = _event(survey, "click", score, "GET", user_agent, client_ip, now, reasons=",".join(reasons))
-    session.add(click)
-    session.flush()
+    _insert(session, click)
     partners = set(scanners.burst_partners(context))
     for partner in history:  # the clicks of a burst are all a machine's, the first one included
         if partner.id in partners:
@@ -359,24 +363,28 @@ def _insert_or_lock(session: Session, survey: Survey, score: int | None, now: da
             created_at=now,
             updated_at=now,
         )
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        inserted = session.scalar(
-            dialect.insert(Rating)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["survey_id"])
-            .returning(Rating)
-            .execution_options(populate_existing=True)
-        )
+        inserted = session.scalar(_RATING_INSERT[session.get_bind().dialect.name == "postgresql"], values)
         if inserted is not None:
             return inserted, True
-    locked = session.scalar(
-        select(Rating)
-        .where(Rating.survey_id == survey.id)
-        .options(lazyload(Rating.survey))  # the caller holds the survey; no join for it
-        .with_for_update(of=Rating)
-        .execution_options(populate_existing=True)
-    )
-    return locked, False
+    return session.scalar(_RATING_LOCK, {"survey_id": survey.id}), False
+
+
+# Built once (building a statement costs more than running it); executed with their parameters.
+_RATING_INSERT = {
+    is_postgresql: dialect.insert(Rating)
+    .values({column: bindparam(column) for column in _RATING_INSERT_COLUMNS})
+    .on_conflict_do_nothing(index_elements=["survey_id"])
+    .returning(Rating)
+    .execution_options(populate_existing=True)
+    for is_postgresql, dialect in ((True, postgresql), (False, sqlite))
+}
+_RATING_LOCK = (
+    select(Rating)
+    .where(Rating.survey_id == bindparam("survey_id"))
+    .options(lazyload(Rating.survey))  # the caller holds the survey; no join for it
+    .with_for_update(of=Rating)
+    .execution_options(populate_existing=True)
+)
 
 
 def _count(session: Session, rating: Rating, now: datetime) -> WriteBack:
@@ -402,6 +410,17 @@ def _unverified(session: Session, survey: Survey) -> bool:
     return status != "verified"
 
 
+_CLICK_INSERT = insert(Click).returning(Click.id)
+_CLICK_COLUMNS = tuple(column.key for column in Click.__table__.columns if column.key != "id")
+
+
+def _insert(session: Session, event: Click) -> None:
+    """Insert a new event row and give it its id. An event never changes in the transaction that records it, so it
+    skips the unit of work (whose flush costs about three times the INSERT itself)."""
+    row = {column: getattr(event, column) for column in _CLICK_COLUMNS}
+    event.id = session.connection().execute(_CLICK_INSERT, row).scalar_one()
+
+
 def _event(
     survey: Survey,
     kind: str,
@@ -421,6 +440,10 @@ def _event(
         client_ip=_text(client_ip, 64),
         reasons=reasons[:500],
         seconds_since_sent=(now - survey.sent_at).total_seconds() if survey.sent_at else None,
+        rendered_at=None,
+        interacted_at=None,
+        signals="",
+        cleared="",
         at=now,
     )
 

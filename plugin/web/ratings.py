@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from flask import Blueprint, abort, g, request
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, lazyload
 
@@ -40,17 +40,24 @@ def _link(token: str) -> RatingLink:
         abort(404, N_("This rating link is not valid. Please use the link from your email as it is."))
 
 
+# One query for the survey (its account joined), its rating so far and whether it has any request yet. Built once:
+# building a statement costs more than running it.
+SURVEY_READ = (
+    select(Survey, Rating, exists().where(Click.survey_id == Survey.id))
+    .outerjoin(Rating, Rating.survey_id == Survey.id)
+    .where(Survey.id == bindparam("survey_id"))
+    .options(lazyload(Rating.survey))  # the survey is in the same row
+)
+
+
 def _survey(session, link: RatingLink) -> tuple[Survey, Rating | None, bool]:
     """The survey a link belongs to, its rating so far and whether any request came on its links before; 404 or 410
     pages when it cannot be answered."""
-    # One query for the survey (its account joined), its rating so far and whether it has any request yet.
-    requested = exists().where(Click.survey_id == Survey.id)
-    survey, rating, requested_before = session.execute(
-        select(Survey, Rating, requested)
-        .outerjoin(Rating, Rating.survey_id == Survey.id)
-        .where(Survey.id == link.survey_id)
-        .options(lazyload(Rating.survey))  # the survey is in the same row
-    ).first() or (None, None, False)
+    survey, rating, requested_before = session.execute(SURVEY_READ, {"survey_id": link.survey_id}).first() or (
+        None,
+        None,
+        False,
+    )
     if survey is None or survey.status != "sent" or link.score not in get_scale(survey.scale).scores:
         abort(404, N_("This survey does not exist or is no longer open."))
     g.page_locale = i18n.normalise(survey.locale, survey.account.locale)  # this page and its error pages
