@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, insert, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, lazyload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from plugin import followups
@@ -41,7 +41,7 @@ RULES_FIRST, RULES_LATEST = 20, 200  # how many of a survey's first and latest r
 
 _RATING_INSERT_COLUMNS = (
     "survey_id", "account_id", "agent_email", "scale", "score", "comment", "status", "reasons", "version",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "last_click_id", "settles_at",
 )  # fmt: skip
 
 
@@ -104,43 +104,87 @@ def record_click(
 ) -> tuple[Rating, Click]:
     """Keep the click as an event, mark it if it looks automated, and let the rating follow the person.
 
-    `earlier_requests=False`: the caller's read of the survey found no request on its links yet. If this click then
-    creates the rating, nothing came in between (another click would have created it first), so there is no history
-    to read.
+    `earlier_requests=False`: the caller's read of the survey found no request on its links yet. Then the click is
+    judged on its own and the rating inserted in the state it follows to (two statements, nothing read); if another
+    request created the rating meanwhile, the rating is locked and this click judged against the history like any
+    later one.
     """
     get_scale(survey.scale).point(score)
-    rating, created = _insert_or_lock(session, survey, score, now)
-    history = [] if created and not earlier_requests else _history(session, survey)
-    earlier = [scanners.Seen(c.id, c.kind, c.score, c.at, c.client_ip, c.user_agent) for c in history]
-    context = scanners.ClickContext(
+    mine = None
+    if not earlier_requests:
+        context = _context(survey, score, user_agent, client_ip, now, headers, [])
+        click = _event(survey, "click", score, "GET", user_agent, client_ip, now, ",".join(scanners.assess(context)))
+        _insert(session, click)
+        rating = Rating(**_new_rating(survey, score, now), **_UNSET_RATING_COLUMNS)
+        _follow(session, survey, rating, now, [click])
+        values = {column: getattr(rating, column) for column in _RATING_INSERT_COLUMNS}
+        insert_ = _RATING_INSERT_ID[session.get_bind().dialect.name == "postgresql"]
+        rating.id = session.connection().execute(insert_, values).scalar()
+        if rating.id is not None:  # a row this transaction inserted is its own until commit: as good as locked
+            make_transient_to_detached(rating)  # every column is set: the row as stored, nothing to read back
+            session.add(rating)
+            set_committed_value(rating, "survey", survey)
+            return rating, click
+        mine = click.id
+    rating = _locked_rating(session, survey, None if mine else score, now)
+    history = _history(session, survey)
+    own = next((c for c in history if c.id == mine), None)  # the first-click attempt's row, judged again here
+    history = [c for c in history if c is not own]
+    context = _context(survey, score, user_agent, client_ip, now, headers, history)
+    reasons = ",".join(scanners.assess(context))
+    if own is None:
+        click = _event(survey, "click", score, "GET", user_agent, client_ip, now, reasons=reasons)
+        _insert(session, click)
+    else:
+        click, click.reasons = own, reasons[:500]
+    partners = set(scanners.burst_partners(context))
+    for partner in history:  # the clicks of a burst are all a machine's, the first one included
+        if partner.id in partners:
+            partner.reasons = _with(partner.reasons, "several_scores")
+    # Under RULES_LATEST requests the history is the survey's every request: _follow needs no query of its own.
+    whole = len(history) < RULES_LATEST - 1
+    _follow(session, survey, rating, now, [*history, click] if whole else None)
+    return rating, click
+
+
+def _context(
+    survey: Survey,
+    score: int,
+    user_agent: str,
+    client_ip: str,
+    now: datetime,
+    headers: Mapping[str, str] | None,
+    history: list[Click],
+) -> scanners.ClickContext:
+    return scanners.ClickContext(
         score=score,
         at=now,
         user_agent=_text(user_agent, 500),
         client_ip=_text(client_ip, 64),
         headers=headers or {},
         sent_at=survey.sent_at,
-        earlier=earlier,
+        earlier=[scanners.Seen(c.id, c.kind, c.score, c.at, c.client_ip, c.user_agent) for c in history],
     )
-    reasons = scanners.assess(context)
-    click = _event(survey, "click", score, "GET", user_agent, client_ip, now, reasons=",".join(reasons))
-    _insert(session, click)
-    partners = set(scanners.burst_partners(context))
-    for partner in history:  # the clicks of a burst are all a machine's, the first one included
-        if partner.id in partners:
-            partner.reasons = _with(partner.reasons, "several_scores")
-    # Under RULES_LATEST requests the history is the survey's every request: _follow needs no query of its own.
-    whole = len(history) < RULES_LATEST
-    _follow(session, survey, rating, now, [*history, click] if whole else None)
-    return rating, click
 
 
 def _history(session: Session, survey: Survey) -> list[Click]:
     """The survey's first and latest requests (what the rules read), oldest first; a flood stays bounded."""
-    ids = select(Click.id).where(Click.survey_id == survey.id)
-    first = ids.order_by(Click.id).limit(RULES_FIRST).subquery()
-    latest = ids.order_by(Click.id.desc()).limit(RULES_LATEST).subquery()
-    wanted = union(select(first.c.id), select(latest.c.id))
-    return list(session.scalars(select(Click).where(Click.id.in_(wanted)).order_by(Click.id)))
+    return list(session.scalars(_HISTORY, {"survey_id": survey.id}))
+
+
+_HISTORY_IDS = select(Click.id).where(Click.survey_id == bindparam("survey_id"))
+_HISTORY = (
+    select(Click)
+    .where(
+        Click.id.in_(
+            union(
+                select(_HISTORY_IDS.order_by(Click.id).limit(RULES_FIRST).subquery().c.id),
+                select(_HISTORY_IDS.order_by(Click.id.desc()).limit(RULES_LATEST).subquery().c.id),
+            )
+        )
+    )
+    .order_by(Click.id)
+)
 
 
 def record_signal(
@@ -339,34 +383,36 @@ def _marked(click: Click) -> bool:
 
 
 def _locked_rating(session: Session, survey: Survey, score: int | None, now: datetime) -> Rating | None:
-    """The survey's rating, inserted if missing (when `score` is given) and locked for this transaction."""
-    return _insert_or_lock(session, survey, score, now)[0]
-
-
-def _insert_or_lock(session: Session, survey: Survey, score: int | None, now: datetime) -> tuple[Rating | None, bool]:
-    """The survey's rating locked for this transaction, and whether it was inserted here (when `score` is given).
+    """The survey's rating, inserted if missing (when `score` is given) and locked for this transaction.
 
     A row this transaction inserted is its own until commit (a concurrent insert of the same survey waits for it,
     then finds it): as good as `FOR UPDATE`, one statement less.
     """
     if score is not None:
-        values = dict(
-            survey_id=survey.id,
-            account_id=survey.account_id,
-            agent_email=survey.agent_email,
-            scale=survey.scale,
-            score=score,
-            comment="",
-            status=FLAGGED,  # decided by the caller in this same transaction
-            reasons="",
-            version=0,
-            created_at=now,
-            updated_at=now,
+        inserted = session.scalar(
+            _RATING_INSERT[session.get_bind().dialect.name == "postgresql"], _new_rating(survey, score, now)
         )
-        inserted = session.scalar(_RATING_INSERT[session.get_bind().dialect.name == "postgresql"], values)
         if inserted is not None:
-            return inserted, True
-    return session.scalar(_RATING_LOCK, {"survey_id": survey.id}), False
+            return inserted
+    return session.scalar(_RATING_LOCK, {"survey_id": survey.id})
+
+
+def _new_rating(survey: Survey, score: int, now: datetime) -> dict:
+    return dict(
+        survey_id=survey.id,
+        account_id=survey.account_id,
+        agent_email=survey.agent_email,
+        scale=survey.scale,
+        score=score,
+        comment="",
+        status=FLAGGED,  # decided by the caller in this same transaction
+        reasons="",
+        version=0,
+        created_at=now,
+        updated_at=now,
+        last_click_id=None,
+        settles_at=None,
+    )
 
 
 # Built once (building a statement costs more than running it); executed with their parameters.
@@ -377,6 +423,17 @@ _RATING_INSERT = {
     .returning(Rating)
     .execution_options(populate_existing=True)
     for is_postgresql, dialect in ((True, postgresql), (False, sqlite))
+}
+_RATING_INSERT_ID = {
+    is_postgresql: dialect.insert(Rating)
+    .values({column: bindparam(column) for column in _RATING_INSERT_COLUMNS})
+    .on_conflict_do_nothing(index_elements=["survey_id"])
+    .returning(Rating.id)
+    for is_postgresql, dialect in ((True, postgresql), (False, sqlite))
+}
+# What a new rating row holds in the columns the insert leaves out (none has a default).
+_UNSET_RATING_COLUMNS = {
+    column.key: None for column in Rating.__table__.columns if column.key not in ("id", *_RATING_INSERT_COLUMNS)
 }
 _RATING_LOCK = (
     select(Rating)
