@@ -682,17 +682,27 @@ def report(
         )
     print("floor = the bare app that also INSERTs and commits one row per request with plain psycopg")
     print()
-    if all(r.cpu for r in (*bare.values(), *app.values())):
+    if all(r.cpu for r in (*bare.values(), *floor.values(), *app.values())):
         print("CPU per request in ms (timed runs; everything shares the same cores, so the sum bounds req/s):")
         cols = ("server", "postgres", "redis", "load", "rest")
         print(f"  {'scenario':16} {'app':9}" + "".join(f"{c:>9}" for c in (*cols, "total")))
         for scenario in bare:
-            for name, r in (("bare", bare[scenario]), ("opencsat", app[scenario])):
+            for name, r in (("bare", bare[scenario]), ("floor", floor[scenario]), ("opencsat", app[scenario])):
                 per = {k: v / len(r.latencies) * 1000 for k, v in r.cpu.items()}
                 cells = "".join(f"{per[c]:9.2f}" for c in cols) + f"{sum(per.values()):9.2f}"
                 print(f"  {scenario:16} {name:9}{cells}")
         print("  server: gunicorn master + workers; postgres: backends of the benchmark database; load: this script's")
         print("  client processes; rest: the rest of the machine during the run (kernel, other processes)")
+        # On a CPU-bound machine req/s is cores / CPU per request: the ratio of the CPU the two servers and their
+        # services spend per request (without "rest", which other work on the machine adds) is what the req/s
+        # ratio becomes on a quiet machine. An estimate beside the measured ratio, never instead of it.
+        for scenario in bare:
+            own = {name: sum(r.cpu[c] for c in cols if c != "rest") / len(r.latencies) for name, r in (
+                ("floor", floor[scenario]), ("opencsat", app[scenario]))}  # fmt: skip
+            print(
+                f"  {scenario}: floor / opencsat CPU per request (server+postgres+redis+load) = "
+                f"{own['floor'] / own['opencsat']:.2f} (the req/s ratio a quiet machine would give)"
+            )
         busy = [r for r in (*bare.values(), *app.values()) if r.cpu["rest"] > 0.2 * sum(r.cpu.values())]
         if busy:
             print("  WARNING: other processes took more than a fifth of the CPU during a timed run; the figures are")
