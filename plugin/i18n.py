@@ -3,12 +3,15 @@
 Catalogues live in translations/<locale>/LC_MESSAGES/messages.po (Babel; `make extract update compile`). The
 compiled .mo is used when it is at least as new as its .po; otherwise the .po is compiled in memory, so a
 translator's edit shows up without a build step and a checkout without compiled files still speaks every language.
+Each process keeps its catalogues and looks at their files again at most every RECHECK_SECONDS (not on every
+string: a page translates dozens), so an edited .po or a new .mo shows within seconds, restart or not.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +24,7 @@ DEFAULT_LOCALE = "en"
 # Catalogue names, in the order the docs list them. Each has translations/<name>/LC_MESSAGES/messages.po.
 LOCALES = ("en", "pl", "el", "it", "zh_Hant", "zh_Hans", "nb", "de", "fr", "es", "pt", "ar")
 RTL_LOCALES = frozenset({"ar"})
+RECHECK_SECONDS = 2.0
 
 # Chinese regions written in Traditional characters; every other Chinese tag gets Simplified.
 _TRADITIONAL = frozenset({"hant", "tw", "hk", "mo"})
@@ -97,12 +101,22 @@ def html_lang(locale: str) -> str:
     return locale.replace("_", "-")
 
 
+# (folder, locale) -> (when its files were last looked at, the catalogue then): one entry per catalogue.
+_checked: dict[tuple[Path, str], tuple[float, NullTranslations]] = {}
+
+
 def translations(locale: str) -> NullTranslations:
-    """The catalogue for a supported locale (English for anything else); cached per locale and file version."""
+    """The catalogue for a supported locale (English for anything else); cached per locale and file version, the
+    files looked at again at most every RECHECK_SECONDS."""
     locale = locale if locale in LOCALES else DEFAULT_LOCALE
+    key, now = (TRANSLATIONS_DIR, locale), time.monotonic()
+    checked = _checked.get(key)
+    if checked is not None and now - checked[0] < RECHECK_SECONDS:
+        return checked[1]
     folder = TRANSLATIONS_DIR / locale / "LC_MESSAGES"
-    po, mo = folder / "messages.po", folder / "messages.mo"
-    return _load(locale, _mtime(po), _mtime(mo))
+    catalogue = _load(folder, locale, _mtime(folder / "messages.po"), _mtime(folder / "messages.mo"))
+    _checked[key] = (now, catalogue)
+    return catalogue
 
 
 def gettext(locale: str, message: str) -> str:
@@ -118,8 +132,7 @@ def _mtime(path: Path) -> float:
 
 
 @lru_cache(maxsize=64)
-def _load(locale: str, po_mtime: float, mo_mtime: float) -> NullTranslations:
-    folder = TRANSLATIONS_DIR / locale / "LC_MESSAGES"
+def _load(folder: Path, locale: str, po_mtime: float, mo_mtime: float) -> NullTranslations:
     if mo_mtime and mo_mtime >= po_mtime:
         with open(folder / "messages.mo", "rb") as handle:
             return Translations(handle)

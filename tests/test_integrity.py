@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -353,3 +354,30 @@ def test_hostile_beacons_answer_4xx_or_204_never_500(client, clock, links, signa
     for click_field in (click, real_click):
         data = {"nonce": nonce_of(html), "click": click_field, "signal": signal, **fields}
         assert client.post(f"{links[1]}/signal", data=data).status_code in (204, 400, 404)
+
+
+def test_a_first_click_that_finds_the_rating_created_meanwhile_is_judged_against_the_history(client, clock, links):
+    """Two first clicks race: both read the survey before either wrote. The one that loses the race to create the
+    rating must be judged like any later click (here: two scores from one source seconds apart, a burst), not as
+    the survey's first request."""
+    from plugin.models import Survey
+    from plugin.surveys import counting
+
+    clock.advance(minutes=30)
+    client.get(links[0], **LATER)  # the winner: score 1, the survey's first request
+    with services().db.session() as session:
+        survey = session.get(Survey, _rating().survey_id)
+        counting.record_click(
+            session,
+            survey,
+            4,
+            user_agent=BROWSER_HEADERS["User-Agent"],
+            client_ip="203.0.113.5",
+            now=clock.now + timedelta(seconds=2),
+            headers=BROWSER_HEADERS,
+            earlier_requests=False,  # what this click's own read of the survey saw, before the winner wrote
+        )
+    with services().db.session() as session:
+        clicks = session.scalars(select(Click).order_by(Click.id)).all()
+    assert [(c.score, c.reasons) for c in clicks] == [(1, "several_scores"), (4, "several_scores")]
+    assert (_rating().status, _rating().reasons, _rating().last_click_id) == ("flagged", "several_scores", clicks[1].id)

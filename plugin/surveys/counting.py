@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from plugin import followups
@@ -37,6 +37,12 @@ SIGNALS = ("visible", "interaction")
 PAGE_FIELDS = ("webdriver", "headless", "window", "renderer", "focus")  # what the page may tell about its browser
 MAX_CLICK_ID = 2**31 - 1
 RULES_FIRST, RULES_LATEST = 20, 200  # how many of a survey's first and latest requests the decisions read
+
+
+_RATING_INSERT_COLUMNS = (
+    "survey_id", "account_id", "agent_email", "scale", "score", "comment", "status", "reasons", "version",
+    "created_at", "updated_at", "last_click_id", "settles_at",
+)  # fmt: skip
 
 
 class RatingClosed(Exception):
@@ -81,8 +87,7 @@ def record_visit(
 ) -> Click:
     """Keep a HEAD, prefetch or rate-limited request as an event; it never touches the rating."""
     click = _event(survey, kind, score, method, user_agent, client_ip, now)
-    session.add(click)
-    session.flush()
+    _insert(session, click)
     return click
 
 
@@ -95,36 +100,91 @@ def record_click(
     client_ip: str,
     now: datetime,
     headers: Mapping[str, str] | None = None,
+    earlier_requests: bool = True,
 ) -> tuple[Rating, Click]:
-    """Keep the click as an event, mark it if it looks automated, and let the rating follow the person."""
+    """Keep the click as an event, mark it if it looks automated, and let the rating follow the person.
+
+    `earlier_requests=False`: the caller's read of the survey found no request on its links yet. Then the click is
+    judged on its own and the rating inserted in the state it follows to (two statements, nothing read); if another
+    request created the rating meanwhile, the rating is locked and this click judged against the history like any
+    later one.
+    """
     get_scale(survey.scale).point(score)
-    rating = _locked_rating(session, survey, score, now)
-    columns = select(Click.id, Click.kind, Click.score, Click.at, Click.client_ip, Click.user_agent).where(
-        Click.survey_id == survey.id
-    )
-    # The rules need the first requests (arrival) and the latest (bursts); a flood of requests stays bounded.
-    rows = {row.id: row for row in session.execute(columns.order_by(Click.id).limit(RULES_FIRST))}
-    rows.update({row.id: row for row in session.execute(columns.order_by(Click.id.desc()).limit(RULES_LATEST))})
-    earlier = [scanners.Seen(r.id, r.kind, r.score, r.at, r.client_ip, r.user_agent) for r in rows.values()]
-    context = scanners.ClickContext(
+    mine = None
+    if not earlier_requests:
+        context = _context(survey, score, user_agent, client_ip, now, headers, [])
+        click = _event(survey, "click", score, "GET", user_agent, client_ip, now, ",".join(scanners.assess(context)))
+        _insert(session, click)
+        rating = Rating(**_new_rating(survey, score, now), **_UNSET_RATING_COLUMNS)
+        _follow(session, survey, rating, now, [click])
+        values = {column: getattr(rating, column) for column in _RATING_INSERT_COLUMNS}
+        insert_ = _RATING_INSERT_ID[session.get_bind().dialect.name == "postgresql"]
+        rating.id = session.connection().execute(insert_, values).scalar()
+        if rating.id is not None:  # a row this transaction inserted is its own until commit: as good as locked
+            make_transient_to_detached(rating)  # every column is set: the row as stored, nothing to read back
+            session.add(rating)
+            set_committed_value(rating, "survey", survey)
+            return rating, click
+        mine = click.id
+    rating = _locked_rating(session, survey, None if mine else score, now)
+    history = _history(session, survey)
+    own = next((c for c in history if c.id == mine), None)  # the first-click attempt's row, judged again here
+    history = [c for c in history if c is not own]
+    context = _context(survey, score, user_agent, client_ip, now, headers, history)
+    reasons = ",".join(scanners.assess(context))
+    if own is None:
+        click = _event(survey, "click", score, "GET", user_agent, client_ip, now, reasons=reasons)
+        _insert(session, click)
+    else:
+        click, click.reasons = own, reasons[:500]
+    partners = set(scanners.burst_partners(context))
+    for partner in history:  # the clicks of a burst are all a machine's, the first one included
+        if partner.id in partners:
+            partner.reasons = _with(partner.reasons, "several_scores")
+    # Under RULES_LATEST requests the history is the survey's every request: _follow needs no query of its own.
+    whole = len(history) < RULES_LATEST - 1
+    _follow(session, survey, rating, now, [*history, click] if whole else None)
+    return rating, click
+
+
+def _context(
+    survey: Survey,
+    score: int,
+    user_agent: str,
+    client_ip: str,
+    now: datetime,
+    headers: Mapping[str, str] | None,
+    history: list[Click],
+) -> scanners.ClickContext:
+    return scanners.ClickContext(
         score=score,
         at=now,
         user_agent=_text(user_agent, 500),
         client_ip=_text(client_ip, 64),
         headers=headers or {},
         sent_at=survey.sent_at,
-        earlier=earlier,
+        earlier=[scanners.Seen(c.id, c.kind, c.score, c.at, c.client_ip, c.user_agent) for c in history],
     )
-    reasons = scanners.assess(context)
-    click = _event(survey, "click", score, "GET", user_agent, client_ip, now, reasons=",".join(reasons))
-    session.add(click)
-    session.flush()
-    partners = scanners.burst_partners(context)
-    if partners:  # the clicks of a burst are all a machine's, the first one included
-        for partner in session.scalars(select(Click).where(Click.id.in_(partners))):
-            partner.reasons = _with(partner.reasons, "several_scores")
-    _follow(session, survey, rating, now)
-    return rating, click
+
+
+def _history(session: Session, survey: Survey) -> list[Click]:
+    """The survey's first and latest requests (what the rules read), oldest first; a flood stays bounded."""
+    return list(session.scalars(_HISTORY, {"survey_id": survey.id}))
+
+
+_HISTORY_IDS = select(Click.id).where(Click.survey_id == bindparam("survey_id"))
+_HISTORY = (
+    select(Click)
+    .where(
+        Click.id.in_(
+            union(
+                select(_HISTORY_IDS.order_by(Click.id).limit(RULES_FIRST).subquery().c.id),
+                select(_HISTORY_IDS.order_by(Click.id.desc()).limit(RULES_LATEST).subquery().c.id),
+            )
+        )
+    )
+    .order_by(Click.id)
+)
 
 
 def record_signal(
@@ -276,19 +336,25 @@ def rating_of(session: Session, survey: Survey) -> Rating | None:
     return session.scalar(select(Rating).where(Rating.survey_id == survey.id))
 
 
-def _follow(session: Session, survey: Survey, rating: Rating, now: datetime) -> None:
+def _follow(
+    session: Session, survey: Survey, rating: Rating, now: datetime, requests: list[Click] | None = None
+) -> None:
     """Put an unconfirmed rating on the survey's latest unmarked click; with none, flag it on its latest click.
 
-    A counted rating is never demoted: only a newer unmarked click moves it.
+    A counted rating is never demoted: only a newer unmarked click moves it. `requests`: the survey's every request,
+    when the caller has them all (else they are read).
     """
     if rating.confirmed_at is not None:
         return
-    clicks = session.scalars(
-        select(Click)
-        .where(Click.survey_id == survey.id, Click.kind == "click")
-        .order_by(Click.at.desc(), Click.id.desc())
-        .limit(RULES_LATEST)
-    ).all()[::-1]
+    if requests is None:
+        clicks = session.scalars(
+            select(Click)
+            .where(Click.survey_id == survey.id, Click.kind == "click")
+            .order_by(Click.at.desc(), Click.id.desc())
+            .limit(RULES_LATEST)
+        ).all()[::-1]
+    else:  # the same RULES_LATEST clicks in the same order as the query above
+        clicks = sorted((c for c in requests if c.kind == "click"), key=lambda c: (c.at, c.id))[-RULES_LATEST:]
     if not clicks:
         return
     unmarked = [c for c in clicks if not _marked(c)]
@@ -317,29 +383,65 @@ def _marked(click: Click) -> bool:
 
 
 def _locked_rating(session: Session, survey: Survey, score: int | None, now: datetime) -> Rating | None:
-    """The survey's rating, inserted if missing (when `score` is given) and locked for this transaction."""
+    """The survey's rating, inserted if missing (when `score` is given) and locked for this transaction.
+
+    A row this transaction inserted is its own until commit (a concurrent insert of the same survey waits for it,
+    then finds it): as good as `FOR UPDATE`, one statement less.
+    """
     if score is not None:
-        values = dict(
-            survey_id=survey.id,
-            account_id=survey.account_id,
-            agent_email=survey.agent_email,
-            scale=survey.scale,
-            score=score,
-            comment="",
-            status=FLAGGED,  # decided by the caller in this same transaction
-            reasons="",
-            version=0,
-            created_at=now,
-            updated_at=now,
+        inserted = session.scalar(
+            _RATING_INSERT[session.get_bind().dialect.name == "postgresql"], _new_rating(survey, score, now)
         )
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        session.execute(dialect.insert(Rating).values(**values).on_conflict_do_nothing(index_elements=["survey_id"]))
-    return session.scalar(
-        select(Rating)
-        .where(Rating.survey_id == survey.id)
-        .with_for_update(of=Rating)
-        .execution_options(populate_existing=True)
+        if inserted is not None:
+            return inserted
+    return session.scalar(_RATING_LOCK, {"survey_id": survey.id})
+
+
+def _new_rating(survey: Survey, score: int, now: datetime) -> dict:
+    return dict(
+        survey_id=survey.id,
+        account_id=survey.account_id,
+        agent_email=survey.agent_email,
+        scale=survey.scale,
+        score=score,
+        comment="",
+        status=FLAGGED,  # decided by the caller in this same transaction
+        reasons="",
+        version=0,
+        created_at=now,
+        updated_at=now,
+        last_click_id=None,
+        settles_at=None,
     )
+
+
+# Built once (building a statement costs more than running it); executed with their parameters.
+_RATING_INSERT = {
+    is_postgresql: dialect.insert(Rating)
+    .values({column: bindparam(column) for column in _RATING_INSERT_COLUMNS})
+    .on_conflict_do_nothing(index_elements=["survey_id"])
+    .returning(Rating)
+    .execution_options(populate_existing=True)
+    for is_postgresql, dialect in ((True, postgresql), (False, sqlite))
+}
+_RATING_INSERT_ID = {
+    is_postgresql: dialect.insert(Rating)
+    .values({column: bindparam(column) for column in _RATING_INSERT_COLUMNS})
+    .on_conflict_do_nothing(index_elements=["survey_id"])
+    .returning(Rating.id)
+    for is_postgresql, dialect in ((True, postgresql), (False, sqlite))
+}
+# What a new rating row holds in the columns the insert leaves out (none has a default).
+_UNSET_RATING_COLUMNS = {
+    column.key: None for column in Rating.__table__.columns if column.key not in ("id", *_RATING_INSERT_COLUMNS)
+}
+_RATING_LOCK = (
+    select(Rating)
+    .where(Rating.survey_id == bindparam("survey_id"))
+    .options(lazyload(Rating.survey))  # the caller holds the survey; no join for it
+    .with_for_update(of=Rating)
+    .execution_options(populate_existing=True)
+)
 
 
 def _count(session: Session, rating: Rating, now: datetime) -> WriteBack:
@@ -365,6 +467,17 @@ def _unverified(session: Session, survey: Survey) -> bool:
     return status != "verified"
 
 
+_CLICK_INSERT = insert(Click).returning(Click.id)
+_CLICK_COLUMNS = tuple(column.key for column in Click.__table__.columns if column.key != "id")
+
+
+def _insert(session: Session, event: Click) -> None:
+    """Insert a new event row and give it its id. An event never changes in the transaction that records it, so it
+    skips the unit of work (whose flush costs about three times the INSERT itself)."""
+    row = {column: getattr(event, column) for column in _CLICK_COLUMNS}
+    event.id = session.connection().execute(_CLICK_INSERT, row).scalar_one()
+
+
 def _event(
     survey: Survey,
     kind: str,
@@ -384,6 +497,10 @@ def _event(
         client_ip=_text(client_ip, 64),
         reasons=reasons[:500],
         seconds_since_sent=(now - survey.sent_at).total_seconds() if survey.sent_at else None,
+        rendered_at=None,
+        interacted_at=None,
+        signals="",
+        cleared="",
         at=now,
     )
 

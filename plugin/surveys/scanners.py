@@ -112,19 +112,17 @@ def too_soon_after_arrival(ctx: ClickContext) -> str | None:
 
 def known_scanner_agent(ctx: ClickContext) -> str | None:
     """A User-Agent from plugin/data/scanner_user_agents.txt, or none at all."""
-    if not ctx.user_agent.strip() or any(p.search(ctx.user_agent) for p in _agent_patterns()):
-        return "known_scanner_agent"
-    return None
+    return "known_scanner_agent" if _scanner_agent(ctx.user_agent) else None
 
 
 def known_scanner_network(ctx: ClickContext) -> str | None:
     """A client address inside a network from plugin/data/scanner_networks.txt."""
-    return "known_scanner_network" if _inside(ctx.client_ip, _networks("scanner_networks.txt")) else None
+    return "known_scanner_network" if _listed(ctx.client_ip, "scanner_networks.txt") else None
 
 
 def datacenter_network(ctx: ClickContext) -> str | None:
     """A client address inside a cloud provider's published ranges (plugin/data/scanner_datacenters.txt)."""
-    return "datacenter_network" if _inside(ctx.client_ip, _networks("scanner_datacenters.txt")) else None
+    return "datacenter_network" if _listed(ctx.client_ip, "scanner_datacenters.txt") else None
 
 
 def missing_browser_headers(ctx: ClickContext) -> str | None:
@@ -193,6 +191,18 @@ def _network_of(address: str) -> str:
     except ValueError:
         return address
     return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 48}", strict=False))
+
+
+# Verdicts per agent and per address, per process: the same browser and network click again and again, and the
+# lists (read once per process) are hundreds of patterns and networks. Bounded; a miss only costs the work again.
+@lru_cache(maxsize=4096)
+def _scanner_agent(user_agent: str) -> bool:
+    return not user_agent.strip() or any(p.search(user_agent) for p in _agent_patterns())
+
+
+@lru_cache(maxsize=8192)
+def _listed(address: str, name: str) -> bool:
+    return _inside(address, _networks(name))
 
 
 def _inside(address: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:

@@ -7,6 +7,7 @@ Routes stay thin: they call `show_brand(account)` once they know the account, an
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from babel.dates import format_date
 from flask import Flask, g, render_template, request
@@ -34,6 +35,10 @@ ERROR_TITLES = {
 NOT_ON_SCALE = N_("Please choose one of the answers.")
 
 
+# An accent's palette is a pure function of it and takes dozens of contrast computations: once per accent.
+_palette = lru_cache(maxsize=256)(palette)
+
+
 def show_brand(account: Account) -> None:
     """This request's pages (its error pages too) carry the account's logo, colour and company name."""
     g.page_brand = branding(account, "")  # plain values: the pages render after the account's session closed
@@ -45,7 +50,7 @@ def init_app(app: Flask) -> None:
         brand = g.get("page_brand")
         return {
             "page_brand": brand,
-            "page_palette": palette(brand.accent if brand else DEFAULT_ACCENT),
+            "page_palette": _palette(brand.accent if brand else DEFAULT_ACCENT),
             "page_schemes": {"light": LIGHT, "dark": DARK},
             "error_title": lambda title: ERROR_TITLES.get(str(title), str(title)),
         }

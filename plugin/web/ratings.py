@@ -12,13 +12,13 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from flask import Blueprint, abort, g, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from plugin import i18n
 from plugin.i18n import N_
-from plugin.models import Rating, Survey, WriteBack
+from plugin.models import Click, Rating, Survey, WriteBack
 from plugin.services import services
 from plugin.surveys import bands, counting
 from plugin.surveys.scales import get_scale
@@ -40,12 +40,24 @@ def _link(token: str) -> RatingLink:
         abort(404, N_("This rating link is not valid. Please use the link from your email as it is."))
 
 
-def _survey(session, link: RatingLink) -> tuple[Survey, Rating | None]:
-    """The survey a link belongs to and its rating so far; 404 or 410 pages when it cannot be answered."""
-    # One query for the survey (its account joined) and its rating so far.
-    survey, rating = session.execute(
-        select(Survey, Rating).outerjoin(Rating, Rating.survey_id == Survey.id).where(Survey.id == link.survey_id)
-    ).first() or (None, None)
+# One query for the survey (its account joined), its rating so far and whether it has any request yet. Built once:
+# building a statement costs more than running it.
+SURVEY_READ = (
+    select(Survey, Rating, exists().where(Click.survey_id == Survey.id))
+    .outerjoin(Rating, Rating.survey_id == Survey.id)
+    .where(Survey.id == bindparam("survey_id"))
+    .options(lazyload(Rating.survey))  # the survey is in the same row
+)
+
+
+def _survey(session, link: RatingLink) -> tuple[Survey, Rating | None, bool]:
+    """The survey a link belongs to, its rating so far and whether any request came on its links before; 404 or 410
+    pages when it cannot be answered."""
+    survey, rating, requested_before = session.execute(SURVEY_READ, {"survey_id": link.survey_id}).first() or (
+        None,
+        None,
+        False,
+    )
     if survey is None or survey.status != "sent" or link.score not in get_scale(survey.scale).scores:
         abort(404, N_("This survey does not exist or is no longer open."))
     g.page_locale = i18n.normalise(survey.locale, survey.account.locale)  # this page and its error pages
@@ -54,7 +66,7 @@ def _survey(session, link: RatingLink) -> tuple[Survey, Rating | None]:
         counting.check_open(survey, rating, services().clock())
     except counting.LinkExpired:
         abort(410, N_("Thank you for your time. This survey no longer takes answers."))
-    return survey, rating
+    return survey, rating, bool(requested_before)
 
 
 def _is_prefetch() -> bool:
@@ -63,22 +75,28 @@ def _is_prefetch() -> bool:
 
 @bp.route("/r/<token>", methods=["GET", "HEAD"])
 def click(token: str):
-    s = services()
     link = _link(token)
-    with s.db.session() as session:
-        survey, rating = _survey(session, link)
     if request.method == "HEAD" or _is_prefetch():
         kind = "head" if request.method == "HEAD" else "prefetch"
-        in_transaction(
-            lambda session: counting.record_visit(
-                session, survey, link.score, kind=kind, method=request.method, **_request()
-            )
-        )
+
+        def visit(session: Session) -> tuple[Survey, Rating | None]:
+            survey, rating, _ = _survey(session, link)
+            counting.record_visit(session, survey, link.score, kind=kind, method=request.method, **_request())
+            return survey, rating
+
+        survey, rating = in_transaction(visit)
         return _render(survey, rating, selected=link.score, token=token)
     headers = dict(request.headers)
-    rating, click = in_transaction(
-        lambda session: counting.record_click(session, survey, link.score, headers=headers, **_request())
-    )
+
+    def record(session: Session) -> tuple[Survey, Rating, Click]:
+        # The survey is read in the click's own transaction: one connection and one commit per click.
+        survey, _, requested_before = _survey(session, link)
+        rating, click = counting.record_click(
+            session, survey, link.score, headers=headers, earlier_requests=requested_before, **_request()
+        )
+        return survey, rating, click
+
+    survey, rating, click = in_transaction(record)
     return _render(survey, rating, selected=link.score, token=token, click_id=click.id)
 
 
@@ -87,7 +105,7 @@ def signal(token: str):
     s = services()
     link = _link(token)
     with s.db.session() as session:
-        survey, _ = _survey(session, link)
+        survey, _, _ = _survey(session, link)
     _check_nonce(survey)
     click_id = request.form.get("click", "")
     if not (click_id.isascii() and click_id.isdigit() and len(click_id) <= 10):
@@ -111,7 +129,7 @@ def submit(token: str):
     s = services()
     link = _link(token)
     with s.db.session() as session:
-        survey, _ = _survey(session, link)
+        survey, _, _ = _survey(session, link)
     _check_nonce(survey)
     try:
         score = int(request.form.get("score", link.score))
