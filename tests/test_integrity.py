@@ -196,6 +196,30 @@ def test_rate_limit_is_per_link_and_client_and_refused_requests_are_kept(app_con
         assert kinds == ["click"] * 5 + ["limited"] * 2 + ["click", "click"]  # refused requests are kept too
 
 
+def test_rate_limit_is_counted_once_for_every_web_process_sharing_redis(app_config, clock, http_recorder, redis_url):
+    """Two apps on one Redis stand for two gunicorn workers: a link's requests count in one bucket, whichever
+    process answers them."""
+    from plugin import create_app
+    from plugin.surveys import sending
+    from tests.conftest import Helpdesk
+
+    config = {**app_config, "REDIS_URL": redis_url, "RATING_RATE_LIMIT": "5 per minute"}
+    first_worker, second_worker = create_app(config), create_app(config)
+    with second_worker.app_context():
+        services().clock = clock
+    with first_worker.app_context():
+        services().clock = clock
+        helpdesk = Helpdesk(first_worker, first_worker.test_client(), http_recorder.url)
+        assert helpdesk.post(helpdesk.event()).status_code == 202
+        s = services()
+        with s.db.session() as session:
+            sending.mark_sent(session, 1, "<m@test>", s.clock())  # as the worker would (its job is in RQ)
+        link = f"/r/{s.tokens.rating(1, 5)}"
+        clients = [first_worker.test_client(), second_worker.test_client()]
+        codes = [clients[n % 2].get(link, headers=BROWSER_HEADERS).status_code for n in range(7)]
+    assert codes == [200] * 5 + [429, 429]
+
+
 # The rating follows the person (docs/integrity.md, "Counting a rating").
 
 LATER = dict(headers=BROWSER_HEADERS, environ_base={"REMOTE_ADDR": "203.0.113.5"})
