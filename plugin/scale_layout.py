@@ -8,9 +8,11 @@ page and the email make the same choice; tests/test_layout.py checks both at 320
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
+from gettext import NullTranslations
 
 from plugin import i18n
-from plugin.surveys.scales import Scale
+from plugin.surveys.scales import Point, Scale
 
 ROW_WIDTH_PX = 560  # the card's inner width on a desktop, page and email alike
 FONT_PX = 14
@@ -40,6 +42,13 @@ def layout(scale: Scale, locale: str) -> str:
         return "numeric"
     if len(scale.points) > 5:
         return "list"
-    column = ROW_WIDTH_PX / len(scale.points) - 16  # gaps and padding
-    words = (word for point in scale.points for word in i18n.gettext(locale, point.label).split())
+    return _labelled(scale.points, i18n.translations(locale))
+
+
+@lru_cache(maxsize=256)
+def _labelled(points: tuple[Point, ...], catalogue: NullTranslations) -> str:
+    """Per scale and catalogue (computed on every page and email otherwise): a catalogue loaded again after its
+    file changed is another key, so the choice follows it."""
+    column = ROW_WIDTH_PX / len(points) - 16  # gaps and padding
+    words = (word for point in points for word in catalogue.gettext(point.label).split())
     return "row" if all(_width(word) <= column for word in words) else "list"

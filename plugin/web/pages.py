@@ -6,7 +6,7 @@ Routes stay thin: they call `show_brand(account)` once they know the account, an
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 
 from babel.dates import format_date
@@ -122,5 +122,10 @@ def rating_page(
 
 def _date(when: datetime, locale: str) -> str:
     """A date the sentence "until <date>" reads well with (Italian: "fino a martedì 8 dicembre", no elision)."""
+    return _day(when.date(), locale)  # Babel formats a datetime's date alone: no time zone is applied
+
+
+@lru_cache(maxsize=1024)
+def _day(day: date, locale: str) -> str:
     babel_locale = {"zh_Hans": "zh_Hans_CN", "zh_Hant": "zh_Hant_TW"}.get(locale, locale)
-    return format_date(when, format="full" if locale == "it" else "long", locale=babel_locale)
+    return format_date(day, format="full" if locale == "it" else "long", locale=babel_locale)
