@@ -220,6 +220,23 @@ def test_rate_limit_is_counted_once_for_every_web_process_sharing_redis(app_conf
     assert codes == [200] * 5 + [429, 429]
 
 
+def test_every_limit_of_several_in_the_setting_is_enforced(app_config, clock, http_recorder):
+    from plugin import create_app
+    from tests.conftest import Helpdesk
+
+    app = create_app({**app_config, "RATING_RATE_LIMIT": "100 per hour;3 per minute"})
+    with app.app_context():
+        services().clock = clock
+        client = app.test_client()
+        helpdesk = Helpdesk(app, client, http_recorder.url)
+        helpdesk.post(helpdesk.event())
+        helpdesk.run_jobs()
+        link = rating_links(outbox(app)[0])[0][len(PUBLIC_URL) :]
+        answers = [client.get(link, headers=BROWSER_HEADERS) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200] * 3 + [429, 429]
+    assert "3 per 1 minute" in answers[-1].get_data(as_text=True)  # the page names the limit reached
+
+
 # The rating follows the person (docs/integrity.md, "Counting a rating").
 
 LATER = dict(headers=BROWSER_HEADERS, environ_base={"REMOTE_ADDR": "203.0.113.5"})

@@ -15,7 +15,7 @@ import logging
 import time
 
 from flask import Blueprint, Flask, abort, request
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
@@ -37,10 +37,11 @@ def client_and_link() -> str:
 
 
 class LinkLimiter:
-    """RATING_RATE_LIMIT per key; counted in Redis, in memory while Redis does not answer (never a 500)."""
+    """RATING_RATE_LIMIT ("60 per minute", or several: "10/second;60/minute") per key; counted in Redis, in memory
+    while Redis does not answer (never a 500)."""
 
-    def __init__(self, limit: str, redis_url: str | None) -> None:
-        self.limit: RateLimitItem = parse(limit)
+    def __init__(self, limits: str, redis_url: str | None) -> None:
+        self.limits: list[RateLimitItem] = parse_many(limits)
         self._local = FixedWindowRateLimiter(MemoryStorage())
         self._shared = (
             FixedWindowRateLimiter(storage_from_string(redis_url, socket_connect_timeout=2, socket_timeout=2))
@@ -49,11 +50,18 @@ class LinkLimiter:
         )
         self._redis_again_at = 0.0
 
-    def allows(self, key: str) -> bool:
-        """Count one request under `key`; False once the limit is reached in this window."""
+    def breached(self, key: str) -> RateLimitItem | None:
+        """Count one request under `key` in each limit, in order; the first limit already reached, if any (the ones
+        after it are not counted, as Flask-Limiter did)."""
+        for limit in self.limits:
+            if not self._hit(limit, key):
+                return limit
+        return None
+
+    def _hit(self, limit: RateLimitItem, key: str) -> bool:
         if self._shared is not None and time.monotonic() >= self._redis_again_at:
             try:
-                return self._shared.hit(self.limit, KEY_PREFIX, key)
+                return self._shared.hit(limit, KEY_PREFIX, key)
             except Exception as exc:  # Redis away must not take the rating pages down (docs/reliability.md)
                 self._redis_again_at = time.monotonic() + REDIS_RETRY_SECONDS
                 log.warning(
@@ -61,7 +69,7 @@ class LinkLimiter:
                     type(exc).__name__,
                     REDIS_RETRY_SECONDS,
                 )
-        return self._local.hit(self.limit, KEY_PREFIX, key)
+        return self._local.hit(limit, KEY_PREFIX, key)
 
 
 def init_app(app: Flask, limited: list[Blueprint]) -> LinkLimiter:
@@ -76,9 +84,10 @@ def init_app(app: Flask, limited: list[Blueprint]) -> LinkLimiter:
     limiter = LinkLimiter(settings.rating_rate_limit, settings.redis_url)
 
     def check_limit() -> None:
-        if not limiter.allows(client_and_link()):
+        breached = limiter.breached(client_and_link())
+        if breached is not None:
             _keep_limited_request()
-            abort(429, str(limiter.limit))
+            abort(429, str(breached))
 
     for blueprint in limited:
         app.before_request_funcs.setdefault(blueprint.name, []).append(check_limit)
