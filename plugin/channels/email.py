@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import smtplib
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -199,8 +201,34 @@ class OutboxMailer:
         temporary.replace(target)
 
 
+class _Envelope:
+    """Notes whether MAIL FROM was answered: before that nothing of the message reached the server."""
+
+    def mail(self, sender, options=()):
+        reply = super().mail(sender, options)
+        self.mail_answered = True
+        return reply
+
+
+class _SMTP(_Envelope, smtplib.SMTP):
+    pass
+
+
+class _SMTPSSL(_Envelope, smtplib.SMTP_SSL):
+    pass
+
+
 class SMTPMailer:
-    """Sends through SMTP_URL: smtp:// upgrades with STARTTLS when offered, smtps:// is TLS from the start."""
+    """Sends through SMTP_URL: smtp:// upgrades with STARTTLS when offered, smtps:// is TLS from the start.
+
+    One connection is kept open across messages (a worker sends many; a new connection with EHLO, STARTTLS and
+    AUTH costs more than the message) and closed after IDLE_SECONDS unused. A kept connection the server has
+    dropped shows at MAIL FROM, before any of the message was sent: then, and only then, the message is sent
+    again on a new connection, so a restart of the server costs no attempt and can never deliver a message twice.
+    One message at a time per mailer (a lock): a worker sends one after the other anyway.
+    """
+
+    IDLE_SECONDS = 30.0  # servers drop idle clients after some minutes (RFC 5321 4.5.3.2.7): let go well before
 
     def __init__(self, url: str, timeout: float = 30) -> None:
         parts = urlsplit(url)
@@ -210,34 +238,76 @@ class SMTPMailer:
         self.user = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.timeout = timeout
+        self._lock = threading.Lock()
+        self._client: smtplib.SMTP | None = None
+        self._last_used = 0.0
 
     def send(self, message: EmailMessage) -> None:
-        try:
-            client_class = smtplib.SMTP_SSL if self.tls else smtplib.SMTP
-            with client_class(self.host, self.port, timeout=self.timeout) as client:
-                client.ehlo()
-                if not self.tls and client.has_extn("starttls"):
-                    client.starttls()
-                    client.ehlo()
-                if self.user:
-                    client.login(self.user, self.password or "")
-                refused = client.send_message(message)
-        except smtplib.SMTPNotSupportedError as exc:  # an internationalised address, a server without SMTPUTF8
-            raise MailError(
-                f"SMTP {self.host}:{self.port} does not offer SMTPUTF8 (RFC 6531), which this address needs",
-                permanent=True,
-                skip_reason="smtputf8_not_offered",
-            ) from exc
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, text = next(iter(exc.recipients.values()))
-            raise MailError(f"{code} {_text(text)}", permanent=code >= 500) from exc
-        except smtplib.SMTPResponseException as exc:
-            raise MailError(f"{exc.smtp_code} {_text(exc.smtp_error)}", permanent=exc.smtp_code >= 500) from exc
-        except (OSError, smtplib.SMTPException) as exc:
-            raise MailError(f"SMTP {self.host}:{self.port}: {exc}", permanent=False) from exc
+        with self._lock:
+            try:
+                refused = self._send(message)
+            except smtplib.SMTPNotSupportedError as exc:  # an internationalised address, a server without SMTPUTF8
+                raise MailError(
+                    f"SMTP {self.host}:{self.port} does not offer SMTPUTF8 (RFC 6531), which this address needs",
+                    permanent=True,
+                    skip_reason="smtputf8_not_offered",
+                ) from exc
+            except smtplib.SMTPRecipientsRefused as exc:  # smtplib sent RSET: the connection serves the next one
+                code, text = next(iter(exc.recipients.values()))
+                raise MailError(f"{code} {_text(text)}", permanent=code >= 500) from exc
+            except smtplib.SMTPResponseException as exc:
+                if exc.smtp_code == 421:  # the server is closing this connection
+                    self.close()
+                raise MailError(f"{exc.smtp_code} {_text(exc.smtp_error)}", permanent=exc.smtp_code >= 500) from exc
+            except (OSError, smtplib.SMTPException) as exc:
+                self.close()
+                raise MailError(f"SMTP {self.host}:{self.port}: {exc}", permanent=False) from exc
+            finally:
+                self._last_used = time.monotonic()
         if refused:
             code, text = next(iter(refused.values()))
             raise MailError(f"{code} {_text(text)}", permanent=code >= 500)
+
+    def _send(self, message: EmailMessage) -> dict:
+        kept = self._client is not None and time.monotonic() - self._last_used < self.IDLE_SECONDS
+        if not kept:
+            self.close()
+        client = self._client or self._connect()
+        client.mail_answered = False
+        try:
+            return client.send_message(message)
+        except (smtplib.SMTPServerDisconnected, ConnectionError):
+            if not kept or client.mail_answered:
+                raise  # a new connection failed, or the server had begun on this message: the caller retries later
+            self.close()  # the kept connection was dead before MAIL FROM: nothing was sent on it
+            client = self._connect()
+            client.mail_answered = False
+            return client.send_message(message)
+
+    def _connect(self) -> smtplib.SMTP:
+        client = (_SMTPSSL if self.tls else _SMTP)(self.host, self.port, timeout=self.timeout)
+        try:
+            client.ehlo()
+            if not self.tls and client.has_extn("starttls"):
+                client.starttls()
+                client.ehlo()
+            if self.user:
+                client.login(self.user, self.password or "")
+        except BaseException:
+            client.close()
+            raise
+        self._client = client
+        return client
+
+    def close(self) -> None:
+        """Say QUIT and let the connection go (the next message opens a new one)."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.quit()
+        except (OSError, smtplib.SMTPException):
+            client.close()
 
 
 def _text(value: bytes | str) -> str:
