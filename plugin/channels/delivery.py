@@ -216,7 +216,7 @@ def _fall_back(session, survey: Survey, reason: str, now: datetime, jobs) -> str
     if following is None:
         survey.status, survey.reason = FAILED, reason[:2000]
         return FAILED
-    survey.reason = f"{survey.channel} failed ({reason}); sent by {following} instead"[:2000]
+    survey.reason = sending.fell_back(following, reason, survey.reason)
     survey.channel, survey.status, survey.scheduled_at = following, SCHEDULED, now
     session.flush()
     jobs.enqueue("send_survey", survey.id)
@@ -248,7 +248,7 @@ def question_failed(session, message: ChannelMessage, status: Status, now: datet
     if following is None:
         survey.status, survey.reason = FAILED, reason[:2000]
         return None
-    survey.reason = f"{survey.channel} failed ({reason}); sent by {following} instead"[:2000]
+    survey.reason = sending.fell_back(following, reason, survey.reason)
     survey.channel, survey.status, survey.scheduled_at = following, SCHEDULED, now
     session.flush()
     return survey.id
