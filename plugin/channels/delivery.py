@@ -107,9 +107,7 @@ def send_question(s, survey_id: int) -> str:
             with s.db.session() as session:
                 _finish(session, row_id, "skipped", None, "the conversation already has Chatwoot's CSAT survey", now)
                 session.execute(
-                    update(Survey)
-                    .where(Survey.id == survey_id)
-                    .values(status="skipped", reason="helpdesk_survey")
+                    update(Survey).where(Survey.id == survey_id).values(status="skipped", reason="helpdesk_survey")
                 )
             return "skipped"
         sent = provider.send(config, outgoing)

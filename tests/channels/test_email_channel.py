@@ -9,7 +9,6 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from plugin.models import ChannelMessage, Survey, Unsubscribe
-from plugin.services import services
 from tests.channels.conftest import api, post_event, stored
 from tests.channels.test_twilio import OURS, THEIRS, twilio  # noqa: F401 (the fixture)
 from tests.conftest import run_jobs
