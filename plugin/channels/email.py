@@ -6,6 +6,7 @@ accent_color, company_name, footer; question / question_<locale> replace the sca
 
 from __future__ import annotations
 
+import logging
 import re
 import smtplib
 import threading
@@ -31,6 +32,7 @@ from plugin.surveys.scales import Point, custom_question, scale_for
 from plugin.templating import email_template, environment
 from plugin.tokens import Tokens
 
+log = logging.getLogger(__name__)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -184,6 +186,38 @@ def build_survey_email(
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     return message
+
+
+def send_survey(s, survey: Survey) -> str:
+    """Email's provider for a claimed survey: its message through the app's mailer (SMTP keeps its connection),
+    then the row says what happened, as for every channel: sent, retried with backoff, failed or skipped."""
+    from plugin.surveys import sending
+
+    now = s.clock()
+    try:
+        links = survey_links(survey, s.tokens, s.settings.public_url)
+        message = build_survey_email(survey, survey.account, links, s.settings.mail_from, now=now)
+        s.mailer.send(message)
+    except MailError as exc:
+        error, permanent, skip = str(exc), exc.permanent, exc.skip_reason
+        if skip:
+            status = s.db.transaction(lambda session: sending.mark_skipped(session, survey.id, f"{skip}: {error}"))
+        else:
+            status = s.db.transaction(
+                lambda session: sending.mark_send_failed(session, survey.id, error, permanent=permanent, now=now)
+            )
+        log.warning("survey %s not sent (%s): %s", survey.id, status, error)
+        return status
+    except Exception as exc:
+        log.exception("survey %s raised while being built or sent", survey.id)
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        return s.db.transaction(
+            lambda session: sending.mark_send_failed(session, survey.id, error, permanent=False, now=now)
+        )
+    s.db.transaction(
+        lambda session: sending.mark_sent(session, survey.id, message["Message-ID"], now, reason=survey.reason)
+    )
+    return "sent"
 
 
 class OutboxMailer:
