@@ -40,9 +40,12 @@ def claim_due(session: Session, survey_id: int, now: datetime, lease: timedelta 
     )
     if session.get_bind().dialect.name == "postgresql":
         wanted = wanted.with_for_update(skip_locked=True)
+    # A CTE, materialised: as a plain IN (subquery), PostgreSQL may run the LIMIT again while re-checking a row
+    # another worker changed meanwhile, and claim more than `limit`.
+    picked = wanted.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
     ids = session.scalars(
         update(Survey)
-        .where(Survey.id.in_(wanted.scalar_subquery()), due)
+        .where(Survey.id.in_(select(picked.c.id)), due)
         .values(scheduled_at=now + lease, attempts=Survey.attempts + 1)
         .returning(Survey.id)
         .execution_options(synchronize_session=False)
