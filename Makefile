@@ -60,9 +60,10 @@ simulate: $(VENV)/.dev-installed
 
 # Every benchmark that runs on small databases, a few minutes in all (bench/README.md, docs/benchmarks.md).
 # GROW=1 (or `make bench-grown`) adds the grown database: bench/grow.py builds it once (minutes), then it is reused.
+# BENCH_DATABASE / BENCH_REDIS_URL give the two benchmarks that take them a database and Redis of your own.
 bench: $(VENV)/.dev-installed
-	$(BIN)/python bench/http_throughput.py
-	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/http_throughput.py $(if $(BENCH_DATABASE),--database $(BENCH_DATABASE)) $(if $(BENCH_REDIS_URL),--redis-url $(BENCH_REDIS_URL))
+	$(BIN)/python bench/dispatch.py $(if $(BENCH_DATABASE),--database $(BENCH_DATABASE)_dispatch) $(if $(BENCH_REDIS_URL),--redis-url $(BENCH_REDIS_URL))
 	$(BIN)/python bench/grown_queries.py $(if $(GROW),--grow)
 	$(BIN)/python bench/sidebar_history.py
 	$(if $(GROW),$(BIN)/python bench/http_throughput.py --grow unanalyzed)

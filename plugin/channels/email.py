@@ -6,6 +6,7 @@ accent_color, company_name, footer; question / question_<locale> replace the sca
 
 from __future__ import annotations
 
+import binascii
 import logging
 import re
 import smtplib
@@ -183,9 +184,20 @@ def build_survey_email(
     message["Auto-Submitted"] = "auto-generated"
     message["List-Unsubscribe"] = f"<{links.unsubscribe}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
+    message.make_alternative()
+    message.attach(_text_part(text, "plain", message.policy))
+    message.attach(_text_part(html, "html", message.policy))
     return message
+
+
+def _text_part(content: str, subtype: str, policy) -> EmailMessage:
+    """A UTF-8 text part, quoted-printable (RFC 2045 section 6.7) by binascii's C encoder: the email package's
+    own (pure Python, set_content) cost a survey's HTML part milliseconds, more than the rest of the message."""
+    part = EmailMessage(policy=policy)
+    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    part.set_payload(binascii.b2a_qp(content.encode(), istext=True).decode("ascii"))
+    return part
 
 
 def send_survey(s, survey: Survey) -> str:
