@@ -37,6 +37,13 @@ log = logging.getLogger(__name__)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
+# Lines up to RFC 5322's hard limit (998), not its advised 78: the email package can only fold a longer header
+# without spaces (the signed List-Unsubscribe URL) into RFC 2047 encoded words, which RFC 2369 clients do not
+# decode, so one-click unsubscribe (RFC 8058) would not find the URL. Longer headers still fold at 998.
+_POLICY = default_policy.clone(max_line_length=998)
+_SMTPUTF8_POLICY = SMTPUTF8.clone(max_line_length=998)
+
+
 class MailError(Exception):
     """Sending failed; `permanent` means the server refused for good (5xx) and retrying cannot help.
 
@@ -170,7 +177,7 @@ def build_survey_email(
     recipient = addresses.smtp_form(survey.requester_email)  # checked at intake; raises only on old rows
     local, _, domain = recipient.rpartition("@")
     # An internationalised local part is serialised as UTF-8 (RFC 6532), sent with SMTPUTF8 (RFC 6531).
-    message = EmailMessage(policy=SMTPUTF8 if addresses.needs_smtputf8(recipient) else default_policy)
+    message = EmailMessage(policy=_SMTPUTF8_POLICY if addresses.needs_smtputf8(recipient) else _POLICY)
     message["Subject"] = subject
     message["From"] = Address(display_name=display_name(brand.sender_name), addr_spec=brand.sender_address)
     if brand.reply_to:

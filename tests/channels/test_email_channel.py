@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -21,9 +22,11 @@ class _Peers(_Inbox):
     def __init__(self) -> None:
         super().__init__()
         self.peers: list[tuple[str, int]] = []
+        self.raw: list[bytes] = []
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
         self.peers.append(session.peer)
+        self.raw.append(envelope.original_content or envelope.content)
         return await super().handle_DATA(server, session, envelope)
 
 
@@ -136,3 +139,19 @@ def test_a_refused_recipient_does_not_spoil_the_connection_for_the_next(smtp, de
         "third@customer.test",
     ]
     assert json.dumps(by_ticket["T-3"].reason) == "null"
+
+
+def test_list_unsubscribe_arrives_as_a_url_in_angle_brackets_not_an_encoded_word(smtp, desk):
+    """RFC 2369 section 2: the header's content is <URL>; mail clients offering one-click unsubscribe (RFC 8058)
+    read it as such and do not decode RFC 2047 encoded words in it. The signed URL is longer than 78 characters."""
+    post_event(desk, "T-1", None)
+    run_jobs()
+    [raw] = smtp.inbox.raw
+    [line] = [
+        h
+        for h in raw.split(b"\r\n\r\n")[0].replace(b"\r\n ", b" ").split(b"\r\n")
+        if h.lower().startswith(b"list-unsubscribe:")
+    ]
+    value = line.split(b":", 1)[1].strip()
+    assert b"=?" not in value
+    assert re.fullmatch(rb"<https?://\S+/unsubscribe/\S+>", value), value
