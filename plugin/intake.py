@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,10 @@ from plugin.surveys.scheduling import apply_event
 
 MAX_LOOKUP_ATTEMPTS = 8
 LOOKUP_LEASE = timedelta(minutes=2)
+
+
+class StaleAccount(Exception):
+    """The account changed since this process read it: read it again and take the event in with that."""
 
 
 @dataclass(frozen=True)
@@ -38,9 +42,14 @@ def take_in(session: Session, account: Account, event: TicketEvent, body: bytes,
         event_json=event.to_json() if event.needs_lookup else None,
         received_at=now,
     )
+    # ...and only while the account is as this process read it (its cached copy may be older: plugin/accounts.py).
+    columns = WebhookEvent.__table__.c
+    row_values = select(*(literal(value, columns[name].type).label(name) for name, value in values.items())).where(
+        exists().where(Account.id == account.id, Account.version == account.version)
+    )
     insert = (
         _insert_for(session)(WebhookEvent)
-        .values(**values)
+        .from_select(list(values), row_values)
         .on_conflict_do_nothing(index_elements=["account_id", "dedupe_key"])
     )
     new_id = session.scalar(insert.returning(WebhookEvent.id))
@@ -50,6 +59,8 @@ def take_in(session: Session, account: Account, event: TicketEvent, body: bytes,
                 WebhookEvent.account_id == account.id, WebhookEvent.dedupe_key == values["dedupe_key"]
             )
         )
+        if seen is None:
+            raise StaleAccount(account.key)
         return Intake(duplicate=True, event=seen)
     row = WebhookEvent(id=new_id, **values)  # what was stored, without reading it back
     if event.needs_lookup:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, literal_column
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from plugin.db import Base, UTCDateTime, utcnow
@@ -32,6 +32,11 @@ class Account(Base):
     edit_days: Mapped[int] = mapped_column(Integer, default=7)
     options: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Bumped by every UPDATE through SQLAlchemy (ORM or Core): a web process's cached copy is used only while the
+    # row still has the version it was read at (plugin/accounts.py, plugin/intake.py).
+    version: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", onupdate=literal_column("accounts.version") + 1
+    )
 
 
 class WebhookEvent(Base):
