@@ -89,11 +89,8 @@ def _take_in(platform: str, account_key: str, known: accounts.AccountCache):
                 "reason": survey.reason,
                 "scheduled_at": survey.scheduled_at.isoformat(),
             }
-    # Committed above; only now may a worker see the rows. An enqueue that fails (Redis away) is logged by the
-    # queue and the sweep offers the work again: the answer stays 202.
-    if intake.needs_lookup:
-        s.jobs.enqueue("complete_event", intake.event.id)
-    if survey is not None and survey.status == "scheduled" and survey.scheduled_at <= services().clock():
-        s.jobs.enqueue("send_survey", survey.id)
+    # Committed above. Nothing is enqueued here: the rows say what is due (a survey to send, a lookup to make) and
+    # the sweep offers it within SWEEP_SECONDS, so a request costs no Redis round trips and Redis being away
+    # cannot touch the answer (docs/decisions.md, "Webhooks leave their work to the sweep").
     # 202 when we took work on; 200 for a repeat or an event we have nothing to do with (a test ping).
     return jsonify(answer), 202 if not intake.duplicate and intake.event.kind != IGNORED else 200
