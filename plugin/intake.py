@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, literal, or_, select, update
+from sqlalchemy import Insert, bindparam, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -42,17 +43,7 @@ def take_in(session: Session, account: Account, event: TicketEvent, body: bytes,
         event_json=event.to_json() if event.needs_lookup else None,
         received_at=now,
     )
-    # ...and only while the account is as this process read it (its cached copy may be older: plugin/accounts.py).
-    columns = WebhookEvent.__table__.c
-    row_values = select(*(literal(value, columns[name].type).label(name) for name, value in values.items())).where(
-        exists().where(Account.id == account.id, Account.version == account.version)
-    )
-    insert = (
-        _insert_for(session)(WebhookEvent)
-        .from_select(list(values), row_values)
-        .on_conflict_do_nothing(index_elements=["account_id", "dedupe_key"])
-    )
-    new_id = session.scalar(insert.returning(WebhookEvent.id))
+    new_id = session.scalar(_insert_event(session.get_bind().dialect.name), {**values, "version": account.version})
     if new_id is None:
         seen = session.scalar(
             select(WebhookEvent).where(
@@ -118,6 +109,19 @@ def lookup_failed(
     return "gave up"
 
 
-def _insert_for(session: Session):
-    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite alike)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+@functools.cache
+def _insert_event(dialect: str) -> Insert:
+    """INSERT the event unless its dedupe key is taken, and only while the account row still has the version the
+    caller read (its copy may be a process's cached one: plugin/accounts.py): built once, parameters only."""
+    columns = WebhookEvent.__table__.c
+    names = ("account_id", "dedupe_key", "kind", "ticket_id", "body", "event_json", "received_at")
+    values = select(*(bindparam(name, type_=columns[name].type) for name in names)).where(
+        exists().where(Account.id == bindparam("account_id"), Account.version == bindparam("version"))
+    )
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(WebhookEvent.__table__)
+        .from_select(names, values)
+        .on_conflict_do_nothing(index_elements=["account_id", "dedupe_key"])
+        .returning(columns.id)
+    )

@@ -8,12 +8,13 @@ throttled, and last not_sampled (option sample_percent), so a sample is drawn fr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, exists, insert, literal, or_, select, update
+from sqlalchemy import Select, bindparam, exists, insert, literal, or_, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from plugin import addresses, i18n, signature_checks
@@ -83,10 +84,13 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
     )
     # A Core INSERT (the unit of work costs more than the statement); the object joins the session as the row it
     # stored, so a caller's later change to it (lookup_failed's reason) is written as an UPDATE.
-    survey = Survey(id=session.scalar(insert(Survey).values(**values).returning(Survey.id)), **values)
+    survey = Survey(id=session.scalar(_INSERT_SURVEY, values), **values)
     make_transient_to_detached(survey)
     session.add(survey)
     return survey
+
+
+_INSERT_SURVEY = insert(Survey.__table__).returning(Survey.__table__.c.id)  # one statement, compiled once
 
 
 def skip_reason(
@@ -175,31 +179,46 @@ def _database_reason(
     phone: str | None = None,
     address: str | None = None,
 ) -> str | None:
+    throttled = bool(account.throttle_days) and bool(email or phone)
+    reasons, statement = _database_checks(throttled, bool(email), bool(phone))
+    params = dict(account_id=account.id, ticket_id=ticket_id, address=email if address is None else address)
+    if throttled:
+        params.update(email=email, phone=phone, since=now - timedelta(days=account.throttle_days))
+    found = session.execute(statement, params).one()
+    return next((reason for reason, hit in zip(reasons, found, strict=True) if hit), None)
+
+
+@functools.cache
+def _database_checks(throttled: bool, by_email: bool, by_phone: bool) -> tuple[tuple[str, ...], Select]:
+    """The unsubscribed / already_scheduled / throttled rules as one statement of EXISTS (one round trip, first
+    reason wins), built once per shape: only its parameters change from one webhook to the next."""
     # The status constants are written into the SQL (literal_execute) so that the planner matches them to the
     # partial indexes built for these checks (migration 0018) from the query alone, with or without statistics.
-    active = (Survey.account_id == account.id, Survey.status.in_(_ACTIVE))
-    address = email if address is None else address
-    same_customer = [Survey.requester_email == email] if email else []
-    if phone:
-        same_customer.append(Survey.requester_phone == phone)
+    account_id = bindparam("account_id")
     checks = [
         (
             "unsubscribed",
-            select(Unsubscribe.id).where(Unsubscribe.account_id == account.id, Unsubscribe.email == address),
+            select(Unsubscribe.id).where(
+                Unsubscribe.account_id == account_id, Unsubscribe.email == bindparam("address")
+            ),
         ),
         (
             "already_scheduled",
             select(Survey.id).where(
-                Survey.account_id == account.id, Survey.ticket_id == ticket_id, Survey.status == _SCHEDULED
+                Survey.account_id == account_id, Survey.ticket_id == bindparam("ticket_id"), Survey.status == _SCHEDULED
             ),
         ),
     ]
-    if account.throttle_days and same_customer:
-        since = now - timedelta(days=account.throttle_days)
-        checks.append(("throttled", select(Survey.id).where(*active, or_(*same_customer), Survey.created_at > since)))
-    # One round trip for every rule, first reason wins.
-    found = session.execute(select(*(exists(query).label(reason) for reason, query in checks))).one()
-    return next((reason for (reason, _), hit in zip(checks, found, strict=True) if hit), None)
+    if throttled:
+        same_customer = [Survey.requester_email == bindparam("email")] if by_email else []
+        if by_phone:
+            same_customer.append(Survey.requester_phone == bindparam("phone"))
+        active = (Survey.account_id == account_id, Survey.status.in_(_ACTIVE))
+        checks.append(
+            ("throttled", select(Survey.id).where(*active, or_(*same_customer), Survey.created_at > bindparam("since")))
+        )
+    reasons = tuple(reason for reason, _ in checks)
+    return reasons, select(*(exists(query).label(reason) for reason, query in checks))
 
 
 def cancel_unsent(session: Session, account: Account, ticket_id: str, now: datetime) -> Survey | None:
