@@ -643,6 +643,7 @@ def profile(bench: Bench, account_key: str, tokens: list[str], scenario: str, n:
     )
     stats = pstats.Stats(profiler)
     stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("cumulative").print_stats("plugin/", 30)
     stats.sort_stats("tottime").print_stats(25)
 
 
