@@ -518,6 +518,7 @@ def main() -> int:
         choices=("analyzed", "unanalyzed"),
         help="run on a copy of the grown database (bench/grow.py builds it once), with or without ANALYZE",
     )
+    parser.add_argument("--grown-database", help="the grown database to copy (default: bench/grow.py's)")
     parser.add_argument(
         "--profile", choices=("webhook", "click"), help="instead of the HTTP run: cProfile in-process requests"
     )
@@ -536,8 +537,8 @@ def main() -> int:
     if args.grow:
         import grow
 
-        grow.ensure(args.postgres.rstrip("/"), grow.DEFAULT_DATABASE, 1_000_000, 1000, 100_000)
-        template = grow.DEFAULT_DATABASE
+        template = args.grown_database or grow.DEFAULT_DATABASE
+        grow.ensure(args.postgres.rstrip("/"), template, 1_000_000, 1000, 100_000)
     bench = Bench(args.postgres, args.database, args.redis_url, template)
 
     def on_signal(signum, _frame):
