@@ -250,7 +250,9 @@ _SURVEY_COLUMNS = (
 def _insert_survey(rules: ColumnElement) -> Insert:
     """INSERT INTO surveys ... SELECT the values, 'scheduled' or 'skipped', and the reason the rules give."""
     table = Survey.__table__
-    decided = select(rules.label("reason")).subquery("decided")
+    # OFFSET 0: the subquery stays one (PostgreSQL would otherwise inline it and run every check twice, once for
+    # the status and once for the reason).
+    decided = select(rules.label("reason")).offset(0).subquery("decided")
     status = case((decided.c.reason.is_(None), literal(SCHEDULED, Text())), else_=literal(SKIPPED, Text()))
     values = select(*(bindparam(name, type_=table.c[name].type) for name in _SURVEY_COLUMNS), status, decided.c.reason)
     return (
