@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -123,20 +123,22 @@ def confirm_from_event(session: Session, account: Account, event: TicketEvent, n
     agent = (event.assignee.email or "").strip().lower()
     if not agent or not event.ticket_id or len(agent) > 320 or len(event.ticket_id) > 100:
         return []
+    held = select(SignatureCheck.id).where(
+        SignatureCheck.account_id == account.id,
+        SignatureCheck.ticket_id == event.ticket_id,
+        SignatureCheck.agent_email == agent,
+        SignatureCheck.status == UNVERIFIED,
+    )
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(
+    first_time = session.execute(
         insert(TicketAgent)
         .values(account_id=account.id, ticket_id=event.ticket_id, agent_email=agent, seen_at=now)
         .on_conflict_do_nothing(index_elements=["account_id", "ticket_id", "agent_email"])
-    )
-    ids = session.scalars(
-        select(SignatureCheck.id).where(
-            SignatureCheck.account_id == account.id,
-            SignatureCheck.ticket_id == event.ticket_id,
-            SignatureCheck.agent_email == agent,
-            SignatureCheck.status == UNVERIFIED,
-        )
-    ).all()
+        .returning(exists(held))
+    ).first()
+    if first_time is not None and not first_time[0]:
+        return []  # the webhook's common case in one round trip: a new agent on the ticket, no rating held for them
+    ids = session.scalars(held).all()
     released = [verify(session, check_id, now) for check_id in ids]
     return [write_back for write_back in released if write_back is not None]
 
