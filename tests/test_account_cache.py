@@ -83,3 +83,35 @@ def test_a_repeat_delivery_is_still_a_duplicate_after_a_change(app, helpdesk):
     answer = helpdesk.post(event)
     assert answer.status_code == 200 and answer.get_json()["status"] == "duplicate"
     assert _stored() == (1, 1)
+
+
+def _changed_after_each_read(app_config, key: str, times: int):
+    """Another process's engine bumps the account right after this app reads it, `times` times (a race)."""
+    from sqlalchemy import create_engine, event, update
+
+    other = create_engine(app_config["DATABASE_URL"])
+    left = [times]
+
+    def bump(_conn, _cursor, statement, *_args):
+        if left[0] and statement.lstrip().startswith("SELECT accounts."):
+            left[0] -= 1
+            with other.begin() as conn:
+                conn.execute(update(Account).where(Account.key == key).values(name=f"Acme {left[0]}"))
+
+    event.listen(services().db.engine, "after_cursor_execute", bump)
+    return other
+
+
+def test_an_account_changed_once_during_the_request_is_read_again(app_config, helpdesk):
+    other = _changed_after_each_read(app_config, helpdesk.account.key, times=1)
+    assert helpdesk.post(helpdesk.event(ticket_id="T-1")).status_code == 202
+    assert _stored() == (1, 1)
+    other.dispose()
+
+
+def test_an_account_that_keeps_changing_answers_503_and_writes_nothing(app_config, helpdesk):
+    other = _changed_after_each_read(app_config, helpdesk.account.key, times=100)
+    answer = helpdesk.post(helpdesk.event(ticket_id="T-1"))
+    assert answer.status_code == 503 and "try again" in answer.get_json()["message"]
+    assert _stored() == (0, 0)
+    other.dispose()

@@ -33,11 +33,13 @@ def receive(platform: str, account_key: str):
     if not request.is_json:
         return json_error(415, "Content-Type must be application/json")
     known = accounts.cache_for(s.db.engine)
-    try:
-        return _take_in(platform, account_key, known)
-    except _ReadAgain:
-        known.forget(account_key)
-        return _take_in(platform, account_key, known)
+    for _ in range(3):  # a copy read from the row itself goes stale only if the account changes again meanwhile
+        try:
+            return _take_in(platform, account_key, known)
+        except _ReadAgain:
+            known.forget(account_key)
+    # Nothing written; the helpdesk retries a 5xx, and by then the account has settled.
+    return json_error(503, "the account was being changed; try again")
 
 
 def _take_in(platform: str, account_key: str, known: accounts.AccountCache):
