@@ -38,8 +38,10 @@ def receive(platform: str, account_key: str):
             return _take_in(platform, account_key, known)
         except _ReadAgain:
             known.forget(account_key)
-    # Nothing written; the helpdesk retries a 5xx, and by then the account has settled.
-    return json_error(503, "the account was being changed; try again")
+    # Nothing written; the helpdesk retries a 5xx (as when the database is away: plugin/web/errors.py).
+    answer = json_error(503, "the account was being changed; try again")
+    answer.headers["Retry-After"] = "5"
+    return answer
 
 
 def _take_in(platform: str, account_key: str, known: accounts.AccountCache):
