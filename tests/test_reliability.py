@@ -195,8 +195,7 @@ def test_with_redis_unreachable_webhooks_ratings_and_confirms_still_answer(
     helpdesk = Helpdesk(app, client, http_recorder.url)
     answer = helpdesk.post(helpdesk.event())
     assert answer.status_code == 202, answer.get_data(as_text=True)
-    assert survey().status == "scheduled"  # committed: the sweep sends it once Redis is back
-    assert any("enqueue" in r.getMessage() for r in caplog.records)
+    assert survey().status == "scheduled"  # committed: the sweep offers it once Redis is back
 
     s = services()
     with s.db.session() as session:
