@@ -58,8 +58,20 @@ audit: $(VENV)/.dev-installed
 simulate: $(VENV)/.dev-installed
 	OPENCSAT_SIMULATE=1 $(BIN)/python -m pytest -q -s tests/simulation
 
+# Every benchmark that runs on small databases, a few minutes in all (bench/README.md, docs/benchmarks.md).
+# GROW=1 (or `make bench-grown`) adds the grown database: bench/grow.py builds it once (minutes), then it is reused.
+# BENCH_DATABASE / BENCH_REDIS_URL give the two benchmarks that take them a database and Redis of your own.
 bench: $(VENV)/.dev-installed
-	$(BIN)/python bench/http_throughput.py
+	$(BIN)/python bench/http_throughput.py $(if $(BENCH_DATABASE),--database $(BENCH_DATABASE)) $(if $(BENCH_REDIS_URL),--redis-url $(BENCH_REDIS_URL))
+	$(BIN)/python bench/dispatch.py $(if $(BENCH_DATABASE),--database $(BENCH_DATABASE)_dispatch) $(if $(BENCH_REDIS_URL),--redis-url $(BENCH_REDIS_URL))
+	$(BIN)/python bench/grown_queries.py $(if $(GROW),--grow)
+	$(BIN)/python bench/sidebar_history.py
+	$(if $(GROW),$(BIN)/python bench/http_throughput.py --grow unanalyzed)
+	$(if $(GROW),$(BIN)/python bench/http_throughput.py --grow analyzed)
+
+.PHONY: bench-grown
+bench-grown:
+	@$(MAKE) --no-print-directory bench GROW=1
 
 # Dashboard queries on 1M ratings in a PostgreSQL database of their own (created and dropped): docs/benchmarks.md
 .PHONY: bench-reports

@@ -4,12 +4,12 @@
 
 One run does, in order:
   1. creates a PostgreSQL database of its own (opencsat_bench), migrates it, flushes a Redis database (14),
-     seeds one generic account (delay 0 minutes, so every accepted webhook really enqueues send_survey in
-     Redis; no worker runs, so nothing is mailed) and one 'sent' survey per rating click to come;
+     seeds one generic account (delay 0 minutes, so every accepted webhook schedules a survey due at once, for
+     the sweep to offer; no worker runs, so nothing is mailed) and one 'sent' survey per rating click to come;
   2. serves bench/bare_app.py with `gunicorn -w W -k gthread --threads T -b 127.0.0.1:<port>`, warms it up,
      then times signed webhook ingest and rating clicks against it;
   3. serves OpenCSAT ("plugin:create_app()") with the very same gunicorn command and times the same requests;
-  4. checks that OpenCSAT did the work (one webhook_events row and one queued job per 202, one click row and one
+  4. checks that OpenCSAT did the work (one webhook_events row and one due survey per 202, one click row and one
      rating per 200), prints the table, kills every child process and drops the database and the Redis keys.
 
 The load is a closed loop: C keep-alive connections (threads, spread over --clients processes), each sending
@@ -443,6 +443,12 @@ class Bench:
                 "surveys_scheduled": session.scalar(
                     select(func.count()).select_from(Survey).where(Survey.status == "scheduled")
                 ),
+                # Due at once (delay 0): what the next sweep offers to the workers (the webhook enqueues nothing).
+                "surveys_due": session.scalar(
+                    select(func.count())
+                    .select_from(Survey)
+                    .where(Survey.status == "scheduled", Survey.scheduled_at <= services().clock())
+                ),
                 "clicks": session.scalar(select(func.count()).select_from(Click)),
                 "ratings": session.scalar(select(func.count()).select_from(Rating)),
                 "ratings_pending": session.scalar(
@@ -643,6 +649,7 @@ def profile(bench: Bench, account_key: str, tokens: list[str], scenario: str, n:
     )
     stats = pstats.Stats(profiler)
     stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("cumulative").print_stats("plugin/", 30)
     stats.sort_stats("tottime").print_stats(25)
 
 
@@ -720,7 +727,7 @@ def report(
             ("opencsat webhook answers 202", app["webhook ingest"].statuses.get(202, 0), args.requests),
             ("webhook_events rows (incl. warm-up)", counts["webhook_events"], n),
             ("surveys scheduled by webhooks", counts["surveys_scheduled"], n),
-            ("send_survey jobs queued in Redis", counts["queued_jobs"], n),
+            ("of which due now, for the sweep to offer", counts["surveys_due"], n),
         ]
     if clicks:
         checks += [

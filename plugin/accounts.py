@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from plugin import egress
@@ -164,6 +167,64 @@ def _checked_api_url(api_url: str | None) -> str | None:
 
 def by_key(session: Session, key: str) -> Account | None:
     return session.scalar(select(Account).where(Account.key == key))
+
+
+@dataclass(frozen=True)
+class Known:
+    """An account as a web process holds it between requests: detached, read-only, its secrets decrypted."""
+
+    account: Account
+    credentials: AccountCredentials
+
+
+class AccountCache:
+    """Accounts by webhook key, kept per process so that a webhook needs no SELECT and no decryption.
+
+    The cache is never the judge: every ingest inserts its event only while the account row still has the
+    `version` the copy was read at (plugin/intake.py), and a signature that fails against a copy is checked again
+    against the row. A change made anywhere (CLI, admin page, another process) therefore takes effect on the next
+    webhook; `forget` drops the copy then. Bounded, least recently used first out.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._known: OrderedDict[str, Known] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, box: SecretBox, key: str) -> tuple[Known | None, bool]:
+        """The account for `key` (None when there is none), and whether it came from memory."""
+        with self._lock:
+            known = self._known.get(key)
+            if known is not None:
+                self._known.move_to_end(key)
+                return known, True
+        account = by_key(session, key)
+        if account is None:
+            return None, False  # not kept: a key that does not exist must not fill the cache
+        session.expunge(account)  # detached with every column loaded (expire_on_commit is off)
+        known = Known(account, credentials(account, box))
+        with self._lock:
+            self._known[key] = known
+            while len(self._known) > self._size:
+                self._known.popitem(last=False)
+        return known, False
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._known.pop(key, None)
+
+
+_caches: WeakKeyDictionary[Engine, AccountCache] = WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def cache_for(engine: Engine) -> AccountCache:
+    """This process's account cache for one database (tests run several apps, each on its own)."""
+    with _caches_lock:
+        cache = _caches.get(engine)
+        if cache is None:
+            cache = _caches[engine] = AccountCache()
+        return cache
 
 
 def by_api_key(session: Session, api_key: str) -> Account | None:

@@ -308,7 +308,7 @@ def _drain_if_local() -> int | None:
 
 
 @click.command("worker")
-@click.option("--burst", is_flag=True, help="Run what is queued, then exit.")
+@click.option("--burst", is_flag=True, help="Offer what is due (one sweep), run it, then exit.")
 def worker_command(burst: bool) -> None:
     """Run the RQ worker (needs REDIS_URL) with the periodic sweep beside it."""
     from rq import SimpleWorker
@@ -317,7 +317,10 @@ def worker_command(burst: bool) -> None:
     if not isinstance(s.jobs, RQQueue):
         raise click.UsageError("the worker needs REDIS_URL; without it jobs run inside the web process")
     logging.basicConfig(level=logging.INFO)
-    if not burst:
+    if burst:  # the rows say what is due, not the queue: a webhook leaves its survey to the sweep
+        with s.db.session() as session:
+            sweep(session, s.jobs, s.clock())
+    else:
         from flask import current_app
 
         app = current_app._get_current_object()

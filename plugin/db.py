@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlalchemy import DateTime, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -56,8 +56,8 @@ def retry_on_disconnect(work: Callable[[], T], what: str) -> T:
     """`work()`, run again while it fails because the connection was dropped, for DISCONNECT_BUDGET_SECONDS.
 
     Safe because a dropped connection rolled the transaction back; `work` must have done nothing outside the
-    database before its commit. SQLAlchemy invalidates the whole pool on a disconnect and pool_pre_ping checks
-    each connection at checkout, so the next try runs on a fresh connection.
+    database before its commit. SQLAlchemy invalidates the whole pool on a disconnect, so the next try runs on a
+    fresh connection.
     """
     deadline, pause, attempt = time.monotonic() + DISCONNECT_BUDGET_SECONDS, 0.1, 1
     while True:
@@ -83,10 +83,14 @@ class Database:
             self.engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            # pool_pre_ping: a connection the server dropped (restart, failover, pg_terminate_backend) is replaced
-            # transparently at checkout instead of failing one request per pooled connection. It costs one
-            # round trip per checkout (well under a millisecond on a local network); pool_recycle bounds age.
-            self.engine = create_engine(url, pool_pre_ping=True, pool_recycle=300, pool_size=10, max_overflow=10)
+            # No pool_pre_ping: a SELECT 1 before every request was a round trip per request. A connection dropped
+            # under a busy pool fails its statement, SQLAlchemy invalidates the pool, and the request or job step is
+            # run again on a fresh connection (retry_on_disconnect, plugin/web/edge.py). Only a connection that sat
+            # idle in the pool (where a restart or failover goes unnoticed) is pinged at checkout; pool_recycle
+            # bounds age.
+            self.engine = create_engine(url, pool_recycle=300, pool_size=10, max_overflow=10)
+            event.listen(self.engine, "checkin", _note_checkin)
+            event.listen(self.engine, "checkout", _ping_if_idle)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -111,6 +115,25 @@ class Database:
                 return work(session)
 
         return retry_on_disconnect(once, "a job step")
+
+
+IDLE_PING_SECONDS = 2.0  # a connection back in the pool longer than this is pinged before it is handed out
+
+
+def _note_checkin(_dbapi_connection, record) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+    if time.monotonic() - record.info.get("checked_in_at", 0.0) < IDLE_PING_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+    except Exception as exc:  # noqa: BLE001 - any failure means this connection is gone
+        # The pool discards this connection and checks out another (SQLAlchemy's pessimistic disconnect handling).
+        raise DisconnectionError(str(exc)) from exc
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

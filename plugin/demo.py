@@ -16,6 +16,7 @@ from flask import current_app
 from plugin import accounts, signing
 from plugin.channels.email import survey_links
 from plugin.jobs import LocalQueue, RQQueue
+from plugin.jobs.sweep import sweep
 from plugin.models import Survey
 from plugin.services import services
 
@@ -36,7 +37,11 @@ class _CallbackReceiver(BaseHTTPRequestHandler):
 
 
 def _run_jobs() -> None:
-    jobs = services().jobs
+    """One sweep (it offers what the rows say is due), then the queued jobs, as a worker would."""
+    s = services()
+    jobs = s.jobs
+    with s.db.session() as session:
+        sweep(session, jobs, s.clock())
     if isinstance(jobs, LocalQueue):
         jobs.drain()
     elif isinstance(jobs, RQQueue):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Insert, bindparam, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,10 @@ from plugin.surveys.scheduling import apply_event
 
 MAX_LOOKUP_ATTEMPTS = 8
 LOOKUP_LEASE = timedelta(minutes=2)
+
+
+class StaleAccount(Exception):
+    """The account changed since this process read it: read it again and take the event in with that."""
 
 
 @dataclass(frozen=True)
@@ -38,18 +43,15 @@ def take_in(session: Session, account: Account, event: TicketEvent, body: bytes,
         event_json=event.to_json() if event.needs_lookup else None,
         received_at=now,
     )
-    insert = (
-        _insert_for(session)(WebhookEvent)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["account_id", "dedupe_key"])
-    )
-    new_id = session.scalar(insert.returning(WebhookEvent.id))
+    new_id = session.scalar(_insert_event(session.get_bind().dialect.name), {**values, "version": account.version})
     if new_id is None:
         seen = session.scalar(
             select(WebhookEvent).where(
                 WebhookEvent.account_id == account.id, WebhookEvent.dedupe_key == values["dedupe_key"]
             )
         )
+        if seen is None:
+            raise StaleAccount(account.key)
         return Intake(duplicate=True, event=seen)
     row = WebhookEvent(id=new_id, **values)  # what was stored, without reading it back
     if event.needs_lookup:
@@ -107,6 +109,19 @@ def lookup_failed(
     return "gave up"
 
 
-def _insert_for(session: Session):
-    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite alike)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+@functools.cache
+def _insert_event(dialect: str) -> Insert:
+    """INSERT the event unless its dedupe key is taken, and only while the account row still has the version the
+    caller read (its copy may be a process's cached one: plugin/accounts.py): built once, parameters only."""
+    columns = WebhookEvent.__table__.c
+    names = ("account_id", "dedupe_key", "kind", "ticket_id", "body", "event_json", "received_at")
+    values = select(*(bindparam(name, type_=columns[name].type) for name in names)).where(
+        exists().where(Account.id == bindparam("account_id"), Account.version == bindparam("version"))
+    )
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(WebhookEvent.__table__)
+        .from_select(names, values)
+        .on_conflict_do_nothing(index_elements=["account_id", "dedupe_key"])
+        .returning(columns.id)
+    )

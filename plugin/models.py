@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, literal_column
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from plugin.db import Base, UTCDateTime, utcnow
@@ -32,6 +32,11 @@ class Account(Base):
     edit_days: Mapped[int] = mapped_column(Integer, default=7)
     options: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Bumped by every UPDATE through SQLAlchemy (ORM or Core): a web process's cached copy is used only while the
+    # row still has the version it was read at (plugin/accounts.py, plugin/intake.py).
+    version: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", onupdate=literal_column("accounts.version") + 1
+    )
 
 
 class WebhookEvent(Base):
@@ -446,13 +451,17 @@ Index(
     sqlite_where=_ACTIVE,
     postgresql_where=_ACTIVE,
 )
+# Only rows with a phone (migration 0019): without statistics the planner took the phone index for the email check
+# too (both match account_id and created_at) and read every active survey of the week; a check by phone implies
+# the phone is not null, a check by email does not, so now only the phone check can use it.
+_ACTIVE_WITH_PHONE = and_(_ACTIVE, Survey.requester_phone.is_not(None))
 Index(
     "ix_surveys_active_phone",
     Survey.account_id,
     Survey.requester_phone,
     Survey.created_at,
-    sqlite_where=_ACTIVE,
-    postgresql_where=_ACTIVE,
+    sqlite_where=_ACTIVE_WITH_PHONE,
+    postgresql_where=_ACTIVE_WITH_PHONE,
 )
 Index(
     "ix_webhook_events_lookup",

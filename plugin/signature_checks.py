@@ -15,10 +15,11 @@ per agent token in 24 hours; beyond it the request is refused with 429 and kept 
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Insert, bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -118,25 +119,42 @@ def open_check(session: Session, account: Account, survey: Survey, now: datetime
     return check
 
 
+_HELD = select(SignatureCheck.id).where(
+    SignatureCheck.account_id == bindparam("account_id"),
+    SignatureCheck.ticket_id == bindparam("ticket_id"),
+    SignatureCheck.agent_email == bindparam("agent_email"),
+    SignatureCheck.status == UNVERIFIED,
+)
+
+
+@functools.cache
+def _record_agent(dialect: str) -> Insert:
+    """INSERT the (ticket, agent) pair unless known, RETURNING whether a rating is held for them: built once."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    columns = TicketAgent.__table__.c
+    return (
+        insert(TicketAgent.__table__)
+        .values(
+            {
+                name: bindparam(name, type_=columns[name].type)
+                for name in ("account_id", "ticket_id", "agent_email", "seen_at")
+            }
+        )
+        .on_conflict_do_nothing(index_elements=["account_id", "ticket_id", "agent_email"])
+        .returning(exists(_HELD))
+    )
+
+
 def confirm_from_event(session: Session, account: Account, event: TicketEvent, now: datetime) -> list[WriteBack]:
     """An event for a ticket naming its assignee releases that agent's unverified signature rating on it."""
     agent = (event.assignee.email or "").strip().lower()
     if not agent or not event.ticket_id or len(agent) > 320 or len(event.ticket_id) > 100:
         return []
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(
-        insert(TicketAgent)
-        .values(account_id=account.id, ticket_id=event.ticket_id, agent_email=agent, seen_at=now)
-        .on_conflict_do_nothing(index_elements=["account_id", "ticket_id", "agent_email"])
-    )
-    ids = session.scalars(
-        select(SignatureCheck.id).where(
-            SignatureCheck.account_id == account.id,
-            SignatureCheck.ticket_id == event.ticket_id,
-            SignatureCheck.agent_email == agent,
-            SignatureCheck.status == UNVERIFIED,
-        )
-    ).all()
+    names = dict(account_id=account.id, ticket_id=event.ticket_id, agent_email=agent)
+    first_time = session.execute(_record_agent(session.get_bind().dialect.name), {**names, "seen_at": now}).first()
+    if first_time is not None and not first_time[0]:
+        return []  # the webhook's common case in one round trip: a new agent on the ticket, no rating held for them
+    ids = session.scalars(_HELD, names).all()
     released = [verify(session, check_id, now) for check_id in ids]
     return [write_back for write_back in released if write_back is not None]
 

@@ -131,6 +131,16 @@ def test_an_event_naming_the_agent_releases_the_rating_exactly_once(watched, cli
     assert watched.api("/api/v1/signature-ratings").get_json()["ratings"] == []
 
 
+def test_the_first_event_naming_the_agent_releases_the_rating(watched, client, clock, http_recorder):
+    """The webhook's one-statement path (a new agent on the ticket) must still see the rating held for them."""
+    _rate(client, clock, _link(watched, 1, "T-78"), 2, "late")
+    watched.run_jobs()
+    assert watched.post(watched.event(ticket_id="T-78")).status_code == 202  # once, no retry
+    with services().db.session() as session:
+        rating = session.scalar(select(Rating).join(Survey).where(Survey.channel == "signature"))
+        assert (rating.status, rating.score) == ("counted", 2)
+
+
 def test_an_event_naming_another_agent_confirms_nothing(watched, client, clock, http_recorder):
     _rate(client, clock, _link(watched, 5, "T-78"), 5)
     event = watched.event(ticket_id="T-78")

@@ -1,7 +1,7 @@
 """sms parts: a long inbound SMS arrives as several webhooks (Vonage concat-*), kept until it is whole
 
 Revision ID: 0023
-Revises: 0018
+Revises: 0019
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import plugin.db
 
 revision = "0023"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

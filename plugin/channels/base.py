@@ -4,7 +4,9 @@ A provider module (twilio, vonage, whatsapp, chat) exposes PROVIDER with:
 - `send(config, message) -> Sent`: put one message on the provider's API, raising SendError;
 - `verify(config, request)`: raise SignatureError unless the provider signed the inbound request (its own scheme);
 - `parse(config, request) -> list[Reply | Status]`: what the request says, or PayloadError naming what is wrong.
-Email (plugin/channels/email.py) is the fourth channel; it sends through the mailer and receives nothing.
+Email (plugin/channels/email.py) is the fourth channel; it sends through the app's mailer (one SMTP connection
+kept across surveys) and receives nothing. Every survey leaves by one path: the send_survey job claims it, then
+delivery.send_survey hands it to its channel's provider.
 """
 
 from __future__ import annotations

@@ -102,11 +102,13 @@ def next_channel(session: Session, account: Account, contact: Contact, tried: se
 
 
 def _first_reachable(session: Session, account: Account, contact: Contact, order: list[str]) -> str | None:
-    carriers = configs.providers_for(session, account)
-    opted_out = contact.phone is not None and _opted_out(session, account, contact.phone)
+    carriers = opted_out = None  # read only once a channel other than email is considered (email-first: never)
     for channel in order:
         if channel == "email" and contact.email:
             return "email"
+        if carriers is None:
+            carriers = configs.providers_for(session, account)
+            opted_out = contact.phone is not None and _opted_out(session, account, contact.phone)
         if channel in configs.MESSAGING and contact.phone and channel in carriers and not opted_out:
             return channel
         if channel == "chat" and contact.chat and "chat" in carriers:

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from plugin import i18n, retries
 from plugin.channels import choice, configs, sms
+from plugin.channels import email as email_channel
 from plugin.channels.base import Outgoing, SendError, Status, further
 from plugin.channels.email import branding
 from plugin.models import Account, ChannelMessage, Survey, Unsubscribe
@@ -66,6 +67,14 @@ def quiet_until(options: dict, now: datetime) -> datetime | None:
     return (opening if opening > local else opening + timedelta(days=1)).astimezone(now.tzinfo)
 
 
+def send_survey(s, survey: Survey) -> str:
+    """The one way out for a claimed survey (sending.claim_due): its channel's provider. Email's provider is the
+    app's mailer, which keeps its SMTP connection across surveys; the others are in configs.PROVIDERS."""
+    if survey.channel == "email":
+        return email_channel.send_survey(s, survey)
+    return send_question(s, survey.id)
+
+
 def send_question(s, survey_id: int) -> str:
     """Send a claimed survey's question on its channel (the survey row was claimed by sending.claim)."""
     from plugin.channels import chat
@@ -73,7 +82,7 @@ def send_question(s, survey_id: int) -> str:
     now = s.clock()
     with s.db.session() as session:
         survey = session.get(Survey, survey_id)
-        account = survey.account
+        account, claimed_reason = survey.account, survey.reason
         provider_name = configs.providers_for(session, account).get(survey.channel)
         config = configs.load(session, s.box, account, provider_name, s.settings.public_url) if provider_name else None
         if config is None:
@@ -121,7 +130,7 @@ def send_question(s, survey_id: int) -> str:
         if message.status == "sending":
             message.status = sent.status
         _catch_up(session, message)
-        sending.mark_sent(session, survey_id, sent.provider_message_id, now)
+        sending.mark_sent(session, survey_id, sent.provider_message_id, now, reason=claimed_reason)
     return "sent"
 
 
@@ -214,7 +223,7 @@ def _fall_back(session, survey: Survey, reason: str, now: datetime, jobs) -> str
     if following is None:
         survey.status, survey.reason = FAILED, reason[:2000]
         return FAILED
-    survey.reason = f"{survey.channel} failed ({reason}); sent by {following} instead"[:2000]
+    survey.reason = sending.fell_back(following, reason, survey.reason)
     survey.channel, survey.status, survey.scheduled_at = following, SCHEDULED, now
     session.flush()
     jobs.enqueue("send_survey", survey.id)
@@ -249,7 +258,7 @@ def question_failed(session, message: ChannelMessage, status: Status, now: datet
     if following is None:
         survey.status, survey.reason = FAILED, reason[:2000]
         return None
-    survey.reason = f"{survey.channel} failed ({reason}); sent by {following} instead"[:2000]
+    survey.reason = sending.fell_back(following, reason, survey.reason)
     survey.channel, survey.status, survey.scheduled_at = following, SCHEDULED, now
     session.flush()
     return survey.id

@@ -24,13 +24,13 @@ from plugin.models import (
     WebhookEvent,
     WriteBack,
 )
+from plugin.surveys import sending
 
 BATCH = 500
 
 
 # (task, the row's id, what makes it waiting, when it is due) for every kind of row-driven work.
 DUE_WORK = (
-    ("send_survey", Survey.id, Survey.status == "scheduled", Survey.scheduled_at),
     ("settle_rating", Rating.id, Rating.status == "pending", Rating.settles_at),
     ("deliver_write_back", WriteBack.id, WriteBack.status == "pending", WriteBack.next_attempt_at),
     ("send_alert", Alert.id, Alert.status == "pending", Alert.next_attempt_at),
@@ -56,10 +56,24 @@ def due_work(session: Session, now: datetime) -> list[tuple[str, int]]:
         .order_by(WebhookEvent.lookup_due_at.desc().nulls_first())
     )
     work = [("complete_event", i) for i in session.scalars(lookups.limit(BATCH))]
+    work += [("send_survey", i) for i in _survey_batches(session, now)]
     for task, id_column, waiting, due_at in DUE_WORK:
         ids = session.scalars(select(id_column).where(waiting, due_at <= now).order_by(due_at).limit(BATCH))
         work += [(task, i) for i in ids]
     return work
+
+
+def _survey_batches(session: Session, now: datetime) -> list[int]:
+    """Due surveys as send_survey jobs: one per batch of email surveys (each job claims sending.BATCH of them,
+    sending.claim_due), one per survey on the other channels; at most BATCH rows looked at."""
+    rows = session.execute(
+        select(Survey.id, Survey.channel)
+        .where(Survey.status == "scheduled", Survey.scheduled_at <= now)
+        .order_by(Survey.scheduled_at)
+        .limit(BATCH)
+    ).all()
+    emails = [i for i, channel in rows if channel == "email"]
+    return emails[:: sending.BATCH] + [i for i, channel in rows if channel != "email"]
 
 
 def sweep(session: Session, queue: JobQueue, now: datetime) -> int:

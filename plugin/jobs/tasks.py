@@ -13,7 +13,7 @@ from datetime import timedelta
 from plugin import accounts, alerts, digest, intake, outbound, recovery, signature_checks, writebacks
 from plugin.adapters import WriteBackError, get_adapter
 from plugin.channels import delivery, replies
-from plugin.channels.email import MailError, build_survey_email, survey_links
+from plugin.channels.email import MailError
 from plugin.events import PayloadError, TicketEvent, checked
 from plugin.jobs import TASKS
 from plugin.models import Account, Alert, OutboundWebhook, Rating, WebhookEvent, WriteBack
@@ -76,41 +76,22 @@ def complete_event(event_id: int) -> str:
 
 
 def send_survey(survey_id: int) -> str:
-    """Send a due survey email once; a transient failure reschedules it, a permanent one fails or skips it."""
+    """Send a due survey once, and with it a batch of other due email surveys (sending.claim_due) over the kept
+    SMTP connection; each goes out on its channel's provider (plugin/channels/delivery.py), one after the other,
+    each recorded sent the moment its provider took it. A full batch offers the next one at once (more may be
+    due), so a backlog drains at the worker's pace rather than the sweep's. Returns `survey_id`'s outcome."""
     s = services()
     # Committed at once: a crash below still counts as an attempt, and the lease keeps others off meanwhile.
-    survey = s.db.transaction(lambda session: sending.claim(session, survey_id, s.clock(), lease(sending.LEASE)))
-    if survey is None:
-        return "not due"
-    if survey.channel != "email":  # sms, whatsapp, chat: plugin/channels/delivery.py
-        return delivery.send_question(s, survey_id)
-    try:
-        message = build_survey_email(
-            survey,
-            survey.account,
-            survey_links(survey, s.tokens, s.settings.public_url),
-            s.settings.mail_from,
-            now=s.clock(),
-        )
-        s.mailer.send(message)
-    except MailError as exc:
-        error, permanent, skip = str(exc), exc.permanent, exc.skip_reason
-        if skip:
-            status = s.db.transaction(lambda session: sending.mark_skipped(session, survey_id, f"{skip}: {error}"))
-        else:
-            status = s.db.transaction(
-                lambda session: sending.mark_send_failed(session, survey_id, error, permanent=permanent, now=s.clock())
-            )
-        log.warning("survey %s not sent (%s): %s", survey_id, status, error)
-        return status
-    except Exception as exc:
-        log.exception("survey %s raised while being built or sent", survey_id)
-        error = describe(exc)
-        return s.db.transaction(
-            lambda session: sending.mark_send_failed(session, survey_id, error, permanent=False, now=s.clock())
-        )
-    s.db.transaction(lambda session: sending.mark_sent(session, survey_id, message["Message-ID"], s.clock()))
-    return "sent"
+    surveys = s.db.transaction(
+        lambda session: sending.claim_due(session, survey_id, s.clock(), lease(sending.LEASE), sending.BATCH)
+    )
+    outcomes = {survey.id: delivery.send_survey(s, survey) for survey in surveys}
+    if len(surveys) == sending.BATCH:
+        with s.db.session() as session:
+            following = sending.next_due(session, s.clock())
+        if following is not None:
+            s.jobs.enqueue("send_survey", following)
+    return outcomes.get(survey_id, "not due")
 
 
 def send_channel_message(message_id: int) -> str:

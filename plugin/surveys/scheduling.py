@@ -8,13 +8,28 @@ throttled, and last not_sampled (option sample_percent), so a sample is drawn fr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, exists, literal, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Text,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from plugin import addresses, i18n, signature_checks
 from plugin.channels import choice
@@ -41,10 +56,7 @@ def apply_event(
     """
     signature_checks.confirm_from_event(session, account, event, now)
     if event.kind == SOLVED:
-        survey = schedule_survey(session, account, event, row, now)
-        if event.skip_reason and survey.status == SCHEDULED:  # e.g. the helpdesk surveyed this ticket itself
-            survey.status, survey.reason = SKIPPED, event.skip_reason
-        return survey
+        return schedule_survey(session, account, event, row, now)
     if event.kind == REOPENED:
         return cancel_unsent(session, account, event.ticket_id, now)
     return None
@@ -53,7 +65,22 @@ def apply_event(
 def schedule_survey(session: Session, account: Account, event: TicketEvent, row: WebhookEvent, now: datetime) -> Survey:
     """A survey row for a solved ticket: scheduled after the account's delay, or skipped with its reason."""
     email = (event.requester.email or "").strip().lower()
-    survey = Survey(
+    contact = choice.contact_from(
+        account.platform, email, event.requester.phone, event.channel, row.body, region=choice.region_of(account)
+    )
+    channel = choice.choose(session, account, contact)
+    rules, params = skip_rules(
+        account,
+        event.ticket_id,
+        email,
+        now,
+        tags=event.tags,
+        phone=contact.phone,
+        channel=channel,
+        helpdesk_reason=event.skip_reason,  # e.g. the helpdesk surveyed this ticket itself
+    )
+    params["decided"] = choice.unreachable_reason(contact, params["decided"])  # an unusable phone says why
+    values = dict(
         account_id=account.id,
         event_id=row.id,
         ticket_id=event.ticket_id,
@@ -61,6 +88,7 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
         ticket_url=event.url,
         requester_email=email[:320],  # longer is never a valid address: it is skipped below, invalid_address
         requester_name=(event.requester.name or "")[:200],
+        requester_phone=contact.phone,
         locale=i18n.normalise(event.requester.locale, account.locale),
         agent_id=event.assignee.id,
         agent_email=(event.assignee.email or "").lower() or None,
@@ -68,27 +96,24 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
         brand=event.brand,
         team=event.group,
         scale=account.scale,
-        status=SCHEDULED,
+        channel=channel,
         scheduled_at=now + timedelta(minutes=account.delay_minutes),
         created_at=now,
+        sent_at=None,
+        attempts=0,
+        message_id=None,
     )
-    contact = choice.contact_from(
-        account.platform, email, event.requester.phone, event.channel, row.body, region=choice.region_of(account)
-    )
-    survey.requester_phone, survey.channel = contact.phone, choice.choose(session, account, contact)
-    reason = skip_reason(
-        session, account, event.ticket_id, email, now, tags=event.tags, phone=contact.phone, channel=survey.channel
-    )
-    reason = choice.unreachable_reason(contact, reason)
-    if reason:
-        survey.status, survey.reason = SKIPPED, reason
+    # One statement decides and stores: INSERT ... SELECT the survey with the status and reason the rules give
+    # (plain Core: the unit of work would cost more than the statement). The object joins the session as the row
+    # it stored, so a caller's later change to it (lookup_failed's reason) is written as an UPDATE.
+    stored = session.execute(_insert_survey(rules), {**values, **params}).one()
+    survey = Survey(id=stored.id, status=stored.status, reason=stored.reason, **values)
+    make_transient_to_detached(survey)
     session.add(survey)
-    session.flush()
     return survey
 
 
-def skip_reason(
-    session: Session,
+def skip_rules(
     account: Account,
     ticket_id: str,
     email: str,
@@ -96,22 +121,37 @@ def skip_reason(
     tags: Iterable[str] = (),
     phone: str | None = None,
     channel: str = "email",
-) -> str | None:
-    """Why this ticket's requester must not get a survey now, or None when they may.
+    helpdesk_reason: str | None = None,
+) -> tuple[ColumnElement, dict]:
+    """Why this ticket's requester must not get a survey now, as one SQL expression (NULL when they may) and its
+    parameters: the rules decided without the database go in as a parameter ahead of the database's checks, the
+    sample and the helpdesk's own reason (`helpdesk_reason`, e.g. it surveyed this ticket itself) after them.
 
     The address rules concern email; the unsubscribe list is checked for the channel's own address (the phone on
     sms and whatsapp), and the throttle is per customer across channels (same email or same phone).
     """
     by_phone = channel in ("sms", "whatsapp")
-    reason = (None if channel != "email" else address_reason(email, account.options)) or tag_reason(
+    decided = (None if channel != "email" else address_reason(email, account.options)) or tag_reason(
         tags, account.options
     )
-    if reason:
-        return reason  # decided without the database
-    reason = _database_reason(session, account, ticket_id, email, now, phone, phone if by_phone else email)
-    if reason:
-        return reason
-    return None if sampled(account.key, ticket_id, account.options) else "not_sampled"
+    throttled = bool(account.throttle_days) and bool(email or phone)
+    params = dict(
+        decided=decided,
+        account_id=account.id,
+        ticket_id=ticket_id,
+        address=phone if by_phone else email,
+        not_sampled=None if sampled(account.key, ticket_id, account.options) else "not_sampled",
+        helpdesk_reason=helpdesk_reason,
+    )
+    if throttled:
+        params.update(email=email, phone=phone, since=now - timedelta(days=account.throttle_days))
+    return _rules(throttled, bool(email), bool(phone)), params
+
+
+def skip_reason(session: Session, account: Account, ticket_id: str, email: str, now: datetime, **rules) -> str | None:
+    """The reason `skip_rules` gives (None: survey), read on its own."""
+    expression, params = skip_rules(account, ticket_id, email, now, **rules)
+    return session.scalar(select(expression), params)
 
 
 def address_reason(email: str, options: Mapping | None) -> str | None:
@@ -164,40 +204,65 @@ _ACTIVE = bindparam("active_statuses", (SCHEDULED, SENT), expanding=True, litera
 _SCHEDULED = literal(SCHEDULED, literal_execute=True)
 
 
-def _database_reason(
-    session: Session,
-    account: Account,
-    ticket_id: str,
-    email: str,
-    now: datetime,
-    phone: str | None = None,
-    address: str | None = None,
-) -> str | None:
+@functools.cache
+def _rules(throttled: bool, by_email: bool, by_phone: bool) -> ColumnElement:
+    """COALESCE(decided without the database, unsubscribed / already_scheduled / throttled, not_sampled, the
+    helpdesk's reason): first match wins. Built once per shape; only its parameters change between webhooks."""
     # The status constants are written into the SQL (literal_execute) so that the planner matches them to the
     # partial indexes built for these checks (migration 0018) from the query alone, with or without statistics.
-    active = (Survey.account_id == account.id, Survey.status.in_(_ACTIVE))
-    address = email if address is None else address
-    same_customer = [Survey.requester_email == email] if email else []
-    if phone:
-        same_customer.append(Survey.requester_phone == phone)
+    account_id = bindparam("account_id")
     checks = [
         (
             "unsubscribed",
-            select(Unsubscribe.id).where(Unsubscribe.account_id == account.id, Unsubscribe.email == address),
+            select(Unsubscribe.id).where(
+                Unsubscribe.account_id == account_id, Unsubscribe.email == bindparam("address")
+            ),
         ),
         (
             "already_scheduled",
             select(Survey.id).where(
-                Survey.account_id == account.id, Survey.ticket_id == ticket_id, Survey.status == _SCHEDULED
+                Survey.account_id == account_id, Survey.ticket_id == bindparam("ticket_id"), Survey.status == _SCHEDULED
             ),
         ),
     ]
-    if account.throttle_days and same_customer:
-        since = now - timedelta(days=account.throttle_days)
-        checks.append(("throttled", select(Survey.id).where(*active, or_(*same_customer), Survey.created_at > since)))
-    # One round trip for every rule, first reason wins.
-    found = session.execute(select(*(exists(query).label(reason) for reason, query in checks))).one()
-    return next((reason for (reason, _), hit in zip(checks, found, strict=True) if hit), None)
+    if throttled:
+        same_customer = [Survey.requester_email == bindparam("email")] if by_email else []
+        if by_phone:
+            same_customer.append(Survey.requester_phone == bindparam("phone"))
+        active = (Survey.account_id == account_id, Survey.status.in_(_ACTIVE))
+        checks.append(
+            ("throttled", select(Survey.id).where(*active, or_(*same_customer), Survey.created_at > bindparam("since")))
+        )
+    database = case(*((exists(query), literal(name, Text())) for name, query in checks), else_=null())
+    return func.coalesce(
+        bindparam("decided", type_=Text()),
+        database,
+        bindparam("not_sampled", type_=Text()),
+        bindparam("helpdesk_reason", type_=Text()),
+    )
+
+
+_SURVEY_COLUMNS = (
+    "account_id", "event_id", "ticket_id", "ticket_subject", "ticket_url", "requester_email", "requester_name",
+    "requester_phone", "locale", "agent_id", "agent_email", "agent_name", "brand", "team", "scale", "channel",
+    "scheduled_at", "created_at", "sent_at", "attempts", "message_id",
+)  # fmt: skip
+
+
+@functools.cache
+def _insert_survey(rules: ColumnElement) -> Insert:
+    """INSERT INTO surveys ... SELECT the values, 'scheduled' or 'skipped', and the reason the rules give."""
+    table = Survey.__table__
+    # OFFSET 0: the subquery stays one (PostgreSQL would otherwise inline it and run every check twice, once for
+    # the status and once for the reason).
+    decided = select(rules.label("reason")).offset(0).subquery("decided")
+    status = case((decided.c.reason.is_(None), literal(SCHEDULED, Text())), else_=literal(SKIPPED, Text()))
+    values = select(*(bindparam(name, type_=table.c[name].type) for name in _SURVEY_COLUMNS), status, decided.c.reason)
+    return (
+        insert(table)
+        .from_select([*_SURVEY_COLUMNS, "status", "reason"], values)
+        .returning(table.c.id, table.c.status, table.c.reason)
+    )
 
 
 def cancel_unsent(session: Session, account: Account, ticket_id: str, now: datetime) -> Survey | None:

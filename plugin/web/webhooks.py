@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request
 from plugin import accounts
 from plugin.adapters import PLATFORMS, get_adapter
 from plugin.events import IGNORED, PayloadError, checked
-from plugin.intake import take_in
+from plugin.intake import StaleAccount, take_in
 from plugin.jsonbody import check_body
 from plugin.services import services
 from plugin.signing import SignatureError
@@ -17,6 +17,10 @@ from plugin.web.errors import json_error
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger(__name__)
+
+
+class _ReadAgain(Exception):
+    """The account this process remembered may be out of date: forget it and take the request in again."""
 
 
 @bp.post("/webhooks/<platform>/<account_key>")
@@ -28,22 +32,38 @@ def receive(platform: str, account_key: str):
         return json_error(413, f"body is larger than {s.settings.max_body_bytes} bytes")
     if not request.is_json:
         return json_error(415, "Content-Type must be application/json")
+    known = accounts.cache_for(s.db.engine)
+    for _ in range(3):  # a copy read from the row itself goes stale only if the account changes again meanwhile
+        try:
+            return _take_in(platform, account_key, known)
+        except _ReadAgain:
+            known.forget(account_key)
+    # Nothing written; the helpdesk retries a 5xx (as when the database is away: plugin/web/errors.py).
+    answer = json_error(503, "the account was being changed; try again")
+    answer.headers["Retry-After"] = "5"
+    return answer
+
+
+def _take_in(platform: str, account_key: str, known: accounts.AccountCache):
+    s = services()
     with s.db.session() as session:
-        account = accounts.by_key(session, account_key)
-        if account is None or account.platform != platform:
+        found, remembered = known.get(session, s.box, account_key)
+        if found is None or found.account.platform != platform:
             return json_error(404, f"no {platform} account with this key")
+        account, credentials = found.account, found.credentials
         adapter = get_adapter(platform)
         # Raises 413 past MAX_CONTENT_LENGTH even without Content-Length; cached (at most MAX_BODY_BYTES) so a
         # request rerun after a dropped database connection reads the same body (plugin/web/edge.py).
         body = request.get_data()
         now = services().clock()
-        credentials = accounts.credentials(account, s.box)
         try:
             check_body(body)  # JSON, no NUL, finite numbers, bounded depth: once, for every adapter
             adapter.verify(credentials, request.headers, body, now)
         except PayloadError as exc:
             return json_error(400, str(exc))
         except SignatureError as exc:
+            if remembered:  # perhaps signed with a secret rotated since this process read the account
+                raise _ReadAgain from exc
             return json_error(401, str(exc))
         except (TypeError, ValueError, UnicodeError) as exc:  # a header no signature check could read
             log.info("unreadable %s signature: %r", platform, exc)
@@ -57,7 +77,10 @@ def receive(platform: str, account_key: str):
             # here once rather than guarded in every adapter. Logged, because it may also be an adapter bug.
             log.info("%s payload of an unexpected shape: %r", platform, exc)
             return json_error(400, f"the payload has a value of an unexpected type ({type(exc).__name__}: {exc})"[:500])
-        intake = take_in(session, account, event, body, now)
+        try:
+            intake = take_in(session, account, event, body, now)
+        except StaleAccount as exc:  # rolled back: nothing of this request is written
+            raise _ReadAgain from exc
         survey = intake.survey
         answer = {
             "status": "duplicate" if intake.duplicate else "accepted",
@@ -70,11 +93,8 @@ def receive(platform: str, account_key: str):
                 "reason": survey.reason,
                 "scheduled_at": survey.scheduled_at.isoformat(),
             }
-    # Committed above; only now may a worker see the rows. An enqueue that fails (Redis away) is logged by the
-    # queue and the sweep offers the work again: the answer stays 202.
-    if intake.needs_lookup:
-        s.jobs.enqueue("complete_event", intake.event.id)
-    if survey is not None and survey.status == "scheduled" and survey.scheduled_at <= services().clock():
-        s.jobs.enqueue("send_survey", survey.id)
+    # Committed above. Nothing is enqueued here: the rows say what is due (a survey to send, a lookup to make) and
+    # the sweep offers it within SWEEP_SECONDS, so a request costs no Redis round trips and Redis being away
+    # cannot touch the answer (docs/decisions.md, "Webhooks leave their work to the sweep").
     # 202 when we took work on; 200 for a repeat or an event we have nothing to do with (a test ping).
     return jsonify(answer), 202 if not intake.duplicate and intake.event.kind != IGNORED else 200
