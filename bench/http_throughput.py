@@ -619,10 +619,13 @@ def profile(bench: Bench, account_key: str, tokens: list[str], scenario: str, n:
 
     reqs = webhook_requests(account_key, n, "P") if scenario == "webhook" else click_requests(tokens[:n])
     redis = bench._redis()
-    statements = [0]
+    statements, commits = [0], [0]
 
     def count(*_args, **_kwargs):
         statements[0] += 1
+
+    def count_commit(*_args, **_kwargs):
+        commits[0] += 1
 
     client = bench.app.test_client()
     with bench.app.app_context():
@@ -631,6 +634,7 @@ def profile(bench: Bench, account_key: str, tokens: list[str], scenario: str, n:
     for req in warm:
         client.open(req.path, method=req.method, data=req.body, headers=req.headers)
     event.listen(engine, "before_cursor_execute", count)
+    event.listen(engine, "commit", count_commit)
     redis_before = _redis_calls(redis)
     profiler = cProfile.Profile()
     start = time.perf_counter()
@@ -642,11 +646,15 @@ def profile(bench: Bench, account_key: str, tokens: list[str], scenario: str, n:
     profiler.disable()
     seconds = time.perf_counter() - start
     event.remove(engine, "before_cursor_execute", count)
+    event.remove(engine, "commit", count_commit)
     redis_calls = _redis_calls(redis) - redis_before - 1  # minus our own INFO
     print(
         f"{scenario}: {n} requests in-process, {seconds / n * 1000:.2f} ms each under cProfile, answers {codes}; "
-        f"per request {statements[0] / n:.1f} SQL statements, {redis_calls / n:.1f} Redis commands"
+        f"per request {statements[0] / n:.1f} SQL statements, {commits[0] / n:.1f} commits, "
+        f"{redis_calls / n:.1f} Redis commands"
     )
+    # psycopg sends BEGIN on a transaction's first statement and COMMIT at its end, each a round trip of its own.
+    print(f"PostgreSQL round trips per request: {(statements[0] + 2 * commits[0]) / n:.1f}")
     stats = pstats.Stats(profiler)
     stats.sort_stats("cumulative").print_stats(45)
     stats.sort_stats("cumulative").print_stats("plugin/", 30)
