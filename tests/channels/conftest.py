@@ -44,12 +44,6 @@ def post_event(desk, ticket_id: str, phone: str | None, email: str = "casey@cust
     return requests.post(desk.base + desk.url, data=body, headers=headers, timeout=10)
 
 
-def cli(app, *args: str) -> str:
-    result = app.test_cli_runner().invoke(args=list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 def api(desk, path: str) -> dict:
     answer = requests.get(desk.base + path, headers={"Authorization": f"Bearer {desk.api_key}"}, timeout=10)
     assert answer.status_code == 200, answer.text

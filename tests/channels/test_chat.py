@@ -19,9 +19,10 @@ from plugin.accounts import create_account
 from plugin.models import ChannelMessage, Survey
 from plugin.services import services
 from tests.channels import viewer
-from tests.channels.conftest import cli, stored
+from tests.channels.conftest import stored
 from tests.channels.emulators import ChatwootChatEmulator
 from tests.conftest import run_jobs
+from tests.support.cli import cli
 
 SECRET = "cw-webhook-secret-0123"
 RESOLVED = Path(__file__).resolve().parent.parent / "fixtures" / "chatwoot" / "conversation_resolved.json"

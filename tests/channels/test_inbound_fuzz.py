@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from plugin.channels import twilio, vonage, whatsapp
 from plugin.models import Rating
 from plugin.services import services
-from tests.channels.conftest import cli
 from tests.conftest import Helpdesk
+from tests.support.cli import add_channel
 
 # Heavy (a database round trip per example): in the PostgreSQL pass only, as COMMON CI rules ask.
 pytestmark = pytest.mark.skipif(
@@ -35,73 +35,19 @@ FIELDS = st.sampled_from(
 def account(app, client, http_recorder):
     desk = Helpdesk(app, client, http_recorder.url)
     key = desk.account.key
-    cli(
-        app,
-        "channels",
-        "add",
-        "--account",
-        key,
-        "--provider",
-        "twilio",
-        "--account-sid",
-        "AC1",
-        "--auth-token",
-        "t",
-        "--from",
-        "+15005550006",
+    add_channel(app, key, "twilio", account_sid="AC1", auth_token="t", from_="+15005550006")
+    add_channel(
+        app, key, "whatsapp", phone_number_id="1", access_token="a", app_secret="s", verify_token="v", template="x"
     )
-    cli(
+    add_channel(app, key, "vonage", api_key="k", api_secret="p", signature_secret="g", from_="+447700900000")
+    add_channel(
         app,
-        "channels",
-        "add",
-        "--account",
         key,
-        "--provider",
-        "whatsapp",
-        "--phone-number-id",
-        "1",
-        "--access-token",
-        "a",
-        "--app-secret",
-        "s",
-        "--verify-token",
-        "v",
-        "--template",
-        "x",
-    )
-    cli(
-        app,
-        "channels",
-        "add",
-        "--account",
-        key,
-        "--provider",
-        "vonage",
-        "--api-key",
-        "k",
-        "--api-secret",
-        "p",
-        "--signature-secret",
-        "g",
-        "--from",
-        "+447700900000",
-    )
-    cli(
-        app,
-        "channels",
-        "add",
-        "--account",
-        key,
-        "--provider",
         "twilio-whatsapp",
-        "--account-sid",
-        "AC1",
-        "--auth-token",
-        "t",
-        "--from",
-        "+15005550006",
-        "--content-sid",
-        "HX" + "0" * 32,
+        account_sid="AC1",
+        auth_token="t",
+        from_="+15005550006",
+        content_sid="HX" + "0" * 32,
     )
     return key
 

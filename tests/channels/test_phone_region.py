@@ -10,8 +10,9 @@ import json
 
 import pytest
 
-from tests.channels.conftest import api, cli, post_event
+from tests.channels.conftest import api, post_event
 from tests.conftest import run_jobs
+from tests.support.cli import cli
 from tests.support.sms import twilio_for
 
 

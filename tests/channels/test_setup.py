@@ -12,8 +12,8 @@ from plugin.channels import delivery
 from plugin.channels.phones import e164 as normalise_phone
 from plugin.models import Survey
 from plugin.services import services
-from tests.channels.conftest import cli
 from tests.conftest import Helpdesk
+from tests.support.cli import add_channel, cli
 
 
 @pytest.fixture
@@ -22,23 +22,7 @@ def key(app, client, http_recorder):
 
 
 def test_add_list_remove_and_secrets_only_encrypted(app, key):
-    out = json.loads(
-        cli(
-            app,
-            "channels",
-            "add",
-            "--account",
-            key,
-            "--provider",
-            "twilio",
-            "--account-sid",
-            "AC9",
-            "--auth-token",
-            "tok-SECRET-123",
-            "--from",
-            "+1 501 712 2661",
-        )
-    )
+    out = add_channel(app, key, "twilio", account_sid="AC9", auth_token="tok-SECRET-123", from_="+1 501 712 2661")
     assert out["from"] == "+15017122661" and out["secrets_set"] == ["auth_token"]
     assert out["inbound_url"] == f"http://opencsat.test/inbound/twilio/{key}"
     listed = cli(app, "channels", "list", "--account", key)

@@ -15,9 +15,10 @@ from plugin import signing
 from plugin.models import ChannelMessage, Survey, Unsubscribe
 from plugin.services import services
 from tests.channels import viewer
-from tests.channels.conftest import api, cli, post_event, stored
+from tests.channels.conftest import api, post_event, stored
 from tests.channels.emulators import TwilioEmulator
 from tests.conftest import run_jobs
+from tests.support.cli import add_channel, cli
 
 OURS, THEIRS = "+15005550006", "+14155550100"
 
@@ -26,24 +27,14 @@ OURS, THEIRS = "+15005550006", "+14155550100"
 def twilio(live, desk):
     app, _ = live
     with TwilioEmulator() as emulator:
-        out = json.loads(
-            cli(
-                app,
-                "channels",
-                "add",
-                "--account",
-                desk.account.key,
-                "--provider",
-                "twilio",
-                "--account-sid",
-                emulator.account_sid,
-                "--auth-token",
-                emulator.auth_token,
-                "--from",
-                OURS,
-                "--api-url",
-                emulator.url,
-            )
+        out = add_channel(
+            app,
+            desk.account.key,
+            "twilio",
+            account_sid=emulator.account_sid,
+            auth_token=emulator.auth_token,
+            from_=OURS,
+            api_url=emulator.url,
         )
         assert out["inbound_url"] == f"{desk.base}/inbound/twilio/{desk.account.key}"
         assert emulator.auth_token not in json.dumps(out)  # never printed

@@ -12,9 +12,10 @@ import requests
 
 from plugin.models import ChannelMessage, Survey, Unsubscribe
 from tests.channels import viewer
-from tests.channels.conftest import api, cli, post_event, stored
+from tests.channels.conftest import api, post_event, stored
 from tests.channels.emulators import TwilioEmulator
 from tests.conftest import run_jobs
+from tests.support.cli import add_channel, cli
 
 OURS, THEIRS = "+15005550006", "+48500100200"
 CONTENT_SID = "HX" + "b" * 32
@@ -38,26 +39,15 @@ def twilio(live, desk):
     with TwilioEmulator() as emulator:
         emulator.whatsapp_senders.add(OURS)
         emulator.content[CONTENT_SID] = TEMPLATE
-        out = json.loads(
-            cli(
-                app,
-                "channels",
-                "add",
-                "--account",
-                desk.account.key,
-                "--provider",
-                "twilio-whatsapp",
-                "--account-sid",
-                emulator.account_sid,
-                "--auth-token",
-                emulator.auth_token,
-                "--from",
-                f"whatsapp:{OURS}",
-                "--content-sid",
-                CONTENT_SID,
-                "--api-url",
-                emulator.url,
-            )
+        out = add_channel(
+            app,
+            desk.account.key,
+            "twilio-whatsapp",
+            account_sid=emulator.account_sid,
+            auth_token=emulator.auth_token,
+            from_=f"whatsapp:{OURS}",
+            content_sid=CONTENT_SID,
+            api_url=emulator.url,
         )
         assert out["inbound_url"] == f"{desk.base}/inbound/twilio-whatsapp/{desk.account.key}"
         assert (out["channel"], out["from"], out["content_sid"]) == ("whatsapp", OURS, CONTENT_SID)

@@ -10,9 +10,10 @@ import pytest
 import requests
 
 from plugin.models import ChannelMessage, Survey
-from tests.channels.conftest import api, cli, post_event, stored
+from tests.channels.conftest import api, post_event, stored
 from tests.channels.emulators import VonageEmulator, vonage_signature
 from tests.conftest import run_jobs
+from tests.support.cli import add_channel, cli
 
 OURS, THEIRS = "+447700900000", "+447700900123"
 
@@ -21,26 +22,15 @@ OURS, THEIRS = "+447700900000", "+447700900123"
 def vonage(live, desk):
     app, _ = live
     with VonageEmulator() as emulator:
-        out = json.loads(
-            cli(
-                app,
-                "channels",
-                "add",
-                "--account",
-                desk.account.key,
-                "--provider",
-                "vonage",
-                "--api-key",
-                emulator.api_key,
-                "--api-secret",
-                emulator.api_secret,
-                "--signature-secret",
-                emulator.signature_secret,
-                "--from",
-                OURS,
-                "--api-url",
-                emulator.url,
-            )
+        out = add_channel(
+            app,
+            desk.account.key,
+            "vonage",
+            api_key=emulator.api_key,
+            api_secret=emulator.api_secret,
+            signature_secret=emulator.signature_secret,
+            from_=OURS,
+            api_url=emulator.url,
         )
         assert emulator.api_secret not in json.dumps(out) and emulator.signature_secret not in json.dumps(out)
         emulator.inbound_url = out["inbound_url"]

@@ -11,9 +11,10 @@ import requests
 from plugin.channels import whatsapp
 from plugin.models import ChannelMessage, Survey, Unsubscribe
 from tests.channels import viewer
-from tests.channels.conftest import api, cli, post_event, stored
+from tests.channels.conftest import api, post_event, stored
 from tests.channels.emulators import WhatsAppEmulator
 from tests.conftest import run_jobs
+from tests.support.cli import add_channel, cli
 
 WA_ID = "48500100200"
 PHONE = "+" + WA_ID
@@ -24,30 +25,17 @@ def meta(live, desk):
     app, _ = live
     with WhatsAppEmulator() as emulator:
         emulator.approved_templates.add(("ticket_rating", "en"))
-        out = json.loads(
-            cli(
-                app,
-                "channels",
-                "add",
-                "--account",
-                desk.account.key,
-                "--provider",
-                "whatsapp",
-                "--phone-number-id",
-                emulator.phone_number_id,
-                "--access-token",
-                emulator.access_token,
-                "--app-secret",
-                emulator.app_secret,
-                "--verify-token",
-                "verify-me",
-                "--template",
-                "ticket_rating",
-                "--template-language",
-                "en",
-                "--api-url",
-                emulator.url,
-            )
+        out = add_channel(
+            app,
+            desk.account.key,
+            "whatsapp",
+            phone_number_id=emulator.phone_number_id,
+            access_token=emulator.access_token,
+            app_secret=emulator.app_secret,
+            verify_token="verify-me",
+            template="ticket_rating",
+            template_language="en",
+            api_url=emulator.url,
         )
         assert {"access_token", "app_secret", "verify_token"} <= set(out["secrets_set"])
         assert emulator.access_token not in json.dumps(out) and emulator.app_secret not in json.dumps(out)

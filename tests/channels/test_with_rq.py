@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -11,9 +10,10 @@ from rq import SimpleWorker
 from plugin import create_app
 from plugin.jobs.sweep import sweep
 from plugin.services import services
-from tests.channels.conftest import api, cli, post_event
+from tests.channels.conftest import api, post_event
 from tests.channels.emulators import TwilioEmulator
 from tests.conftest import Helpdesk
+from tests.support.cli import add_channel, cli
 from tests.support.servers import free_port, serving
 
 pytestmark = pytest.mark.skipif(
@@ -36,24 +36,14 @@ def test_sms_survey_reply_and_follow_up_through_rq(app_config, redis_url, http_r
     with serving(app, port), app.app_context(), TwilioEmulator() as twilio:
         desk = Helpdesk(app, app.test_client(), http_recorder.url + "/callback")
         desk.base = base
-        out = json.loads(
-            cli(
-                app,
-                "channels",
-                "add",
-                "--account",
-                desk.account.key,
-                "--provider",
-                "twilio",
-                "--account-sid",
-                twilio.account_sid,
-                "--auth-token",
-                twilio.auth_token,
-                "--from",
-                "+15005550006",
-                "--api-url",
-                twilio.url,
-            )
+        out = add_channel(
+            app,
+            desk.account.key,
+            "twilio",
+            account_sid=twilio.account_sid,
+            auth_token=twilio.auth_token,
+            from_="+15005550006",
+            api_url=twilio.url,
         )
         twilio.inbound_url = out["inbound_url"]
         cli(app, "accounts", "update", "--account", desk.account.key, "--channels", "sms,email")
