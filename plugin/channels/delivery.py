@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime, time, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from plugin import i18n, retries
 from plugin.channels import choice, configs, sms
@@ -111,27 +113,34 @@ def send_question(s, survey_id: int) -> str:
         session.add(row)
         session.flush()
         row_id, provider = row.id, configs.provider_module(provider_name)
-    try:
-        if survey.channel == "chat" and chat.PROVIDER.has_own_survey(config, outgoing.conversation):
-            with s.db.session() as session:
-                _finish(session, row_id, "skipped", None, "the conversation already has Chatwoot's CSAT survey", now)
-                session.execute(
-                    update(Survey).where(Survey.id == survey_id).values(status="skipped", reason="helpdesk_survey")
-                )
-            return "skipped"
-        sent = provider.send(config, outgoing)
-    except SendError as exc:
-        with s.db.session() as session:
-            _finish(session, row_id, "failed", exc.code, str(exc), now)
-            return _refused(session, session.get(Survey, survey_id), exc, now, s.jobs)
-    with s.db.session() as session:
+
+    # What the provider answered is recorded in transactions retried on a dropped connection (Database.transaction):
+    # a message the provider took and we failed to record would be sent again once the claim's lease ran out.
+    def skipped_for_chatwoots_survey(session: Session) -> str:
+        _finish(session, row_id, "skipped", None, "the conversation already has Chatwoot's CSAT survey", now)
+        session.execute(update(Survey).where(Survey.id == survey_id).values(status="skipped", reason="helpdesk_survey"))
+        return "skipped"
+
+    def refused(session: Session, error: SendError) -> str:
+        _finish(session, row_id, "failed", error.code, str(error), now)
+        return _refused(session, session.get(Survey, survey_id), error, now, s.jobs)
+
+    def taken(session: Session) -> str:
         message = session.get(ChannelMessage, row_id)
         message.provider_message_id, message.updated_at = sent.provider_message_id, now
         if message.status == "sending":
             message.status = sent.status
         _catch_up(session, message)
         sending.mark_sent(session, survey_id, sent.provider_message_id, now, reason=claimed_reason)
-    return "sent"
+        return "sent"
+
+    try:
+        if survey.channel == "chat" and chat.PROVIDER.has_own_survey(config, outgoing.conversation):
+            return s.db.transaction(skipped_for_chatwoots_survey)
+        sent = provider.send(config, outgoing)
+    except SendError as exc:
+        return s.db.transaction(partial(refused, error=exc))
+    return s.db.transaction(taken)
 
 
 def _catch_up(session, message: ChannelMessage) -> None:
@@ -286,25 +295,33 @@ def send_message(s, message_id: int) -> str:
             raise SendError(f"the {row.provider} channel was removed", permanent=True)
         sent = provider.send(config, outgoing)
     except SendError as exc:
-        with s.db.session() as session:
-            row = session.get(ChannelMessage, message_id)
-            row.error_code = exc.code
-            status = retries.retry_or_give_up(
-                row,
-                str(exc),
-                retryable=not exc.permanent,
-                retry_after=exc.retry_after,
-                now=now,
-                max_attempts=MAX_MESSAGE_ATTEMPTS,
-                gave_up="failed",
-            )
-            row.error_message = row.last_error
+        status = s.db.transaction(partial(_message_refused, message_id=message_id, error=exc, now=now))
         log.warning("channel message %s %s: %s", message_id, status, exc)
         return status
-    with s.db.session() as session:
+
+    def taken(session: Session) -> str:
         row = session.get(ChannelMessage, message_id)
         row.status, row.provider_message_id, row.updated_at = sent.status, sent.provider_message_id, now
-    return "sent"
+        return "sent"
+
+    return s.db.transaction(taken)
+
+
+def _message_refused(session: Session, message_id: int, error: SendError, now) -> str:
+    """A follow-up or help message the provider refused: tried again with backoff, or failed after the last try."""
+    row = session.get(ChannelMessage, message_id)
+    row.error_code = error.code
+    status = retries.retry_or_give_up(
+        row,
+        str(error),
+        retryable=not error.permanent,
+        retry_after=error.retry_after,
+        now=now,
+        max_attempts=MAX_MESSAGE_ATTEMPTS,
+        gave_up="failed",
+    )
+    row.error_message = row.last_error
+    return status
 
 
 def _in_conversation_account(config, survey: Survey):

@@ -4,20 +4,24 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from datetime import timedelta
 
+import psycopg
 import pytest
 import requests
 from sqlalchemy import update
 
 from plugin import signing
+from plugin.channels import configs
+from plugin.db import utcnow
 from plugin.models import ChannelMessage, Survey, Unsubscribe
 from plugin.services import services
 from tests.channels import viewer
 from tests.channels.conftest import api, post_event, stored
 from tests.channels.emulators import TwilioEmulator
-from tests.conftest import run_jobs
+from tests.conftest import POSTGRES, run_jobs
 from tests.support.cli import add_channel, cli
 
 OURS, THEIRS = "+15005550006", "+14155550100"
@@ -253,3 +257,30 @@ def test_rendering_of_the_payloads_the_emulator_received(twilio, desk, browser):
         browser, "channels-sms.png", viewer.page("Acme (SMS)", "#5b6770", label, thread, twilio.calls[0].body)
     )
     assert question["body"] in text and "What could we improve?" in text
+
+
+@pytest.mark.skipif(
+    os.environ.get("OPENCSAT_TEST_DATABASE", "sqlite") != "postgresql", reason="pg_terminate_backend is PostgreSQL's"
+)
+def test_the_database_dropping_us_after_twilio_took_the_sms_neither_loses_nor_repeats_it(twilio, desk, monkeypatch):
+    # A failover or restart lands between the provider's 201 and our record of it: the connection the job gets
+    # back from the pool is dead. The record must still be written (retried on a fresh connection), once.
+    provider = configs.provider_module("twilio")
+    send = provider.send
+
+    def send_then_lose_the_database(config, outgoing):
+        sent = send(config, outgoing)
+        database = services().db.engine.url.database
+        with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
+        return sent
+
+    monkeypatch.setattr(provider, "send", send_then_lose_the_database)
+    assert post_event(desk, "T-1", THEIRS).status_code == 202
+    run_jobs()
+    monkeypatch.setattr(provider, "send", send)
+    [survey] = api(desk, "/api/v1/surveys?ticket_id=T-1")["surveys"]
+    assert survey["status"] == "sent"
+    services().clock = lambda: utcnow() + timedelta(hours=2)  # past any lease: nothing is offered again
+    run_jobs()
+    assert len(twilio.messages) == 1
