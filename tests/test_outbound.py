@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 
+import psycopg
 import pytest
 from sqlalchemy import select, update
 
 from plugin import outbound, signing
+from plugin.db import utcnow
 from plugin.models import WebhookDelivery
 from plugin.services import services
-from tests.conftest import PUBLIC_URL, nonce_of, outbox, rating_links
+from tests.conftest import POSTGRES, PUBLIC_URL, nonce_of, outbox, rating_links
 from tests.support.servers import HTTPRecorder, Reply
 
 SECRET = "whsec_test_0123456789"
@@ -342,5 +345,32 @@ def test_a_removed_webhooks_failed_delivery_is_not_replayed(helpdesk, rate, rece
     assert failed["status"] == "failed"
     assert call(helpdesk, "DELETE", f"/api/v1/webhooks/{hook['id']}").status_code == 204
     assert call(helpdesk, "POST", f"/api/v1/webhook-deliveries/{failed['id']}/replay").status_code == 404
+    helpdesk.run_jobs()
+    assert len(receiver.requests) == 1
+
+
+@pytest.mark.skipif(
+    os.environ.get("OPENCSAT_TEST_DATABASE", "sqlite") != "postgresql", reason="pg_terminate_backend is PostgreSQL's"
+)
+def test_the_database_dropping_us_after_the_receiver_took_the_post_neither_loses_nor_repeats_it(
+    hooked, rate, receiver, helpdesk, monkeypatch
+):
+    # A restart between the receiver's 200 and our record of it: the pooled connection the job takes back is dead.
+    send = outbound.send
+
+    def send_then_lose_the_database(*args, **kwargs):
+        code = send(*args, **kwargs)
+        with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (services().db.engine.url.database,),
+            )
+        return code
+
+    monkeypatch.setattr(outbound, "send", send_then_lose_the_database)
+    rate(4)
+    monkeypatch.setattr(outbound, "send", send)
+    assert [(d.status, d.attempts) for d in _deliveries()] == [("delivered", 1)]
+    services().clock = lambda: utcnow() + timedelta(hours=2)  # past any lease: nothing is offered again
     helpdesk.run_jobs()
     assert len(receiver.requests) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 
 from plugin import accounts, alerts, digest, intake, outbound, recovery, signature_checks, writebacks
 from plugin.adapters import WriteBackError, get_adapter
@@ -61,10 +62,11 @@ def complete_event(event_id: int) -> str:
         else:
             log.exception("lookup for event %s raised", event_id)
             error, retryable = describe(exc), True
-        with s.db.session() as session:
-            status = intake.lookup_failed(
+        status = s.db.transaction(
+            lambda session: intake.lookup_failed(
                 session, event_id, TicketEvent.from_json(event_json), error, retryable=retryable, now=s.clock()
             )
+        )
         log.warning("lookup for event %s %s: %s", event_id, status, error)
         return status
     with s.db.session() as session:
@@ -87,8 +89,7 @@ def send_survey(survey_id: int) -> str:
     )
     outcomes = {survey.id: delivery.send_survey(s, survey) for survey in surveys}
     if len(surveys) == sending.BATCH:
-        with s.db.session() as session:
-            following = sending.next_due(session, s.clock())
+        following = s.db.transaction(lambda session: sending.next_due(session, s.clock()))
         if following is not None:
             s.jobs.enqueue("send_survey", following)
     return outcomes.get(survey_id, "not due")
@@ -171,8 +172,9 @@ def send_alert(alert_id: int) -> str:
     if channel == recovery.HELPDESK:
         return _follow_up_in_helpdesk(alert_id, *call)
     try:
-        with s.db.session() as session:
-            outgoing = alerts.prepare(session, session.get(Alert, alert_id), s.settings.mail_from, s.box)
+        outgoing = s.db.transaction(
+            lambda session: alerts.prepare(session, session.get(Alert, alert_id), s.settings.mail_from, s.box)
+        )
         alerts.deliver(outgoing, s.mailer)
     except Exception as exc:
         if isinstance(exc, alerts.AlertError):
@@ -182,14 +184,14 @@ def send_alert(alert_id: int) -> str:
         else:
             log.exception("alert %s raised", alert_id)
             error, retryable, retry_after = describe(exc), True, None
-        with s.db.session() as session:
-            status = alerts.mark_failed(
+        status = s.db.transaction(
+            lambda session: alerts.mark_failed(
                 session, alert_id, error, retryable=retryable, retry_after=retry_after, now=s.clock()
             )
+        )
         log.warning("alert %s %s: %s", alert_id, status, error)
         return status
-    with s.db.session() as session:
-        alerts.mark_sent(session, alert_id, s.clock())
+    s.db.transaction(lambda session: alerts.mark_sent(session, alert_id, s.clock()))
     return "sent"
 
 
@@ -199,14 +201,19 @@ def _follow_up_in_helpdesk(alert_id: int, adapter, credentials, report, action: 
     try:
         adapter.follow_up(credentials, report, action)
     except WriteBackError as exc:
-        with s.db.session() as session:
-            status = alerts.mark_failed(
-                session, alert_id, str(exc), retryable=exc.retryable, retry_after=exc.retry_after, now=s.clock()
+        status = s.db.transaction(
+            partial(
+                alerts.mark_failed,
+                alert_id=alert_id,
+                error=str(exc),
+                retryable=exc.retryable,
+                retry_after=exc.retry_after,
+                now=s.clock(),
             )
+        )
         log.warning("follow-up %s %s: %s", alert_id, status, exc)
         return status
-    with s.db.session() as session:
-        alerts.mark_sent(session, alert_id, s.clock())
+    s.db.transaction(lambda session: alerts.mark_sent(session, alert_id, s.clock()))
     return "sent"
 
 
@@ -232,12 +239,10 @@ def deliver_webhook(delivery_id: int) -> str:
         if not isinstance(exc, outbound.DeliveryError):
             log.exception("webhook delivery %s raised", delivery_id)
             exc = outbound.DeliveryError(describe(exc), retryable=True)
-        with s.db.session() as session:
-            status = outbound.mark_failed(session, delivery_id, exc, s.clock())
+        status = s.db.transaction(partial(outbound.mark_failed, delivery_id=delivery_id, error=exc, now=s.clock()))
         log.warning("webhook delivery %s %s: %s", delivery_id, status, exc)
         return status
-    with s.db.session() as session:
-        outbound.mark_delivered(session, delivery_id, code, s.clock())
+    s.db.transaction(lambda session: outbound.mark_delivered(session, delivery_id, code, s.clock()))
     return "delivered"
 
 
@@ -254,12 +259,18 @@ def verify_signature(check_id: int) -> str:
     try:
         event = get_adapter(account.platform).lookup(credentials, event)
     except WriteBackError as exc:
-        with s.db.session() as session:
-            status = signature_checks.lookup_failed(session, check_id, str(exc), retryable=exc.retryable, now=s.clock())
+        status = s.db.transaction(
+            partial(
+                signature_checks.lookup_failed,
+                check_id=check_id,
+                error=str(exc),
+                retryable=exc.retryable,
+                now=s.clock(),
+            )
+        )
         log.warning("signature check %s %s: %s", check_id, status, exc)
         return status
-    with s.db.session() as session:
-        write_back = signature_checks.lookup_answered(session, check_id, event, s.clock())
+    write_back = s.db.transaction(lambda session: signature_checks.lookup_answered(session, check_id, event, s.clock()))
     if write_back is None:
         return "not confirmed"
     s.jobs.enqueue("deliver_write_back", write_back.id)
@@ -282,12 +293,12 @@ def check_sidebar_access(access_id: int) -> str:
     try:
         decision = zendesk.decide(lambda path: adapter.read(credentials, path), user_id, ticket_id, leads)
     except WriteBackError as exc:
-        with s.db.session() as session:
-            status = zendesk.check_failed(session, access_id, str(exc), retryable=exc.retryable, now=s.clock())
+        status = s.db.transaction(
+            partial(zendesk.check_failed, access_id=access_id, error=str(exc), retryable=exc.retryable, now=s.clock())
+        )
         log.warning("sidebar access check %s %s: %s", access_id, status, exc)
         return status
-    with s.db.session() as session:
-        zendesk.checked(session, access_id, decision, s.clock())
+    s.db.transaction(lambda session: zendesk.checked(session, access_id, decision, s.clock()))
     return "allowed" if decision.allowed else "denied"
 
 
@@ -302,10 +313,10 @@ def send_digest(send_id: int) -> str:
     try:
         s.mailer.send(message)
     except MailError as exc:
-        with s.db.session() as session:
-            status = digest.mark_failed(session, send_id, str(exc), retryable=not exc.permanent, now=s.clock())
+        status = s.db.transaction(
+            partial(digest.mark_failed, send_id=send_id, error=str(exc), retryable=not exc.permanent, now=s.clock())
+        )
         log.warning("digest %s %s: %s", send_id, status, exc)
         return status
-    with s.db.session() as session:
-        digest.mark_sent(session, send_id, s.clock())
+    s.db.transaction(lambda session: digest.mark_sent(session, send_id, s.clock()))
     return "sent"
