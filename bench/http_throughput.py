@@ -613,52 +613,105 @@ def profile(bench: Bench, account_key: str, tokens: list[str], scenario: str, n:
     import cProfile
     import pstats
 
-    from sqlalchemy import event
-
-    from plugin.services import services
-
     reqs = webhook_requests(account_key, n, "P") if scenario == "webhook" else click_requests(tokens[:n])
     redis = bench._redis()
-    statements, commits = [0], [0]
-
-    def count(*_args, **_kwargs):
-        statements[0] += 1
-
-    def count_commit(*_args, **_kwargs):
-        commits[0] += 1
-
     client = bench.app.test_client()
-    with bench.app.app_context():
-        engine = services().db.engine
     warm = webhook_requests(account_key, 50, "PW") if scenario == "webhook" else click_requests(tokens[n : n + 50])
     for req in warm:
         client.open(req.path, method=req.method, data=req.body, headers=req.headers)
-    event.listen(engine, "before_cursor_execute", count)
-    event.listen(engine, "commit", count_commit)
+    # The first half without the profiler, through WSGI as gunicorn calls an app (no test client): this process's
+    # CPU per request, beside the floor app's on the same requests (the database's own CPU is in neither).
+    unprofiled, reqs = reqs[: n // 2], reqs[n // 2 :]
+    os.environ["BARE_DATABASE_URL"] = bench.floor_url
+    sys.path.insert(0, str(Path(__file__).parent))
+    import bare_app
+
+    floor_cpu = _wsgi_cpu(
+        bare_app.app,
+        webhook_requests(account_key, len(unprofiled), "F")
+        if scenario == "webhook"
+        else [Req("GET", req.path.replace("/r/", "/r/f"), b"", req.headers) for req in unprofiled],
+    )
+    cpu = _wsgi_cpu(bench.app, unprofiled)
+    n = len(reqs)
     redis_before = _redis_calls(redis)
     profiler = cProfile.Profile()
     start = time.perf_counter()
-    profiler.enable()
-    codes: dict[int, int] = {}
-    for req in reqs:
-        status = client.open(req.path, method=req.method, data=req.body, headers=req.headers).status_code
-        codes[status] = codes.get(status, 0) + 1
-    profiler.disable()
+    _wsgi_cpu(bench.app, reqs, profiler)
     seconds = time.perf_counter() - start
-    event.remove(engine, "before_cursor_execute", count)
-    event.remove(engine, "commit", count_commit)
+    codes = {202 if scenario == "webhook" else 200: n}  # _wsgi_cpu asserts every answer was a 2xx
     redis_calls = _redis_calls(redis) - redis_before - 1  # minus our own INFO
+    stats = pstats.Stats(profiler)
+    # Counted at the driver, whichever way a statement went (a Session, or plugin/db.py run_one): every statement
+    # is a round trip, and so is each BEGIN, COMMIT and ROLLBACK psycopg sends (none in autocommit).
+    statements = _calls(stats, "psycopg/cursor.py", "execute")
+    commands = _calls(stats, "psycopg/_connection_base.py", "_exec_command")
     print(
         f"{scenario}: {n} requests in-process, {seconds / n * 1000:.2f} ms each under cProfile, answers {codes}; "
-        f"per request {statements[0] / n:.1f} SQL statements, {commits[0] / n:.1f} commits, "
+        f"per request {statements / n:.1f} SQL statements, {commands / n:.1f} BEGIN/COMMIT/ROLLBACK, "
         f"{redis_calls / n:.1f} Redis commands"
     )
-    # psycopg sends BEGIN on a transaction's first statement and COMMIT at its end, each a round trip of its own.
-    print(f"PostgreSQL round trips per request: {(statements[0] + 2 * commits[0]) / n:.1f}")
-    stats = pstats.Stats(profiler)
+    print(
+        f"without the profiler, through WSGI: {cpu * 1e6:.0f} µs of CPU per request in this process; the floor app "
+        f"{floor_cpu * 1e6:.0f} µs; floor / opencsat = {floor_cpu / cpu:.2f}"
+    )
+    print(f"PostgreSQL round trips per request: {(statements + commands) / n:.1f}")
     stats.sort_stats("cumulative").print_stats(45)
     stats.sort_stats("cumulative").print_stats("plugin/", 30)
     stats.sort_stats("tottime").print_stats(25)
+    print("own time by package, per request:")
+    for package, seconds in sorted(_by_package(stats).items(), key=lambda item: -item[1]):
+        print(f"  {package:24} {seconds / n * 1e6:8.0f} µs")
+
+
+def _wsgi_cpu(app, reqs: list[Req], profiler=None) -> float:
+    """This process's CPU seconds per request, calling the WSGI app as a server would (environs built first), under
+    `profiler` if given."""
+    from werkzeug.test import EnvironBuilder
+
+    environs = []
+    for req in reqs:
+        builder = EnvironBuilder(path=req.path, method=req.method, data=req.body or None, headers=req.headers)
+        environs.append(builder.get_environ())
+        builder.close()
+    statuses: list[str] = []
+    cpu = time.process_time()
+    if profiler is not None:
+        profiler.enable()
+    for environ in environs:
+        answer = app(environ, lambda status, _headers, _exc_info=None: statuses.append(status))
+        for _chunk in answer:
+            pass
+        getattr(answer, "close", lambda: None)()
+    if profiler is not None:
+        profiler.disable()
+    cpu = time.process_time() - cpu
+    failed = [status for status in statuses if not status.startswith("20")]
+    assert not failed, f"{len(failed)} of {len(statuses)} answered {failed[0]}"
+    return cpu / len(reqs)
+
+
+def _calls(stats, file_ending: str, function: str) -> int:
+    return sum(
+        calls for (filename, _line, name), (calls, *_rest) in stats.stats.items()
+        if filename.endswith(file_ending) and name == function
+    )  # fmt: skip
+
+
+def _by_package(stats) -> dict[str, float]:
+    """cProfile's own time summed by the package a function lives in (site-packages' top level, the plugin, ...)."""
+    totals: dict[str, float] = {}
+    for (filename, _line, _name), (_calls, _primitive, own, _cumulative, _callers) in stats.stats.items():
+        if "site-packages/" in filename:
+            package = filename.split("site-packages/", 1)[1].split("/", 1)[0]
+        elif "/plugin/" in filename:
+            package = "plugin/" + filename.split("/plugin/", 1)[1].split("/", 1)[0]
+        elif filename.startswith("~") or filename.startswith("<"):
+            package = "builtins"
+        else:
+            package = "stdlib"
+        totals[package] = totals.get(package, 0.0) + own
+    return totals
 
 
 def _redis_calls(redis) -> int:

@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy import DateTime, Engine, Executable, create_engine, event
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -82,6 +83,7 @@ class Database:
         if url.startswith("sqlite"):
             self.engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            self.autocommit_engine = self.engine  # unused: SQLite's statement_session is a transaction
         else:
             # No pool_pre_ping: a SELECT 1 before every request was a round trip per request. A connection dropped
             # under a busy pool fails its statement, SQLAlchemy invalidates the pool, and the request or job step is
@@ -89,9 +91,22 @@ class Database:
             # idle in the pool (where a restart or failover goes unnoticed) is pinged at checkout; pool_recycle
             # bounds age.
             self.engine = create_engine(url, pool_recycle=300, pool_size=10, max_overflow=10)
-            event.listen(self.engine, "checkin", _note_checkin)
-            event.listen(self.engine, "checkout", _ping_if_idle)
+            # Connections that stay in autocommit, for work whose writes are one statement (statement_session): no
+            # BEGIN, no COMMIT, and no switching a connection in and out of autocommit. Nothing to reset on return.
+            self.autocommit_engine = create_engine(
+                url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, pool_recycle=300, pool_size=10,
+                max_overflow=10,
+            )  # fmt: skip
+            for engine in (self.engine, self.autocommit_engine):
+                event.listen(engine, "checkin", _note_checkin)
+                event.listen(engine, "checkout", _ping_if_idle)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        """Close every pooled connection (tests, and a process about to fork)."""
+        self.engine.dispose()
+        if self.autocommit_engine is not self.engine:
+            self.autocommit_engine.dispose()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -106,6 +121,19 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def statement_session(self) -> Iterator[Session]:
+        """For work whose writes are one statement: on PostgreSQL every statement commits on its own (autocommit:
+        no BEGIN and no COMMIT round trips); on SQLite, where that work takes several statements, one transaction
+        for the block, as `session`."""
+        if self.engine.dialect.name != "postgresql":
+            with self.session() as session:
+                yield session
+            return
+        with self.Session(bind=self.autocommit_engine) as session:  # connects only if the block runs a query
+            yield session
+            session.commit()  # flushes what the block added, if anything; sends no COMMIT
+
     def transaction(self, work: Callable[[Session], T]) -> T:
         """`work(session)` in one transaction, run again if the connection was dropped under it
         (retry_on_disconnect); the jobs call SMTP and HTTP between transactions, never inside one."""
@@ -115,6 +143,68 @@ class Database:
                 return work(session)
 
         return retry_on_disconnect(once, "a job step")
+
+
+class _Compiled:
+    """A Core statement compiled once for PostgreSQL, with its types' conversions, to run on a DBAPI cursor."""
+
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        self.sql = compiled.string
+        self.defaults = {key: bind.effective_value for key, bind in compiled.binds.items() if not bind.required}
+        self.to_database = {
+            key: convert for key, bind in compiled.binds.items() if (convert := bind.type.bind_processor(dialect))
+        }
+        self.from_database = [column.type.result_processor(dialect, None) for column in statement.selected_columns]
+
+    def parameters(self, given: dict) -> dict:
+        values = {**self.defaults, **given}
+        for key, convert in self.to_database.items():
+            if key in values:
+                values[key] = convert(values[key])
+        return values
+
+    def row(self, raw: tuple | None) -> tuple | None:
+        if raw is None:
+            return None
+        converted = zip(raw, self.from_database, strict=True)
+        return tuple(value if convert is None else convert(value) for value, convert in converted)
+
+
+_compiled: dict[tuple[str, Executable], _Compiled] = {}
+
+
+def run_one(engine: Engine, statement: Executable, params: dict) -> tuple | None:
+    """Run a statement that returns at most one row on a pooled connection of `engine` (the autocommit one: the
+    statement is its own transaction), without SQLAlchemy's per-execution work: compiled once per process,
+    converted by the column types as SQLAlchemy would. Errors are SQLAlchemy's, and a dropped connection is
+    invalidated and raised as one (DBAPIError.connection_invalidated), so that retry_on_disconnect runs again."""
+    key = (engine.dialect.name, statement)
+    compiled = _compiled.get(key) or _compiled.setdefault(key, _Compiled(statement, engine.dialect))
+    values = compiled.parameters(params)
+    connection = engine.raw_connection()
+    if not connection.driver_connection.autocommit:  # its transaction would be rolled back on return to the pool
+        connection.close()
+        raise RuntimeError("run_one needs an engine in autocommit (Database.autocommit_engine)")
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(compiled.sql, values)
+            raw = cursor.fetchone()
+        finally:
+            cursor.close()
+    except engine.dialect.loaded_dbapi.Error as exc:
+        dropped = engine.dialect.is_disconnect(exc, connection.dbapi_connection, None)
+        if dropped:
+            connection.invalidate(exc)
+            engine.dispose(close=False)  # as SQLAlchemy does on a disconnect: the other pooled ones are suspect too
+        raise DBAPIError.instance(
+            compiled.sql, values, exc, engine.dialect.loaded_dbapi.Error, connection_invalidated=dropped,
+            dialect=engine.dialect,
+        ) from exc  # fmt: skip
+    finally:
+        connection.close()
+    return compiled.row(raw)
 
 
 IDLE_PING_SECONDS = 2.0  # a connection back in the pool longer than this is pinged before it is handed out
@@ -131,6 +221,7 @@ def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("SELECT 1")
         cursor.close()
+        dbapi_connection.rollback()  # ends the transaction the ping began: the connection may go into autocommit
     except Exception as exc:  # noqa: BLE001 - any failure means this connection is gone
         # The pool discards this connection and checks out another (SQLAlchemy's pessimistic disconnect handling).
         raise DisconnectionError(str(exc)) from exc

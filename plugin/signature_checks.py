@@ -19,7 +19,7 @@ import functools
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import Insert, bindparam, exists, func, select, update
+from sqlalchemy import CTE, Insert, bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -122,40 +122,50 @@ def open_check(session: Session, account: Account, survey: Survey, now: datetime
 _HELD = select(SignatureCheck.id).where(
     SignatureCheck.account_id == bindparam("account_id"),
     SignatureCheck.ticket_id == bindparam("ticket_id"),
-    SignatureCheck.agent_email == bindparam("agent_email"),
+    SignatureCheck.agent_email == bindparam("assignee_email"),
     SignatureCheck.status == UNVERIFIED,
 )
+HELD = exists(_HELD)  # whether a rating is held for the pair: read in the same statement that records it
+
+
+def pair_of(account: Account, event: TicketEvent) -> dict | None:
+    """The (ticket, assignee) pair an event names, as the parameters of `record_pair` and `HELD`; None if none."""
+    agent = (event.assignee.email or "").strip().lower()
+    if not agent or not event.ticket_id or len(agent) > 320 or len(event.ticket_id) > 100:
+        return None
+    return dict(account_id=account.id, ticket_id=event.ticket_id, assignee_email=agent)
 
 
 @functools.cache
-def _record_agent(dialect: str) -> Insert:
-    """INSERT the (ticket, agent) pair unless known, RETURNING whether a rating is held for them: built once."""
+def record_pair(dialect: str, new_event: CTE | None = None) -> Insert:
+    """INSERT the (ticket, agent) pair unless known (parameters: `pair_of` and seen_at). With `new_event`, one row
+    of a statement that also inserts the event (plugin/intake.py): the pair is recorded only if the event was new."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     columns = TicketAgent.__table__.c
+    values = select(
+        bindparam("account_id", type_=columns.account_id.type),
+        bindparam("ticket_id", type_=columns.ticket_id.type),
+        bindparam("assignee_email", type_=columns.agent_email.type),
+        bindparam("seen_at", type_=columns.seen_at.type),
+    )
+    if new_event is not None:
+        values = values.select_from(new_event)
     return (
         insert(TicketAgent.__table__)
-        .values(
-            {
-                name: bindparam(name, type_=columns[name].type)
-                for name in ("account_id", "ticket_id", "agent_email", "seen_at")
-            }
-        )
+        .from_select(["account_id", "ticket_id", "agent_email", "seen_at"], values)
         .on_conflict_do_nothing(index_elements=["account_id", "ticket_id", "agent_email"])
-        .returning(exists(_HELD))
     )
 
 
-def confirm_from_event(session: Session, account: Account, event: TicketEvent, now: datetime) -> list[WriteBack]:
-    """An event for a ticket naming its assignee releases that agent's unverified signature rating on it."""
-    agent = (event.assignee.email or "").strip().lower()
-    if not agent or not event.ticket_id or len(agent) > 320 or len(event.ticket_id) > 100:
-        return []
-    names = dict(account_id=account.id, ticket_id=event.ticket_id, agent_email=agent)
-    first_time = session.execute(_record_agent(session.get_bind().dialect.name), {**names, "seen_at": now}).first()
-    if first_time is not None and not first_time[0]:
-        return []  # the webhook's common case in one round trip: a new agent on the ticket, no rating held for them
-    ids = session.scalars(_HELD, names).all()
-    released = [verify(session, check_id, now) for check_id in ids]
+def confirm_pair(session: Session, pair: dict, now: datetime) -> list[WriteBack]:
+    """Record the pair an event named (`pair_of`) and release any rating held for it."""
+    session.execute(record_pair(session.get_bind().dialect.name), {**pair, "seen_at": now})
+    return release(session, pair, now)
+
+
+def release(session: Session, pair: dict, now: datetime) -> list[WriteBack]:
+    """Release every rating held for this (ticket, agent) pair: the helpdesk named them together."""
+    released = [verify(session, check_id, now) for check_id in session.scalars(_HELD, pair).all()]
     return [write_back for write_back in released if write_back is not None]
 
 

@@ -100,7 +100,7 @@ def app(app_config, clock):
     with app.app_context():
         services().clock = clock
         yield app
-        services().db.engine.dispose()
+        services().db.dispose()
 
 
 BROWSER_HEADERS = {

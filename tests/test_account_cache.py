@@ -98,7 +98,9 @@ def _changed_after_each_read(app_config, key: str, times: int):
             with other.begin() as conn:
                 conn.execute(update(Account).where(Account.key == key).values(name=f"Acme {left[0]}"))
 
-    event.listen(services().db.engine, "after_cursor_execute", bump)
+    db = services().db
+    for engine in {db.engine, db.autocommit_engine}:  # the webhook reads the account on the autocommit one
+        event.listen(engine, "after_cursor_execute", bump)
     return other
 
 

@@ -69,7 +69,8 @@ def _schedule(account: Account, event: TicketEvent) -> Survey:
         row = WebhookEvent(account_id=account.id, dedupe_key=event.dedupe_key, kind="solved", ticket_id="x", body="{}")
         session.add(row)
         session.flush()
-        return scheduling.schedule_survey(session, session.get(Account, account.id), event, row, s.clock())
+        outcome = scheduling.apply_event(session, session.get(Account, account.id), event, row, s.clock())
+        return session.get(Survey, outcome.id)
 
 
 def test_tag_based_exclusion_when_the_platform_sends_tags(app, client, http_recorder):

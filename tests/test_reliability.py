@@ -248,6 +248,31 @@ def test_a_terminated_database_connection_costs_no_500(app, helpdesk):
     assert helpdesk.post(helpdesk.event()).status_code == 202
 
 
+@pytest.mark.skipif(not POSTGRESQL, reason="pg_terminate_backend is PostgreSQL's")
+def test_webhooks_straight_after_the_database_dropped_every_connection_are_taken_in_once(app, helpdesk):
+    """The webhook's one statement runs on connections of its own (plugin/db.py): warm, busy ones (no idle ping),
+    all terminated at once, as in a failover; the very next webhooks still get their 202 and one row each."""
+    import psycopg
+
+    from tests.conftest import POSTGRES
+
+    first = [helpdesk.event(ticket_id=f"W-{n}") for n in range(3)]
+    assert [helpdesk.post(event).status_code for event in first] == [202] * 3
+    with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
+        name = services().db.engine.url.database
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", (name,)
+        ).fetchone()[0]
+    assert killed >= 1
+    after = [helpdesk.event(ticket_id=f"X-{n}") for n in range(3)]
+    assert [helpdesk.post(event).status_code for event in after] == [202] * 3
+    assert [helpdesk.post(after[0]).status_code] == [200]  # a repeat stays a repeat
+    tickets = services().db.transaction(  # the test's own read may meet a killed connection too: retried
+        lambda session: session.scalars(select(WebhookEvent.ticket_id).order_by(WebhookEvent.id)).all()
+    )
+    assert tickets == ["W-0", "W-1", "W-2", "X-0", "X-1", "X-2"]
+
+
 # --- hostile input at the edge ------------------------------------------------------------------------------------
 
 

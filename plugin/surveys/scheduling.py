@@ -12,24 +12,30 @@ import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     Insert,
+    String,
     Text,
+    Update,
     bindparam,
     case,
     exists,
     func,
     insert,
     literal,
+    literal_column,
     null,
     or_,
     select,
+    true,
     update,
 )
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from plugin import addresses, i18n, signature_checks
 from plugin.channels import choice
@@ -47,26 +53,82 @@ NO_REPLY = re.compile(
 )
 
 
-def apply_event(
-    session: Session, account: Account, event: TicketEvent, row: WebhookEvent, now: datetime
-) -> Survey | None:
-    """Schedule, skip or cancel for this event; returns the survey it created or cancelled, if any.
+SCHEDULE, CANCEL = "schedule", "cancel"
 
-    Any event naming the ticket's assignee also confirms that agent's signature-link rating on it, if one is held.
+
+@dataclass(frozen=True)
+class Plan:
+    """What a ticket event will do, decided before anything is written: the statements' shape and parameters.
+
+    `action` is SCHEDULE (a survey row, scheduled or skipped by `rules`), CANCEL (the ticket's unsent survey) or
+    None; `pair` is the (ticket, assignee) pair to record (plugin/signature_checks.py), if the event names one.
+    Run step by step by `apply_plan`, or with the event's own INSERT as one statement (plugin/intake.py).
     """
-    signature_checks.confirm_from_event(session, account, event, now)
+
+    action: str | None
+    params: dict
+    rules: ColumnElement | None = None
+    pair: dict | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The survey an event created or cancelled, as the statement that wrote it returned it."""
+
+    id: int
+    status: str
+    reason: str | None
+    scheduled_at: datetime
+
+
+def plan_event(session: Session, account: Account, event: TicketEvent, body: str, now: datetime) -> Plan:
+    """Schedule for a solved ticket, cancel for a reopened one; either way record the pair the event names.
+    `body` is the webhook as received (Chatwoot's tells the inbox type and the phone)."""
+    pair = signature_checks.pair_of(account, event)
+    pair_params = {**pair, "seen_at": now} if pair else {}
     if event.kind == SOLVED:
-        return schedule_survey(session, account, event, row, now)
+        rules, params = _survey_params(session, account, event, body, now)
+        return Plan(SCHEDULE, {**params, **pair_params}, rules, pair)
     if event.kind == REOPENED:
-        return cancel_unsent(session, account, event.ticket_id, now)
+        cancelled = dict(
+            account_id=account.id,
+            ticket_id=event.ticket_id,
+            cancel_reason=f"ticket reopened at {now.isoformat(timespec='seconds')}",
+        )
+        return Plan(CANCEL, {**cancelled, **pair_params}, pair=pair)
+    return Plan(None, pair_params, pair=pair)
+
+
+def apply_plan(session: Session, plan: Plan, event_id: int, now: datetime) -> Outcome | None:
+    """Run the plan for a stored event, statement after statement, in the caller's transaction."""
+    if plan.pair is not None:
+        signature_checks.confirm_pair(session, plan.pair, now)
+    if plan.action == SCHEDULE:
+        stored = session.execute(insert_survey(plan.rules), {**plan.params, "event_id": event_id}).one()
+        return Outcome(**stored._mapping)
+    if plan.action == CANCEL:
+        cancelled = session.execute(cancel_unsent(), plan.params).first()
+        return Outcome(**cancelled._mapping) if cancelled else None
     return None
 
 
-def schedule_survey(session: Session, account: Account, event: TicketEvent, row: WebhookEvent, now: datetime) -> Survey:
-    """A survey row for a solved ticket: scheduled after the account's delay, or skipped with its reason."""
+def apply_event(
+    session: Session, account: Account, event: TicketEvent, row: WebhookEvent, now: datetime
+) -> Outcome | None:
+    """Schedule, skip or cancel for this stored event; the survey it created or cancelled, if any.
+
+    Any event naming the ticket's assignee also confirms that agent's signature-link rating on it, if one is held.
+    """
+    return apply_plan(session, plan_event(session, account, event, row.body, now), row.id, now)
+
+
+def _survey_params(
+    session: Session, account: Account, event: TicketEvent, body: str, now: datetime
+) -> tuple[ColumnElement, dict]:
+    """The rules (an SQL expression) and every parameter of the survey row a solved ticket gets."""
     email = (event.requester.email or "").strip().lower()
     contact = choice.contact_from(
-        account.platform, email, event.requester.phone, event.channel, row.body, region=choice.region_of(account)
+        account.platform, email, event.requester.phone, event.channel, body, region=choice.region_of(account)
     )
     channel = choice.choose(session, account, contact)
     rules, params = skip_rules(
@@ -82,11 +144,10 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
     params["decided"] = choice.unreachable_reason(contact, params["decided"])  # an unusable phone says why
     values = dict(
         account_id=account.id,
-        event_id=row.id,
         ticket_id=event.ticket_id,
         ticket_subject=event.subject[:500],
         ticket_url=event.url,
-        requester_email=email[:320],  # longer is never a valid address: it is skipped below, invalid_address
+        requester_email=email[:320],  # longer is never a valid address: it is skipped by the rules, invalid_address
         requester_name=(event.requester.name or "")[:200],
         requester_phone=contact.phone,
         locale=i18n.normalise(event.requester.locale, account.locale),
@@ -103,14 +164,7 @@ def schedule_survey(session: Session, account: Account, event: TicketEvent, row:
         attempts=0,
         message_id=None,
     )
-    # One statement decides and stores: INSERT ... SELECT the survey with the status and reason the rules give
-    # (plain Core: the unit of work would cost more than the statement). The object joins the session as the row
-    # it stored, so a caller's later change to it (lookup_failed's reason) is written as an UPDATE.
-    stored = session.execute(_insert_survey(rules), {**values, **params}).one()
-    survey = Survey(id=stored.id, status=stored.status, reason=stored.reason, **values)
-    make_transient_to_detached(survey)
-    session.add(survey)
-    return survey
+    return rules, {**values, **params}
 
 
 def skip_rules(
@@ -146,12 +200,6 @@ def skip_rules(
     if throttled:
         params.update(email=email, phone=phone, since=now - timedelta(days=account.throttle_days))
     return _rules(throttled, bool(email), bool(phone)), params
-
-
-def skip_reason(session: Session, account: Account, ticket_id: str, email: str, now: datetime, **rules) -> str | None:
-    """The reason `skip_rules` gives (None: survey), read on its own."""
-    expression, params = skip_rules(account, ticket_id, email, now, **rules)
-    return session.scalar(select(expression), params)
 
 
 def address_reason(email: str, options: Mapping | None) -> str | None:
@@ -200,15 +248,16 @@ def _option_list(options: Mapping | None, key: str) -> list[str]:
     return [str(item).strip().lower().lstrip("@") for item in items if str(item).strip()]
 
 
-_ACTIVE = bindparam("active_statuses", (SCHEDULED, SENT), expanding=True, literal_execute=True)
-_SCHEDULED = literal(SCHEDULED, literal_execute=True)
+# Constants of our own, written into the SQL text (never a parameter): see _rules.
+_SCHEDULED = literal_column(f"'{SCHEDULED}'", String())
+_ACTIVE = (_SCHEDULED, literal_column(f"'{SENT}'", String()))
 
 
 @functools.cache
 def _rules(throttled: bool, by_email: bool, by_phone: bool) -> ColumnElement:
     """COALESCE(decided without the database, unsubscribed / already_scheduled / throttled, not_sampled, the
     helpdesk's reason): first match wins. Built once per shape; only its parameters change between webhooks."""
-    # The status constants are written into the SQL (literal_execute) so that the planner matches them to the
+    # The status constants are written into the SQL (literal columns) so that the planner matches them to the
     # partial indexes built for these checks (migration 0018) from the query alone, with or without statistics.
     account_id = bindparam("account_id")
     checks = [
@@ -249,33 +298,40 @@ _SURVEY_COLUMNS = (
 )  # fmt: skip
 
 
+_OUTCOME = tuple(Survey.__table__.c[name] for name in ("id", "status", "reason", "scheduled_at"))
+
+
 @functools.cache
-def _insert_survey(rules: ColumnElement) -> Insert:
-    """INSERT INTO surveys ... SELECT the values, 'scheduled' or 'skipped', and the reason the rules give."""
+def insert_survey(rules: ColumnElement, new_event: CTE | None = None) -> Insert:
+    """INSERT INTO surveys ... SELECT the values, 'scheduled' or 'skipped', and the reason the rules give; RETURNING
+    the Outcome. The event is the `event_id` parameter, or with `new_event` the row that CTE inserted (none: no
+    survey), so that one statement stores the event and its survey (plugin/intake.py)."""
     table = Survey.__table__
     # OFFSET 0: the subquery stays one (PostgreSQL would otherwise inline it and run every check twice, once for
     # the status and once for the reason).
     decided = select(rules.label("reason")).offset(0).subquery("decided")
     status = case((decided.c.reason.is_(None), literal(SCHEDULED, Text())), else_=literal(SKIPPED, Text()))
-    values = select(*(bindparam(name, type_=table.c[name].type) for name in _SURVEY_COLUMNS), status, decided.c.reason)
-    return (
-        insert(table)
-        .from_select([*_SURVEY_COLUMNS, "status", "reason"], values)
-        .returning(table.c.id, table.c.status, table.c.reason)
-    )
+    columns = [
+        new_event.c.id if name == "event_id" and new_event is not None else bindparam(name, type_=table.c[name].type)
+        for name in _SURVEY_COLUMNS
+    ]
+    values = select(*columns, status, decided.c.reason)
+    if new_event is not None:
+        values = values.select_from(new_event.join(decided, true()))
+    return insert(table).from_select([*_SURVEY_COLUMNS, "status", "reason"], values).returning(*_OUTCOME)
 
 
-def cancel_unsent(session: Session, account: Account, ticket_id: str, now: datetime) -> Survey | None:
-    """Cancel the ticket's survey that has not gone out yet (the ticket was reopened)."""
-    survey = session.scalar(
-        select(Survey).where(Survey.account_id == account.id, Survey.ticket_id == ticket_id, Survey.status == SCHEDULED)
-    )
-    if survey is None:
-        return None
-    # Conditional update: if the sender claimed it a moment ago, it stays as the sender leaves it.
-    result = session.execute(
-        update(Survey)
-        .where(Survey.id == survey.id, Survey.status == SCHEDULED)
-        .values(status=CANCELLED, reason=f"ticket reopened at {now.isoformat(timespec='seconds')}")
-    )
-    return survey if result.rowcount else None
+@functools.cache
+def cancel_unsent(new_event: CTE | None = None) -> Update:
+    """Cancel the ticket's surveys not gone out yet (the ticket was reopened); RETURNING each Outcome. Conditional:
+    one the sender claimed a moment ago stays as the sender leaves it. With `new_event`, only if that CTE inserted
+    the event."""
+    unsent = (Survey.account_id == bindparam("account_id"), Survey.ticket_id == bindparam("ticket_id"))
+    statement = update(Survey).where(*unsent, Survey.status == _SCHEDULED)
+    if new_event is not None:
+        statement = statement.where(exists(select(new_event.c.id)))
+    # SQLAlchemy SETs every column a parameter is named after (account_id and ticket_id, which the WHERE and the
+    # event's INSERT take): set to themselves, they stay as they are.
+    return statement.values(
+        status=CANCELLED, reason=bindparam("cancel_reason"), account_id=Survey.account_id, ticket_id=Survey.ticket_id
+    ).returning(*_OUTCOME)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 
-from plugin import accounts
+from plugin import accounts, signature_checks
 from plugin.adapters import PLATFORMS, get_adapter
 from plugin.events import IGNORED, PayloadError, checked
 from plugin.intake import StaleAccount, take_in
@@ -44,9 +45,18 @@ def receive(platform: str, account_key: str):
     return answer
 
 
+def _release(pair: dict, now) -> None:
+    """The event named a (ticket, agent) pair with a signature rating held: release it now, in a transaction of its
+    own. Should that fail, the event is kept all the same and the next event naming the pair releases it."""
+    try:
+        services().db.transaction(lambda session: signature_checks.release(session, pair, now))
+    except SQLAlchemyError:
+        log.exception("releasing the signature ratings held for %s failed; the next event naming them will", pair)
+
+
 def _take_in(platform: str, account_key: str, known: accounts.AccountCache):
     s = services()
-    with s.db.session() as session:
+    with s.db.statement_session() as session:  # on PostgreSQL the intake is one statement: no BEGIN, no COMMIT
         found, remembered = known.get(session, s.box, account_key)
         if found is None or found.account.platform != platform:
             return json_error(404, f"no {platform} account with this key")
@@ -93,6 +103,8 @@ def _take_in(platform: str, account_key: str, known: accounts.AccountCache):
                 "reason": survey.reason,
                 "scheduled_at": survey.scheduled_at.isoformat(),
             }
+    if intake.held_pair is not None:
+        _release(intake.held_pair, now)
     # Committed above. Nothing is enqueued here: the rows say what is due (a survey to send, a lookup to make) and
     # the sweep offers it within SWEEP_SECONDS, so a request costs no Redis round trips and Redis being away
     # cannot touch the answer (docs/decisions.md, "Webhooks leave their work to the sweep").
