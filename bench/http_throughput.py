@@ -626,13 +626,18 @@ def profile(bench: Bench, account_key: str, tokens: list[str], scenario: str, n:
     sys.path.insert(0, str(Path(__file__).parent))
     import bare_app
 
-    floor_cpu = _wsgi_cpu(
-        bare_app.app,
+    floor_reqs = (
         webhook_requests(account_key, len(unprofiled), "F")
         if scenario == "webhook"
-        else [Req("GET", req.path.replace("/r/", "/r/f"), b"", req.headers) for req in unprofiled],
+        else [Req("GET", req.path.replace("/r/", "/r/f"), b"", req.headers) for req in unprofiled]
     )
-    cpu = _wsgi_cpu(bench.app, unprofiled)
+    # In ten alternating rounds, each figure the least of its rounds: what others' work on a shared machine adds
+    # to a round (preemption, cache misses) is never less than nothing.
+    rounds = 10
+    floor_cpu = cpu = float("inf")
+    for k in range(rounds):
+        floor_cpu = min(floor_cpu, _wsgi_cpu(bare_app.app, floor_reqs[k::rounds]))
+        cpu = min(cpu, _wsgi_cpu(bench.app, unprofiled[k::rounds]))
     n = len(reqs)
     redis_before = _redis_calls(redis)
     profiler = cProfile.Profile()
@@ -652,8 +657,8 @@ def profile(bench: Bench, account_key: str, tokens: list[str], scenario: str, n:
         f"{redis_calls / n:.1f} Redis commands"
     )
     print(
-        f"without the profiler, through WSGI: {cpu * 1e6:.0f} µs of CPU per request in this process; the floor app "
-        f"{floor_cpu * 1e6:.0f} µs; floor / opencsat = {floor_cpu / cpu:.2f}"
+        f"without the profiler, through WSGI (the least of 10 rounds): {cpu * 1e6:.0f} µs of CPU per request in "
+        f"this process; the floor app {floor_cpu * 1e6:.0f} µs; floor / opencsat = {floor_cpu / cpu:.2f}"
     )
     print(f"PostgreSQL round trips per request: {(statements + commands) / n:.1f}")
     stats.sort_stats("cumulative").print_stats(45)

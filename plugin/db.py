@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import DateTime, Engine, Executable, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Engine,
+    Executable,
+    Integer,
+    String,
+    create_engine,
+    event,
+    literal_column,
+    null,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -145,6 +157,22 @@ class Database:
         return retry_on_disconnect(once, "a job step")
 
 
+def sql_constant(value: str | int | None) -> ColumnElement:
+    """One of our own constants (a status, a reason name, 0) written into the SQL text rather than sent as a
+    parameter: the planner matches it to a partial index from the query alone, and each parameter costs the driver
+    a few microseconds on every execution. Never for anything a request supplies."""
+    if value is None:
+        return null()
+    if isinstance(value, int):
+        return literal_column(str(int(value)), Integer())
+    if not _CONSTANT.fullmatch(value):
+        raise ValueError(f"not a constant of ours: {value!r}")
+    return literal_column(f"'{value}'", String())
+
+
+_CONSTANT = re.compile(r"[a-z_]{1,40}")
+
+
 class _Compiled:
     """A Core statement compiled once for PostgreSQL, with its types' conversions, to run on a DBAPI cursor."""
 
@@ -189,7 +217,7 @@ def run_one(engine: Engine, statement: Executable, params: dict) -> tuple | None
     try:
         cursor = connection.cursor()
         try:
-            cursor.execute(compiled.sql, values)
+            cursor.execute(compiled.sql, values, binary=True)
             raw = cursor.fetchone()
         finally:
             cursor.close()

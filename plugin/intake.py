@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from plugin import signature_checks
-from plugin.db import run_one
+from plugin.db import run_one, sql_constant
 from plugin.events import REOPENED, TicketEvent
 from plugin.models import Account, Survey, WebhookEvent
 from plugin.retries import backoff
@@ -71,7 +71,6 @@ def take_in(
         body=text,
         event_json=event.to_json() if event.needs_lookup else None,
         received_at=now,
-        lookup_attempts=0,  # explicit: a column default is not applied to an INSERT inside a CTE
     )
     plan = Plan(None, {}) if event.needs_lookup else plan_event(session, account, event, text, now)
     if store is None:
@@ -169,14 +168,15 @@ def _insert_event(dialect: str) -> Insert:
     """INSERT the event unless its dedupe key is taken, and only while the account row still has the version the
     caller read (its copy may be a process's cached one: plugin/accounts.py): built once, parameters only."""
     columns = WebhookEvent.__table__.c
-    names = ("account_id", "dedupe_key", "kind", "ticket_id", "body", "event_json", "received_at", "lookup_attempts")
-    values = select(*(bindparam(name, type_=columns[name].type) for name in names)).where(
+    names = ("account_id", "dedupe_key", "kind", "ticket_id", "body", "event_json", "received_at")
+    # lookup_attempts written in: a column default is not applied to an INSERT inside a CTE
+    values = select(*(bindparam(name, type_=columns[name].type) for name in names), sql_constant(0)).where(
         exists().where(Account.id == bindparam("account_id"), Account.version == bindparam("version"))
     )
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
         insert(WebhookEvent.__table__)
-        .from_select(names, values)
+        .from_select([*names, "lookup_attempts"], values)
         .on_conflict_do_nothing(index_elements=["account_id", "dedupe_key"])
         .returning(columns.id)
     )

@@ -23,6 +23,7 @@ from sqlalchemy import CTE, Insert, bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from plugin.db import sql_constant
 from plugin.events import IGNORED, TicketEvent
 from plugin.models import Account, Rating, SignatureCheck, SignatureRefusal, Survey, TicketAgent, WriteBack
 from plugin.retries import backoff
@@ -123,7 +124,7 @@ _HELD = select(SignatureCheck.id).where(
     SignatureCheck.account_id == bindparam("account_id"),
     SignatureCheck.ticket_id == bindparam("ticket_id"),
     SignatureCheck.agent_email == bindparam("assignee_email"),
-    SignatureCheck.status == UNVERIFIED,
+    SignatureCheck.status == sql_constant(UNVERIFIED),
 )
 HELD = exists(_HELD)  # whether a rating is held for the pair: read in the same statement that records it
 

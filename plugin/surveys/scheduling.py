@@ -19,7 +19,6 @@ from sqlalchemy import (
     CTE,
     ColumnElement,
     Insert,
-    String,
     Text,
     Update,
     bindparam,
@@ -27,8 +26,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal,
-    literal_column,
     null,
     or_,
     select,
@@ -39,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from plugin import addresses, i18n, signature_checks
 from plugin.channels import choice
+from plugin.db import sql_constant
 from plugin.events import REOPENED, SOLVED, TicketEvent
 from plugin.models import Account, Survey, Unsubscribe, WebhookEvent
 
@@ -160,9 +158,6 @@ def _survey_params(
         channel=channel,
         scheduled_at=now + timedelta(minutes=account.delay_minutes),
         created_at=now,
-        sent_at=None,
-        attempts=0,
-        message_id=None,
     )
     return rules, {**values, **params}
 
@@ -249,8 +244,8 @@ def _option_list(options: Mapping | None, key: str) -> list[str]:
 
 
 # Constants of our own, written into the SQL text (never a parameter): see _rules.
-_SCHEDULED = literal_column(f"'{SCHEDULED}'", String())
-_ACTIVE = (_SCHEDULED, literal_column(f"'{SENT}'", String()))
+_SCHEDULED = sql_constant(SCHEDULED)
+_ACTIVE = (_SCHEDULED, sql_constant(SENT))
 
 
 @functools.cache
@@ -282,7 +277,7 @@ def _rules(throttled: bool, by_email: bool, by_phone: bool) -> ColumnElement:
         checks.append(
             ("throttled", select(Survey.id).where(*active, or_(*same_customer), Survey.created_at > bindparam("since")))
         )
-    database = case(*((exists(query), literal(name, Text())) for name, query in checks), else_=null())
+    database = case(*((exists(query), sql_constant(name)) for name, query in checks), else_=null())
     return func.coalesce(
         bindparam("decided", type_=Text()),
         database,
@@ -294,8 +289,11 @@ def _rules(throttled: bool, by_email: bool, by_phone: bool) -> ColumnElement:
 _SURVEY_COLUMNS = (
     "account_id", "event_id", "ticket_id", "ticket_subject", "ticket_url", "requester_email", "requester_name",
     "requester_phone", "locale", "agent_id", "agent_email", "agent_name", "brand", "team", "scale", "channel",
-    "scheduled_at", "created_at", "sent_at", "attempts", "message_id",
+    "scheduled_at", "created_at",
 )  # fmt: skip
+# What every new survey starts with, written into the statement (the column defaults are not applied to an
+# INSERT ... SELECT inside a CTE).
+_SURVEY_STARTS = {"sent_at": sql_constant(None), "attempts": sql_constant(0), "message_id": sql_constant(None)}
 
 
 _OUTCOME = tuple(Survey.__table__.c[name] for name in ("id", "status", "reason", "scheduled_at"))
@@ -309,16 +307,17 @@ def insert_survey(rules: ColumnElement, new_event: CTE | None = None) -> Insert:
     table = Survey.__table__
     # OFFSET 0: the subquery stays one (PostgreSQL would otherwise inline it and run every check twice, once for
     # the status and once for the reason).
-    decided = select(rules.label("reason")).offset(0).subquery("decided")
-    status = case((decided.c.reason.is_(None), literal(SCHEDULED, Text())), else_=literal(SKIPPED, Text()))
+    decided = select(rules.label("reason")).offset(sql_constant(0)).subquery("decided")
+    status = case((decided.c.reason.is_(None), sql_constant(SCHEDULED)), else_=sql_constant(SKIPPED))
     columns = [
         new_event.c.id if name == "event_id" and new_event is not None else bindparam(name, type_=table.c[name].type)
         for name in _SURVEY_COLUMNS
     ]
-    values = select(*columns, status, decided.c.reason)
+    values = select(*columns, *_SURVEY_STARTS.values(), status, decided.c.reason)
     if new_event is not None:
         values = values.select_from(new_event.join(decided, true()))
-    return insert(table).from_select([*_SURVEY_COLUMNS, "status", "reason"], values).returning(*_OUTCOME)
+    names = [*_SURVEY_COLUMNS, *_SURVEY_STARTS, "status", "reason"]
+    return insert(table).from_select(names, values).returning(*_OUTCOME)
 
 
 @functools.cache
