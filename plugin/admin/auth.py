@@ -15,6 +15,8 @@ import secrets
 from datetime import timedelta
 
 from flask import Flask, abort, g, request, session
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 
 from plugin.admin import users
 from plugin.models import Account, AdminUser
@@ -25,8 +27,25 @@ ABSOLUTE_LIFETIME = timedelta(hours=12)
 CSRF_FIELD = "csrf_token"
 
 
+class _SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed cookie session, its serializer built once per set of keys instead of on every request: Flask
+    opens the session of every request, each webhook and rating click too, and building the serializer was most of
+    that. The serializer holds nothing of a request, so threads may share it."""
+
+    def __init__(self) -> None:
+        self._built: tuple[tuple, URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        built = self._built
+        if built is None or built[0] != keys:
+            built = self._built = (keys, super().get_signing_serializer(app))
+        return built[1]
+
+
 def configure(app: Flask) -> None:
     """Cookie settings: not readable by scripts, not sent on cross-site posts, https-only behind an https URL."""
+    app.session_interface = _SessionCookies()
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

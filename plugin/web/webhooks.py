@@ -94,8 +94,8 @@ def _take_in(platform: str, account_key: str, known: accounts.AccountCache):
         survey = intake.survey
         answer = {
             "status": "duplicate" if intake.duplicate else "accepted",
-            "event": intake.event.kind,
-            "ticket_id": intake.event.ticket_id,
+            "event": intake.kind,
+            "ticket_id": intake.ticket_id,
         }
         if survey is not None:
             answer["survey"] = {
@@ -109,4 +109,4 @@ def _take_in(platform: str, account_key: str, known: accounts.AccountCache):
     # the sweep offers it within SWEEP_SECONDS, so a request costs no Redis round trips and Redis being away
     # cannot touch the answer (docs/decisions.md, "Webhooks leave their work to the sweep").
     # 202 when we took work on; 200 for a repeat or an event we have nothing to do with (a test ping).
-    return jsonify(answer), 202 if not intake.duplicate and intake.event.kind != IGNORED else 200
+    return jsonify(answer), 202 if not intake.duplicate and intake.kind != IGNORED else 200
