@@ -144,7 +144,8 @@ class Database:
             return
         with self.Session(bind=self.autocommit_engine) as session:  # connects only if the block runs a query
             yield session
-            session.commit()  # flushes what the block added, if anything; sends no COMMIT
+            if session.new or session.dirty or session.deleted:
+                session.flush()  # each statement commits on its own (a commit() would begin and end a transaction)
 
     def transaction(self, work: Callable[[Session], T]) -> T:
         """`work(session)` in one transaction, run again if the connection was dropped under it
