@@ -16,9 +16,10 @@ from plugin import i18n
 from plugin.channels.email import DEFAULT_ACCENT, branding
 from plugin.colours import DARK, LIGHT, palette
 from plugin.i18n import N_
-from plugin.models import Account, Rating, Survey
+from plugin.models import Account, Rating
 from plugin.scale_layout import layout
 from plugin.surveys import bands
+from plugin.surveys.links import LinkAccount, LinkSurvey
 from plugin.surveys.scales import custom_question, scale_for
 
 # werkzeug's reason phrases (plugin/web/errors.py passes them as the title) -> what a customer understands.
@@ -39,7 +40,7 @@ NOT_ON_SCALE = N_("Please choose one of the answers.")
 _palette = lru_cache(maxsize=256)(palette)
 
 
-def show_brand(account: Account) -> None:
+def show_brand(account: Account | LinkAccount) -> None:
     """This request's pages (its error pages too) carry the account's logo, colour and company name."""
     g.page_brand = branding(account, "")  # plain values: the pages render after the account's session closed
 
@@ -79,7 +80,7 @@ def error_text(error: str | None, locale: str, max_comment: int) -> str | None:
 
 
 def rating_page(
-    survey: Survey,
+    survey: LinkSurvey,
     rating: Rating | None,
     *,
     state: str,
