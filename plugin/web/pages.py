@@ -92,9 +92,9 @@ def rating_page(
     error: str | None = None,
     click_id: int | None = None,
 ) -> str:
-    """The thank-you page in `state` (clicked, saved, final) for the answer `selected`."""
+    """The thank-you page in `state` (clicked, saved, final) for the answer `selected`, in the language and brand
+    the route set when it read the survey (g.page_locale, show_brand)."""
     account = survey.account
-    show_brand(account)
     locale = g.page_locale
     scale = scale_for(survey.scale, account.options)
     shown = rating.score if state == "final" and rating else selected
