@@ -11,6 +11,8 @@ from functools import lru_cache
 
 from babel.dates import format_date
 from flask import Flask, g, render_template, request
+from jinja2 import Template
+from markupsafe import Markup
 
 from plugin import i18n
 from plugin.channels.email import DEFAULT_ACCENT, branding
@@ -36,8 +38,7 @@ ERROR_TITLES = {
 NOT_ON_SCALE = N_("Please choose one of the answers.")
 
 
-# An accent's palette is a pure function of it and takes dozens of contrast computations: once per accent.
-_palette = lru_cache(maxsize=256)(palette)
+COLOURS_TEMPLATE = "pages/colours.html"
 
 
 def show_brand(account: Account | LinkAccount) -> None:
@@ -49,12 +50,20 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _brand() -> dict:
         brand = g.get("page_brand")
+        colours = _colour_rules(app.jinja_env.get_template(COLOURS_TEMPLATE), brand.accent if brand else DEFAULT_ACCENT)
         return {
             "page_brand": brand,
-            "page_palette": _palette(brand.accent if brand else DEFAULT_ACCENT),
-            "page_schemes": {"light": LIGHT, "dark": DARK},
+            "page_colours": colours,
             "error_title": lambda title: ERROR_TITLES.get(str(title), str(title)),
         }
+
+
+@lru_cache(maxsize=256)
+def _colour_rules(template: Template, accent: str) -> Markup:
+    """The pages' colour variables for an accent, once per accent: its palette takes dozens of contrast
+    computations and the rules two dozen values to escape. A template loaded again after its file changed is
+    another key, so the rules follow it."""
+    return Markup(template.render(colours=palette(accent), light=LIGHT, dark=DARK))
 
 
 def answer_text(scale, score: int, locale: str) -> str:
