@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from flask import Blueprint, abort, g, request
@@ -56,14 +56,17 @@ def _survey(session: Session, link: RatingLink) -> links.LinkRead:
     return read
 
 
-def _is_prefetch() -> bool:
-    return any("prefetch" in request.headers.get(h, "").lower() for h in PREFETCH_HEADERS)
+def _is_prefetch(headers: Mapping[str, str]) -> bool:
+    return any("prefetch" in headers.get(h, "").lower() for h in PREFETCH_HEADERS)
 
 
 @bp.route("/r/<token>", methods=["GET", "HEAD"])
 def click(token: str):
     link = _link(token)
-    if request.method == "HEAD" or _is_prefetch():
+    # Read once, as a plain dict (names as werkzeug spells them: "Sec-Purpose"): the prefetch check and the
+    # scanner rules look at them.
+    headers = dict(request.headers)
+    if request.method == "HEAD" or _is_prefetch(headers):
         kind = "head" if request.method == "HEAD" else "prefetch"
 
         def visit(session: Session) -> tuple[LinkSurvey, Rating | None]:
@@ -73,7 +76,6 @@ def click(token: str):
 
         survey, rating = in_transaction(visit)
         return _render(survey, rating, selected=link.score, token=token)
-    headers = dict(request.headers)
 
     def record(session: Session) -> tuple[LinkSurvey, Rating, Click]:
         # The survey is read in the click's own transaction: one connection and one commit per click.
