@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import bindparam, insert, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -48,6 +49,7 @@ _RATING_INSERT_COLUMNS = (
 
 # A survey row, or the plain values a rating link's requests read of it (plugin/surveys/links.py): the same attributes.
 AnySurvey = Survey | LinkSurvey
+T = TypeVar("T")
 
 
 class RatingClosed(Exception):
@@ -91,9 +93,7 @@ def record_visit(
     method: str = "GET",
 ) -> Click:
     """Keep a HEAD, prefetch or rate-limited request as an event; it never touches the rating."""
-    click = _event(survey, kind, score, method, user_agent, client_ip, now)
-    _insert(session, click)
-    return click
+    return _insert(session, _event_row(survey, kind, score, method, user_agent, client_ip, now))
 
 
 def record_click(
@@ -118,9 +118,9 @@ def record_click(
     mine = None
     if not earlier_requests:
         context = _context(survey, score, user_agent, client_ip, now, headers, [])
-        click = _event(survey, "click", score, "GET", user_agent, client_ip, now, ",".join(scanners.assess(context)))
-        _insert(session, click)
-        rating = Rating(**_new_rating(survey, score, now), **_UNSET_RATING_COLUMNS)
+        reasons = ",".join(scanners.assess(context))
+        click = _insert(session, _event_row(survey, "click", score, "GET", user_agent, client_ip, now, reasons))
+        rating = _instance(Rating, {**_new_rating(survey, score, now), **_UNSET_RATING_COLUMNS})
         _follow(session, survey, rating, now, [click])
         values = {column: getattr(rating, column) for column in _RATING_INSERT_COLUMNS}
         insert_ = _RATING_INSERT_ID[session.get_bind().dialect.name == "postgresql"]
@@ -137,8 +137,7 @@ def record_click(
     context = _context(survey, score, user_agent, client_ip, now, headers, history)
     reasons = ",".join(scanners.assess(context))
     if own is None:
-        click = _event(survey, "click", score, "GET", user_agent, client_ip, now, reasons=reasons)
-        _insert(session, click)
+        click = _insert(session, _event_row(survey, "click", score, "GET", user_agent, client_ip, now, reasons))
     else:
         click, click.reasons = own, reasons[:500]
     partners = set(scanners.burst_partners(context))
@@ -477,14 +476,23 @@ def _unverified(session: Session, survey: AnySurvey) -> bool:
 
 
 _CLICK_INSERT = insert(Click).returning(Click.id)
-_CLICK_COLUMNS = tuple(column.key for column in Click.__table__.columns if column.key != "id")
 
 
-def _insert(session: Session, event: Click) -> None:
-    """Insert a new event row and give it its id. An event never changes in the transaction that records it, so it
+def _insert(session: Session, row: dict) -> Click:
+    """Insert a new event row; the event as stored. An event never changes in the transaction that records it, so it
     skips the unit of work (whose flush costs about three times the INSERT itself)."""
-    row = {column: getattr(event, column) for column in _CLICK_COLUMNS}
-    event.id = session.connection().execute(_CLICK_INSERT, row).scalar_one()
+    click = _instance(Click, {**row, "id": session.connection().execute(_CLICK_INSERT, row).scalar_one()})
+    make_transient_to_detached(click)  # every column is set: the row as stored, nothing to read back
+    return click
+
+
+def _instance(model: type[T], values: dict) -> T:
+    """A `model` instance holding `values` (every column), built the way the ORM builds a row it loaded: for rows
+    this module writes with Core, whose constructor's change events (about ten calls per column) would only be
+    reset once the row is stored."""
+    instance = model.__mapper__.class_manager.new_instance()
+    instance.__dict__.update(values)  # the instance's state (SQLAlchemy keeps loaded values in __dict__)
+    return instance
 
 
 def _event(
@@ -497,7 +505,22 @@ def _event(
     now: datetime,
     reasons: str = "",
 ) -> Click:
-    return Click(
+    """An event for the unit of work (session.add)."""
+    return Click(**_event_row(survey, kind, score, method, user_agent, client_ip, now, reasons))
+
+
+def _event_row(
+    survey: AnySurvey,
+    kind: str,
+    score: int,
+    method: str,
+    user_agent: str,
+    client_ip: str,
+    now: datetime,
+    reasons: str = "",
+) -> dict:
+    """An event's columns (all but its id)."""
+    return dict(
         survey_id=survey.id,
         kind=kind,
         score=score,
