@@ -115,12 +115,15 @@ def test_a_translators_edit_shows_on_the_next_rating_page_without_a_restart(
     monkeypatch.setattr(i18n, "RECHECK_SECONDS", 0.0)
     links = [link.removeprefix("http://opencsat.test") for link in rating_links(_survey_in(helpdesk, "el"))]
     clock.advance(minutes=5)
-    assert "(προαιρετικά)" in client.get(links[4], headers=BROWSER_HEADERS).get_data(as_text=True)
+    html = client.get(links[4], headers=BROWSER_HEADERS).get_data(as_text=True)
+    assert "(προαιρετικά)" in html and "<span>Πολύ καλή</span>" in html  # a literal, a scale label
     edited = po.replace('msgstr "(προαιρετικά)"', 'msgstr "(προαιρετικό, σύντομο)"')
+    edited = edited.replace('msgstr "Πολύ καλή"', 'msgstr "Άριστη"')
     (folder / "messages.po").write_text(edited, encoding="utf-8")
     os.utime(folder / "messages.po", (time.time() + 5, time.time() + 5))  # newer than the copy, however fast
-    html = client.get(links[3], headers=BROWSER_HEADERS).get_data(as_text=True)
+    html = client.get(links[4], headers=BROWSER_HEADERS).get_data(as_text=True)  # the same page, later
     assert "(προαιρετικό, σύντομο)" in html and "(προαιρετικά)" not in html
+    assert "<span>Άριστη</span>" in html and "Πολύ καλή" not in html
 
 
 def test_the_rating_page_is_right_to_left_in_arabic(helpdesk, client, clock):

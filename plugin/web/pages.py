@@ -10,7 +10,8 @@ from datetime import date, datetime
 from functools import lru_cache
 
 from babel.dates import format_date
-from flask import Flask, g, render_template, request
+from babel.support import NullTranslations
+from flask import Flask, current_app, g, render_template, request
 from jinja2 import Template
 from markupsafe import Markup
 
@@ -22,7 +23,7 @@ from plugin.models import Account, Rating
 from plugin.scale_layout import layout
 from plugin.surveys import bands
 from plugin.surveys.links import LinkAccount, LinkSurvey
-from plugin.surveys.scales import custom_question, scale_for
+from plugin.surveys.scales import Scale, custom_question, scale_for
 
 # werkzeug's reason phrases (plugin/web/errors.py passes them as the title) -> what a customer understands.
 ERROR_TITLES = {
@@ -39,6 +40,7 @@ NOT_ON_SCALE = N_("Please choose one of the answers.")
 
 
 COLOURS_TEMPLATE = "pages/colours.html"
+OPTIONS_TEMPLATE = "pages/options.html"
 
 
 def show_brand(account: Account | LinkAccount) -> None:
@@ -108,10 +110,12 @@ def rating_page(
     scale = scale_for(survey.scale, account.options)
     shown = rating.score if state == "final" and rating else selected
     band = bands.band(scale, shown)
+    options = current_app.jinja_env.get_template(OPTIONS_TEMPLATE)
     return render_template(
         "pages/rating.html",
         survey=survey,
         scale=scale,
+        scale_options=_scale_options(options, scale, locale, i18n.translations(locale), selected),
         layout=layout(scale, locale),
         question=custom_question(account.options, locale) or i18n.gettext(locale, scale.question),
         followup=bands.question(account.options, band, locale),
@@ -128,6 +132,14 @@ def rating_page(
         error=error_text(error, locale, max_comment),
         max_comment=max_comment,
     )
+
+
+@lru_cache(maxsize=1024)
+def _scale_options(template: Template, scale: Scale, locale: str, catalogue: NullTranslations, selected: int) -> Markup:
+    """The scale's options with `selected` checked, once per scale, language and answer: a page's most expensive
+    part, the same for every click with these three. A catalogue or template loaded again after its file changed is
+    another key, so the options follow it."""
+    return Markup(template.render(scale=scale, selected=selected, page_locale=locale))
 
 
 def _date(when: datetime, locale: str) -> str:
