@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -99,6 +102,28 @@ def test_the_rating_page_speaks_the_surveys_language(helpdesk, client, clock):
     assert "Τι κάναμε καλά;" in html and "(προαιρετικά)" in html  # the follow-up question for a positive answer
     assert "Πολύ καλή" in html and "Πώς θα αξιολογούσατε την υποστήριξη που λάβατε;" in html
     assert 'name="score" value="5"' in html and 'id="opencsat-signal"' in html  # the form and beacon intact
+
+
+def test_a_translators_edit_shows_on_the_next_rating_page_without_a_restart(
+    helpdesk, client, clock, tmp_path, monkeypatch
+):
+    folder = tmp_path / "el" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    po = (i18n.TRANSLATIONS_DIR / "el" / "LC_MESSAGES" / "messages.po").read_text(encoding="utf-8")
+    (folder / "messages.po").write_text(po, encoding="utf-8")
+    monkeypatch.setattr(i18n, "TRANSLATIONS_DIR", tmp_path)
+    monkeypatch.setattr(i18n, "RECHECK_SECONDS", 0.0)
+    links = [link.removeprefix("http://opencsat.test") for link in rating_links(_survey_in(helpdesk, "el"))]
+    clock.advance(minutes=5)
+    html = client.get(links[4], headers=BROWSER_HEADERS).get_data(as_text=True)
+    assert "(προαιρετικά)" in html and "<span>Πολύ καλή</span>" in html  # a literal, a scale label
+    edited = po.replace('msgstr "(προαιρετικά)"', 'msgstr "(προαιρετικό, σύντομο)"')
+    edited = edited.replace('msgstr "Πολύ καλή"', 'msgstr "Άριστη"')
+    (folder / "messages.po").write_text(edited, encoding="utf-8")
+    os.utime(folder / "messages.po", (time.time() + 5, time.time() + 5))  # newer than the copy, however fast
+    html = client.get(links[4], headers=BROWSER_HEADERS).get_data(as_text=True)  # the same page, later
+    assert "(προαιρετικό, σύντομο)" in html and "(προαιρετικά)" not in html
+    assert "<span>Άριστη</span>" in html and "Πολύ καλή" not in html
 
 
 def test_the_rating_page_is_right_to_left_in_arabic(helpdesk, client, clock):

@@ -63,6 +63,18 @@ def test_prefetch_is_kept_as_an_event_and_never_rates(client, links):
     assert _rating() is None
 
 
+def test_a_prefetch_after_an_answer_shows_the_answer_as_it_stands(client, clock, links):
+    page = person_opens(client, clock, links[3])
+    client.post(links[3], data={"nonce": nonce_of(page.get_data(as_text=True)), "score": "4", "comment": "Quick fix"})
+    for prefetch in (client.head(links[0]), client.get(links[0], headers={"Sec-Purpose": "prefetch"})):
+        assert prefetch.status_code == 200
+    html = client.get(links[0], headers={"Sec-Purpose": "prefetch"}).get_data(as_text=True)
+    assert "You can change your answer until " in html  # the deadline of the rating that exists
+    assert ">Quick fix</textarea>" in html
+    assert (_rating().score, _rating().comment) == (4, "Quick fix")  # a prefetch never rates
+    assert _kinds() == ["click", "confirm", "head", "prefetch", "prefetch"]
+
+
 @pytest.mark.parametrize(
     "mangle", [lambda t: t[:-2] + "xx", lambda t: "WzEsNV0.forged", lambda t: "", lambda t: t + "a"]
 )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import bindparam, insert, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,6 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from plugin import followups
 from plugin.models import Click, Rating, SignatureCheck, Survey, WriteBack
 from plugin.surveys import scanners
+from plugin.surveys.links import LinkSurvey
 from plugin.surveys.scales import get_scale
 
 PENDING, COUNTED, FLAGGED = "pending", "counted", "flagged"
@@ -45,6 +47,11 @@ _RATING_INSERT_COLUMNS = (
 )  # fmt: skip
 
 
+# A survey row, or the plain values a rating link's requests read of it (plugin/surveys/links.py): the same attributes.
+AnySurvey = Survey | LinkSurvey
+T = TypeVar("T")
+
+
 class RatingClosed(Exception):
     """The edit window is over: the rating is final."""
 
@@ -61,22 +68,22 @@ class InvalidAnswer(ValueError):
     """A score outside the survey's scale, or a comment that is too long."""
 
 
-def edit_deadline(survey: Survey, rating: Rating | None) -> datetime | None:
+def edit_deadline(survey: AnySurvey, rating: Rating | None) -> datetime | None:
     """Until when the customer may still change their answer (None: not answered yet)."""
     if rating is None:
         return None
     return rating.created_at + timedelta(days=survey.account.edit_days)
 
 
-def check_open(survey: Survey, rating: Rating | None, now: datetime) -> None:
-    """LinkExpired when the survey went unanswered past its links' lifetime."""
-    if rating is None and survey.sent_at and now > survey.sent_at + timedelta(days=LINKS_OPEN_DAYS):
+def check_open(survey: AnySurvey, rated: bool, now: datetime) -> None:
+    """LinkExpired when the survey went unanswered (`rated`: it has a rating) past its links' lifetime."""
+    if not rated and survey.sent_at and now > survey.sent_at + timedelta(days=LINKS_OPEN_DAYS):
         raise LinkExpired("this survey has closed")
 
 
 def record_visit(
     session: Session,
-    survey: Survey,
+    survey: AnySurvey,
     score: int,
     *,
     kind: str,
@@ -86,14 +93,12 @@ def record_visit(
     method: str = "GET",
 ) -> Click:
     """Keep a HEAD, prefetch or rate-limited request as an event; it never touches the rating."""
-    click = _event(survey, kind, score, method, user_agent, client_ip, now)
-    _insert(session, click)
-    return click
+    return _insert(session, _event_row(survey, kind, score, method, user_agent, client_ip, now))
 
 
 def record_click(
     session: Session,
-    survey: Survey,
+    survey: AnySurvey,
     score: int,
     *,
     user_agent: str,
@@ -113,9 +118,9 @@ def record_click(
     mine = None
     if not earlier_requests:
         context = _context(survey, score, user_agent, client_ip, now, headers, [])
-        click = _event(survey, "click", score, "GET", user_agent, client_ip, now, ",".join(scanners.assess(context)))
-        _insert(session, click)
-        rating = Rating(**_new_rating(survey, score, now), **_UNSET_RATING_COLUMNS)
+        reasons = ",".join(scanners.assess(context))
+        click = _insert(session, _event_row(survey, "click", score, "GET", user_agent, client_ip, now, reasons))
+        rating = _instance(Rating, {**_new_rating(survey, score, now), **_UNSET_RATING_COLUMNS})
         _follow(session, survey, rating, now, [click])
         values = {column: getattr(rating, column) for column in _RATING_INSERT_COLUMNS}
         insert_ = _RATING_INSERT_ID[session.get_bind().dialect.name == "postgresql"]
@@ -123,7 +128,6 @@ def record_click(
         if rating.id is not None:  # a row this transaction inserted is its own until commit: as good as locked
             make_transient_to_detached(rating)  # every column is set: the row as stored, nothing to read back
             session.add(rating)
-            set_committed_value(rating, "survey", survey)
             return rating, click
         mine = click.id
     rating = _locked_rating(session, survey, None if mine else score, now)
@@ -133,8 +137,7 @@ def record_click(
     context = _context(survey, score, user_agent, client_ip, now, headers, history)
     reasons = ",".join(scanners.assess(context))
     if own is None:
-        click = _event(survey, "click", score, "GET", user_agent, client_ip, now, reasons=reasons)
-        _insert(session, click)
+        click = _insert(session, _event_row(survey, "click", score, "GET", user_agent, client_ip, now, reasons))
     else:
         click, click.reasons = own, reasons[:500]
     partners = set(scanners.burst_partners(context))
@@ -148,7 +151,7 @@ def record_click(
 
 
 def _context(
-    survey: Survey,
+    survey: AnySurvey,
     score: int,
     user_agent: str,
     client_ip: str,
@@ -167,7 +170,7 @@ def _context(
     )
 
 
-def _history(session: Session, survey: Survey) -> list[Click]:
+def _history(session: Session, survey: AnySurvey) -> list[Click]:
     """The survey's first and latest requests (what the rules read), oldest first; a flood stays bounded."""
     return list(session.scalars(_HISTORY, {"survey_id": survey.id}))
 
@@ -188,7 +191,12 @@ _HISTORY = (
 
 
 def record_signal(
-    session: Session, survey: Survey, click_id: int, signal: str, now: datetime, page: Mapping[str, str] | None = None
+    session: Session,
+    survey: AnySurvey,
+    click_id: int,
+    signal: str,
+    now: datetime,
+    page: Mapping[str, str] | None = None,
 ) -> Click | None:
     """A beacon from the page of one click: it was shown ("visible", with what the page saw of its browser) or a
     person interacted with it (a real pointer path, a key, a touch: the page's script decides what is real).
@@ -223,7 +231,7 @@ def record_signal(
 
 
 def confirm(
-    session: Session, survey: Survey, score: int, comment: str, *, user_agent: str, client_ip: str, now: datetime
+    session: Session, survey: AnySurvey, score: int, comment: str, *, user_agent: str, client_ip: str, now: datetime
 ) -> WriteBack:
     """A person confirmed (or changed) the score and maybe left a comment: it counts now; returns its write-back."""
     get_scale(survey.scale).point(score)
@@ -332,12 +340,12 @@ def release_held(session: Session, rating_id: int, now: datetime) -> WriteBack |
     return write_back
 
 
-def rating_of(session: Session, survey: Survey) -> Rating | None:
+def rating_of(session: Session, survey: AnySurvey) -> Rating | None:
     return session.scalar(select(Rating).where(Rating.survey_id == survey.id))
 
 
 def _follow(
-    session: Session, survey: Survey, rating: Rating, now: datetime, requests: list[Click] | None = None
+    session: Session, survey: AnySurvey, rating: Rating, now: datetime, requests: list[Click] | None = None
 ) -> None:
     """Put an unconfirmed rating on the survey's latest unmarked click; with none, flag it on its latest click.
 
@@ -382,7 +390,7 @@ def _marked(click: Click) -> bool:
     return scanners.is_marked(_reasons(click.reasons), click.cleared)
 
 
-def _locked_rating(session: Session, survey: Survey, score: int | None, now: datetime) -> Rating | None:
+def _locked_rating(session: Session, survey: AnySurvey, score: int | None, now: datetime) -> Rating | None:
     """The survey's rating, inserted if missing (when `score` is given) and locked for this transaction.
 
     A row this transaction inserted is its own until commit (a concurrent insert of the same survey waits for it,
@@ -397,7 +405,7 @@ def _locked_rating(session: Session, survey: Survey, score: int | None, now: dat
     return session.scalar(_RATING_LOCK, {"survey_id": survey.id})
 
 
-def _new_rating(survey: Survey, score: int, now: datetime) -> dict:
+def _new_rating(survey: AnySurvey, score: int, now: datetime) -> dict:
     return dict(
         survey_id=survey.id,
         account_id=survey.account_id,
@@ -459,7 +467,7 @@ def _count(session: Session, rating: Rating, now: datetime) -> WriteBack:
     return queue_write_back(session, rating, now, held=held)
 
 
-def _unverified(session: Session, survey: Survey) -> bool:
+def _unverified(session: Session, survey: AnySurvey) -> bool:
     """A signature survey whose ticket the helpdesk has not (yet) confirmed names its agent (no check: not either)."""
     if survey.channel != "signature":
         return False
@@ -468,18 +476,27 @@ def _unverified(session: Session, survey: Survey) -> bool:
 
 
 _CLICK_INSERT = insert(Click).returning(Click.id)
-_CLICK_COLUMNS = tuple(column.key for column in Click.__table__.columns if column.key != "id")
 
 
-def _insert(session: Session, event: Click) -> None:
-    """Insert a new event row and give it its id. An event never changes in the transaction that records it, so it
+def _insert(session: Session, row: dict) -> Click:
+    """Insert a new event row; the event as stored. An event never changes in the transaction that records it, so it
     skips the unit of work (whose flush costs about three times the INSERT itself)."""
-    row = {column: getattr(event, column) for column in _CLICK_COLUMNS}
-    event.id = session.connection().execute(_CLICK_INSERT, row).scalar_one()
+    click = _instance(Click, {**row, "id": session.connection().execute(_CLICK_INSERT, row).scalar_one()})
+    make_transient_to_detached(click)  # every column is set: the row as stored, nothing to read back
+    return click
+
+
+def _instance(model: type[T], values: dict) -> T:
+    """A `model` instance holding `values` (every column), built the way the ORM builds a row it loaded: for rows
+    this module writes with Core, whose constructor's change events (about ten calls per column) would only be
+    reset once the row is stored."""
+    instance = model.__mapper__.class_manager.new_instance()
+    instance.__dict__.update(values)  # the instance's state (SQLAlchemy keeps loaded values in __dict__)
+    return instance
 
 
 def _event(
-    survey: Survey,
+    survey: AnySurvey,
     kind: str,
     score: int,
     method: str,
@@ -488,7 +505,22 @@ def _event(
     now: datetime,
     reasons: str = "",
 ) -> Click:
-    return Click(
+    """An event for the unit of work (session.add)."""
+    return Click(**_event_row(survey, kind, score, method, user_agent, client_ip, now, reasons))
+
+
+def _event_row(
+    survey: AnySurvey,
+    kind: str,
+    score: int,
+    method: str,
+    user_agent: str,
+    client_ip: str,
+    now: datetime,
+    reasons: str = "",
+) -> dict:
+    """An event's columns (all but its id)."""
+    return dict(
         survey_id=survey.id,
         kind=kind,
         score=score,

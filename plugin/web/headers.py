@@ -55,12 +55,19 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _secure(response: Response) -> Response:
         headers = response.headers
+        ours = []
         # Sidebar views call allow_framing with their helpdesk's origins (plugin/web/sidebar.py, docs/sidebar.md).
         if not request.environ.get("opencsat.framing_decided") and not request.path.startswith(SIDEBAR_PREFIX):
-            headers.setdefault("Content-Security-Policy", policy(csp_nonce()))
-            headers.setdefault("X-Frame-Options", "DENY")  # for browsers that predate frame-ancestors
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
+            ours.append(("Content-Security-Policy", policy(csp_nonce())))
+            ours.append(("X-Frame-Options", "DENY"))  # for browsers that predate frame-ancestors
+        ours.append(("X-Content-Type-Options", "nosniff"))
+        ours.append(("Referrer-Policy", "no-referrer"))
         if https:
-            headers.setdefault("Strict-Transport-Security", HSTS)
+            ours.append(("Strict-Transport-Security", HSTS))
+        # Each one only where the view set none. One look at the names: Headers.setdefault scans every header and
+        # raises a KeyError inside for each one missing.
+        present = {name.lower() for name, _ in headers.items()}
+        for name, value in ours:
+            if name.lower() not in present:
+                headers.add(name, value)
         return response

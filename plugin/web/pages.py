@@ -10,16 +10,20 @@ from datetime import date, datetime
 from functools import lru_cache
 
 from babel.dates import format_date
-from flask import Flask, g, render_template, request
+from babel.support import NullTranslations
+from flask import Flask, current_app, g, render_template, request
+from jinja2 import Template
+from markupsafe import Markup
 
 from plugin import i18n
 from plugin.channels.email import DEFAULT_ACCENT, branding
 from plugin.colours import DARK, LIGHT, palette
 from plugin.i18n import N_
-from plugin.models import Account, Rating, Survey
+from plugin.models import Account, Rating
 from plugin.scale_layout import layout
 from plugin.surveys import bands
-from plugin.surveys.scales import custom_question, scale_for
+from plugin.surveys.links import LinkAccount, LinkSurvey
+from plugin.surveys.scales import Scale, custom_question, scale_for
 
 # werkzeug's reason phrases (plugin/web/errors.py passes them as the title) -> what a customer understands.
 ERROR_TITLES = {
@@ -35,11 +39,11 @@ ERROR_TITLES = {
 NOT_ON_SCALE = N_("Please choose one of the answers.")
 
 
-# An accent's palette is a pure function of it and takes dozens of contrast computations: once per accent.
-_palette = lru_cache(maxsize=256)(palette)
+COLOURS_TEMPLATE = "pages/colours.html"
+OPTIONS_TEMPLATE = "pages/options.html"
 
 
-def show_brand(account: Account) -> None:
+def show_brand(account: Account | LinkAccount) -> None:
     """This request's pages (its error pages too) carry the account's logo, colour and company name."""
     g.page_brand = branding(account, "")  # plain values: the pages render after the account's session closed
 
@@ -48,12 +52,20 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _brand() -> dict:
         brand = g.get("page_brand")
+        colours = _colour_rules(app.jinja_env.get_template(COLOURS_TEMPLATE), brand.accent if brand else DEFAULT_ACCENT)
         return {
             "page_brand": brand,
-            "page_palette": _palette(brand.accent if brand else DEFAULT_ACCENT),
-            "page_schemes": {"light": LIGHT, "dark": DARK},
+            "page_colours": colours,
             "error_title": lambda title: ERROR_TITLES.get(str(title), str(title)),
         }
+
+
+@lru_cache(maxsize=256)
+def _colour_rules(template: Template, accent: str) -> Markup:
+    """The pages' colour variables for an accent, once per accent: its palette takes dozens of contrast
+    computations and the rules two dozen values to escape. A template loaded again after its file changed is
+    another key, so the rules follow it."""
+    return Markup(template.render(colours=palette(accent), light=LIGHT, dark=DARK))
 
 
 def answer_text(scale, score: int, locale: str) -> str:
@@ -79,7 +91,7 @@ def error_text(error: str | None, locale: str, max_comment: int) -> str | None:
 
 
 def rating_page(
-    survey: Survey,
+    survey: LinkSurvey,
     rating: Rating | None,
     *,
     state: str,
@@ -91,17 +103,19 @@ def rating_page(
     error: str | None = None,
     click_id: int | None = None,
 ) -> str:
-    """The thank-you page in `state` (clicked, saved, final) for the answer `selected`."""
+    """The thank-you page in `state` (clicked, saved, final) for the answer `selected`, in the language and brand
+    the route set when it read the survey (g.page_locale, show_brand)."""
     account = survey.account
-    show_brand(account)
     locale = g.page_locale
     scale = scale_for(survey.scale, account.options)
     shown = rating.score if state == "final" and rating else selected
     band = bands.band(scale, shown)
+    options = current_app.jinja_env.get_template(OPTIONS_TEMPLATE)
     return render_template(
         "pages/rating.html",
         survey=survey,
         scale=scale,
+        scale_options=_scale_options(options, scale, locale, i18n.translations(locale), selected),
         layout=layout(scale, locale),
         question=custom_question(account.options, locale) or i18n.gettext(locale, scale.question),
         followup=bands.question(account.options, band, locale),
@@ -118,6 +132,14 @@ def rating_page(
         error=error_text(error, locale, max_comment),
         max_comment=max_comment,
     )
+
+
+@lru_cache(maxsize=1024)
+def _scale_options(template: Template, scale: Scale, locale: str, catalogue: NullTranslations, selected: int) -> Markup:
+    """The scale's options with `selected` checked, once per scale, language and answer: a page's most expensive
+    part, the same for every click with these three. A catalogue or template loaded again after its file changed is
+    another key, so the options follow it."""
+    return Markup(template.render(scale=scale, selected=selected, page_locale=locale))
 
 
 def _date(when: datetime, locale: str) -> str:

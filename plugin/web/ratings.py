@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from flask import Blueprint, abort, g, request
-from sqlalchemy import bindparam, exists, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from plugin import i18n
 from plugin.i18n import N_
 from plugin.models import Click, Rating, Survey, WriteBack
 from plugin.services import services
-from plugin.surveys import bands, counting
+from plugin.surveys import bands, counting, links
+from plugin.surveys.links import LinkSurvey
 from plugin.surveys.scales import get_scale
 from plugin.tokens import InvalidToken, RatingLink
 from plugin.web.pages import rating_page, show_brand
@@ -40,61 +40,50 @@ def _link(token: str) -> RatingLink:
         abort(404, N_("This rating link is not valid. Please use the link from your email as it is."))
 
 
-# One query for the survey (its account joined), its rating so far and whether it has any request yet. Built once:
-# building a statement costs more than running it.
-SURVEY_READ = (
-    select(Survey, Rating, exists().where(Click.survey_id == Survey.id))
-    .outerjoin(Rating, Rating.survey_id == Survey.id)
-    .where(Survey.id == bindparam("survey_id"))
-    .options(lazyload(Rating.survey))  # the survey is in the same row
-)
-
-
-def _survey(session, link: RatingLink) -> tuple[Survey, Rating | None, bool]:
-    """The survey a link belongs to, its rating so far and whether any request came on its links before; 404 or 410
-    pages when it cannot be answered."""
-    survey, rating, requested_before = session.execute(SURVEY_READ, {"survey_id": link.survey_id}).first() or (
-        None,
-        None,
-        False,
-    )
+def _survey(session: Session, link: RatingLink) -> links.LinkRead:
+    """The survey a link belongs to (with whether it has a rating and whether any request came on its links
+    before); 404 or 410 pages when it cannot be answered."""
+    read = links.read(session, link.survey_id)
+    survey = read.survey if read else None
     if survey is None or survey.status != "sent" or link.score not in get_scale(survey.scale).scores:
         abort(404, N_("This survey does not exist or is no longer open."))
     g.page_locale = i18n.normalise(survey.locale, survey.account.locale)  # this page and its error pages
     show_brand(survey.account)
     try:
-        counting.check_open(survey, rating, services().clock())
+        counting.check_open(survey, read.rated, services().clock())
     except counting.LinkExpired:
         abort(410, N_("Thank you for your time. This survey no longer takes answers."))
-    return survey, rating, bool(requested_before)
+    return read
 
 
-def _is_prefetch() -> bool:
-    return any("prefetch" in request.headers.get(h, "").lower() for h in PREFETCH_HEADERS)
+def _is_prefetch(headers: Mapping[str, str]) -> bool:
+    return any("prefetch" in headers.get(h, "").lower() for h in PREFETCH_HEADERS)
 
 
 @bp.route("/r/<token>", methods=["GET", "HEAD"])
 def click(token: str):
     link = _link(token)
-    if request.method == "HEAD" or _is_prefetch():
+    # Read once, as a plain dict (names as werkzeug spells them: "Sec-Purpose"): the prefetch check and the
+    # scanner rules look at them.
+    headers = dict(request.headers)
+    if request.method == "HEAD" or _is_prefetch(headers):
         kind = "head" if request.method == "HEAD" else "prefetch"
 
-        def visit(session: Session) -> tuple[Survey, Rating | None]:
-            survey, rating, _ = _survey(session, link)
-            counting.record_visit(session, survey, link.score, kind=kind, method=request.method, **_request())
-            return survey, rating
+        def visit(session: Session) -> tuple[LinkSurvey, Rating | None]:
+            read = _survey(session, link)
+            counting.record_visit(session, read.survey, link.score, kind=kind, method=request.method, **_request())
+            return read.survey, counting.rating_of(session, read.survey) if read.rated else None
 
         survey, rating = in_transaction(visit)
         return _render(survey, rating, selected=link.score, token=token)
-    headers = dict(request.headers)
 
-    def record(session: Session) -> tuple[Survey, Rating, Click]:
+    def record(session: Session) -> tuple[LinkSurvey, Rating, Click]:
         # The survey is read in the click's own transaction: one connection and one commit per click.
-        survey, _, requested_before = _survey(session, link)
+        read = _survey(session, link)
         rating, click = counting.record_click(
-            session, survey, link.score, headers=headers, earlier_requests=requested_before, **_request()
+            session, read.survey, link.score, headers=headers, earlier_requests=read.requested_before, **_request()
         )
-        return survey, rating, click
+        return read.survey, rating, click
 
     survey, rating, click = in_transaction(record)
     return _render(survey, rating, selected=link.score, token=token, click_id=click.id)
@@ -105,7 +94,7 @@ def signal(token: str):
     s = services()
     link = _link(token)
     with s.db.session() as session:
-        survey, _, _ = _survey(session, link)
+        survey = _survey(session, link).survey
     _check_nonce(survey)
     click_id = request.form.get("click", "")
     if not (click_id.isascii() and click_id.isdigit() and len(click_id) <= 10):
@@ -129,7 +118,7 @@ def submit(token: str):
     s = services()
     link = _link(token)
     with s.db.session() as session:
-        survey, _, _ = _survey(session, link)
+        survey = _survey(session, link).survey
     _check_nonce(survey)
     try:
         score = int(request.form.get("score", link.score))
@@ -190,7 +179,7 @@ def record_limited(token: str) -> None:
     )
 
 
-def _current_rating(survey: Survey) -> Rating | None:
+def _current_rating(survey: LinkSurvey) -> Rating | None:
     with services().db.session() as session:
         return counting.rating_of(session, survey)
 
@@ -203,7 +192,7 @@ def _request() -> dict:
     }
 
 
-def _check_nonce(survey: Survey) -> None:
+def _check_nonce(survey: LinkSurvey) -> None:
     try:
         services().tokens.check_form_nonce(request.form.get("nonce", ""), survey.id)
     except InvalidToken:
@@ -211,7 +200,7 @@ def _check_nonce(survey: Survey) -> None:
 
 
 def _render(
-    survey: Survey,
+    survey: LinkSurvey,
     rating,
     *,
     selected: int,
