@@ -359,10 +359,13 @@ def test_a_beacon_with_an_absurd_click_id_is_400_not_500(client, clock, links):
 
 
 def test_a_database_hiccup_during_a_click_is_retried_and_the_click_kept(client, clock, links, monkeypatch):
+    """A later click (the survey has had a request) is one transaction: one that loses its connection after writing
+    rolls back whole and is run again, so the click is kept once."""
     from sqlalchemy.exc import OperationalError
 
     from plugin.surveys import counting
 
+    person_opens(client, clock, links[2])  # the survey's first request
     real, failures = counting.record_click, []
 
     def flaky(session, *args, **kwargs):
@@ -373,10 +376,33 @@ def test_a_database_hiccup_during_a_click_is_retried_and_the_click_kept(client, 
         return real(session, *args, **kwargs)
 
     monkeypatch.setattr(counting, "record_click", flaky)
+    response = person_opens(client, clock, links[3], after_minutes=20)
+    assert response.status_code == 200 and failures == [1]
+    with services().db.session() as session:
+        assert session.scalars(select(Click.score).where(Click.kind == "click")).all() == [3, 4]  # once each
+    assert (_rating().score, _rating().status) == (4, "pending")
+
+
+def test_a_first_click_whose_statement_fails_is_retried_and_kept(client, clock, links, monkeypatch):
+    """A survey's first click is one statement on PostgreSQL (its own transaction): when the database refuses it
+    (here: a dropped connection), nothing was written and the request runs it again."""
+    from sqlalchemy.exc import OperationalError
+
+    from plugin.surveys import counting
+
+    real, failures = counting.record_first_click, []
+
+    def flaky(session, *args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OperationalError("INSERT ...", {}, Exception("server closed the connection unexpectedly"))
+        return real(session, *args, **kwargs)
+
+    monkeypatch.setattr(counting, "record_first_click", flaky)
     response = person_opens(client, clock, links[2])
     assert response.status_code == 200 and failures == [1]
     with services().db.session() as session:
-        assert session.scalars(select(Click.score).where(Click.kind == "click")).all() == [3]  # once, not twice
+        assert session.scalars(select(Click.score).where(Click.kind == "click")).all() == [3]
     assert (_rating().score, _rating().status) == (3, "pending")
 
 
@@ -406,18 +432,18 @@ def test_a_first_click_that_finds_the_rating_created_meanwhile_is_judged_against
 
     clock.advance(minutes=30)
     client.get(links[0], **LATER)  # the winner: score 1, the survey's first request
-    with services().db.session() as session:
-        survey = session.get(Survey, _rating().survey_id)
-        counting.record_click(
-            session,
-            survey,
-            4,
-            user_agent=BROWSER_HEADERS["User-Agent"],
-            client_ip="203.0.113.5",
-            now=clock.now + timedelta(seconds=2),
-            headers=BROWSER_HEADERS,
-            earlier_requests=False,  # what this click's own read of the survey saw, before the winner wrote
-        )
+    late = dict(
+        user_agent=BROWSER_HEADERS["User-Agent"],
+        client_ip="203.0.113.5",
+        now=clock.now + timedelta(seconds=2),
+        headers=BROWSER_HEADERS,
+    )
+    survey_id = _rating().survey_id
+    with services().db.statement_session() as session:  # as the route does: its read saw no request before
+        rating, click = counting.record_first_click(session, session.get(Survey, survey_id), 4, **late)
+    assert rating is None  # the winner's rating was there: this click is stored, the rating left alone
+    with services().db.session() as session:  # then, in a transaction, judged against the history
+        counting.record_click(session, session.get(Survey, survey_id), 4, own_click=click, **late)
     with services().db.session() as session:
         clicks = session.scalars(select(Click).order_by(Click.id)).all()
     assert [(c.score, c.reasons) for c in clicks] == [(1, "several_scores"), (4, "several_scores")]

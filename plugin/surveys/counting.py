@@ -18,12 +18,13 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import bindparam, insert, select, union, update
+from sqlalchemy import Select, bindparam, insert, select, true, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, lazyload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from plugin import followups
+from plugin.db import run_one
 from plugin.models import Click, Rating, SignatureCheck, Survey, WriteBack
 from plugin.surveys import scanners
 from plugin.surveys.links import LinkSurvey
@@ -96,6 +97,47 @@ def record_visit(
     return _insert(session, _event_row(survey, kind, score, method, user_agent, client_ip, now))
 
 
+def record_first_click(
+    session: Session,
+    survey: AnySurvey,
+    score: int,
+    *,
+    user_agent: str,
+    client_ip: str,
+    now: datetime,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[Rating | None, Click]:
+    """The first request on a survey's links (its read found none): the click judged on its own and the rating
+    inserted in the state it follows to, nothing read. On PostgreSQL one statement (the click's INSERT and the
+    rating's reading it, data-modifying CTEs), so that in an autocommit session (Database.statement_session) it is
+    one round trip; elsewhere the two INSERTs in the session's transaction.
+
+    (None, click) when another request created the rating meanwhile: then `record_click(..., own_click=click)`, in
+    a transaction, judges this click against the history like any later one.
+    """
+    get_scale(survey.scale).point(score)
+    context = _context(survey, score, user_agent, client_ip, now, headers, [])
+    row = _event_row(survey, "click", score, "GET", user_agent, client_ip, now, ",".join(scanners.assess(context)))
+    rating = _instance(Rating, {**_new_rating(survey, score, now), **_UNSET_RATING_COLUMNS})
+    _follow(session, survey, rating, now, [_instance(Click, {**row, "id": _THIS_CLICK})])  # reads nothing
+    values = {column: getattr(rating, column) for column in _RATING_INSERT_COLUMNS}
+    engine = session.get_bind()
+    if engine.dialect.name == "postgresql":
+        click_id, rating.id = run_one(engine, _FIRST_CLICK, {**values, **{f"click_{k}": v for k, v in row.items()}})
+    else:
+        click_id = session.connection().execute(_CLICK_INSERT, row).scalar_one()
+        values["last_click_id"] = click_id
+        rating.id = session.connection().execute(_RATING_INSERT_ID[False], values).scalar()
+    click = _instance(Click, {**row, "id": click_id})
+    make_transient_to_detached(click)  # every column is set: the row as stored, nothing to read back
+    if rating.id is None:
+        return None, click
+    rating.last_click_id = click_id
+    make_transient_to_detached(rating)
+    session.add(rating)
+    return rating, click
+
+
 def record_click(
     session: Session,
     survey: AnySurvey,
@@ -105,34 +147,18 @@ def record_click(
     client_ip: str,
     now: datetime,
     headers: Mapping[str, str] | None = None,
-    earlier_requests: bool = True,
+    own_click: Click | None = None,
 ) -> tuple[Rating, Click]:
-    """Keep the click as an event, mark it if it looks automated, and let the rating follow the person.
+    """Keep the click as an event, mark it if it looks automated, and let the rating follow the person: the rating
+    is locked (inserted if missing) and the click judged against the survey's requests so far.
 
-    `earlier_requests=False`: the caller's read of the survey found no request on its links yet. Then the click is
-    judged on its own and the rating inserted in the state it follows to (two statements, nothing read); if another
-    request created the rating meanwhile, the rating is locked and this click judged against the history like any
-    later one.
+    `own_click`: the click `record_first_click` already stored when another request created the rating first; it is
+    judged again here, not stored twice.
     """
     get_scale(survey.scale).point(score)
-    mine = None
-    if not earlier_requests:
-        context = _context(survey, score, user_agent, client_ip, now, headers, [])
-        reasons = ",".join(scanners.assess(context))
-        click = _insert(session, _event_row(survey, "click", score, "GET", user_agent, client_ip, now, reasons))
-        rating = _instance(Rating, {**_new_rating(survey, score, now), **_UNSET_RATING_COLUMNS})
-        _follow(session, survey, rating, now, [click])
-        values = {column: getattr(rating, column) for column in _RATING_INSERT_COLUMNS}
-        insert_ = _RATING_INSERT_ID[session.get_bind().dialect.name == "postgresql"]
-        rating.id = session.connection().execute(insert_, values).scalar()
-        if rating.id is not None:  # a row this transaction inserted is its own until commit: as good as locked
-            make_transient_to_detached(rating)  # every column is set: the row as stored, nothing to read back
-            session.add(rating)
-            return rating, click
-        mine = click.id
-    rating = _locked_rating(session, survey, None if mine else score, now)
+    rating = _locked_rating(session, survey, None if own_click else score, now)
     history = _history(session, survey)
-    own = next((c for c in history if c.id == mine), None)  # the first-click attempt's row, judged again here
+    own = next((c for c in history if own_click is not None and c.id == own_click.id), None)
     history = [c for c in history if c is not own]
     context = _context(survey, score, user_agent, client_ip, now, headers, history)
     reasons = ",".join(scanners.assess(context))
@@ -476,6 +502,36 @@ def _unverified(session: Session, survey: AnySurvey) -> bool:
 
 
 _CLICK_INSERT = insert(Click).returning(Click.id)
+_THIS_CLICK = 0  # the first click's id as _follow sees it before the click is stored: the statement puts the real one
+
+
+def _first_click_statement() -> Select:
+    """PostgreSQL: the click's INSERT (parameters click_<column>) and the rating's INSERT ... SELECT reading it, as
+    one statement. Its row: the click's id and the rating's (NULL when another request created the rating)."""
+    columns = Click.__table__.c
+    names = [column.key for column in columns if column.key != "id"]
+    click = (
+        postgresql.insert(Click.__table__)
+        .values({name: bindparam(f"click_{name}", type_=columns[name].type) for name in names})
+        .returning(columns.id)
+        .cte("click")
+    )
+    ratings = Rating.__table__.c
+    values = select(*(
+        click.c.id if name == "last_click_id" else bindparam(name, type_=ratings[name].type)
+        for name in _RATING_INSERT_COLUMNS
+    )).select_from(click)  # fmt: skip
+    rating = (
+        postgresql.insert(Rating.__table__)
+        .from_select(list(_RATING_INSERT_COLUMNS), values)
+        .on_conflict_do_nothing(index_elements=["survey_id"])
+        .returning(ratings.id)
+        .cte("rating")
+    )
+    return select(click.c.id, rating.c.id.label("rating_id")).select_from(click.outerjoin(rating, true()))
+
+
+_FIRST_CLICK = _first_click_statement()
 
 
 def _insert(session: Session, row: dict) -> Click:

@@ -77,15 +77,23 @@ def click(token: str):
         survey, rating = in_transaction(visit)
         return _render(survey, rating, selected=link.score, token=token)
 
-    def record(session: Session) -> tuple[LinkSurvey, Rating, Click]:
-        # The survey is read in the click's own transaction: one connection and one commit per click.
+    def first(session: Session) -> tuple[LinkSurvey, Rating | None, Click | None]:
+        # On PostgreSQL each statement its own transaction: the read, and for a survey's first request the click
+        # with its rating in one statement (two round trips in all).
         read = _survey(session, link)
-        rating, click = counting.record_click(
-            session, read.survey, link.score, headers=headers, earlier_requests=read.requested_before, **_request()
+        if read.requested_before:
+            return read.survey, None, None
+        return read.survey, *counting.record_first_click(
+            session, read.survey, link.score, headers=headers, **_request()
         )
-        return read.survey, rating, click
 
-    survey, rating, click = in_transaction(record)
+    survey, rating, click = in_transaction(first, statements=True)
+    if rating is None:  # a later request, or a first one that another request overtook: judged against the history
+        rating, click = in_transaction(
+            lambda session: counting.record_click(
+                session, survey, link.score, headers=headers, own_click=click, **_request()
+            )
+        )
     return _render(survey, rating, selected=link.score, token=token, click_id=click.id)
 
 
@@ -143,12 +151,16 @@ def submit(token: str):
     return page
 
 
-def in_transaction(work: Callable[[Session], T]) -> T:
+def in_transaction(work: Callable[[Session], T], statements: bool = False) -> T:
     """Run `work` in a transaction of its own, again on a database hiccup (a dropped connection, a deadlock, a
-    serialisation failure): a click is an event and must be kept. The last failure is raised."""
+    serialisation failure): a click is an event and must be kept. The last failure is raised.
+
+    `statements`: for work whose writes are one statement, each statement its own transaction on PostgreSQL
+    (Database.statement_session)."""
+    db = services().db
     for attempt in range(ATTEMPTS):
         try:
-            with services().db.session() as session:
+            with db.statement_session() if statements else db.session() as session:
                 return work(session)
         except DBAPIError as exc:
             if attempt == ATTEMPTS - 1 or not _transient(exc):
