@@ -3,8 +3,8 @@ on a small database and on the grown one (bench/grow.py), without statistics and
 
     .venv/bin/python bench/grown_queries.py [--grow] [--runs 20] [--explain]
 
-The statements are the ones OpenCSAT issues (captured from `skip_reason` and `due_work` as they run), each
-re-run under EXPLAIN ANALYZE: the figure is PostgreSQL's own planning + execution time, so the load generator
+The statements are the ones OpenCSAT issues (captured as they run: the skip rules, `skip_rules`, the expression
+the survey's INSERT decides with; and `due_work`), each re-run under EXPLAIN ANALYZE: the figure is PostgreSQL's own planning + execution time, so the load generator
 and Python are not in it. The baseline, measured in the same run on the same database: the same number of
 primary-key lookups (`SELECT id FROM surveys WHERE id = $1`), the least a statement can cost there.
 """
@@ -68,7 +68,7 @@ def measure(url: str, runs: int, explain: bool) -> dict[str, float | list[str]]:
     from plugin.db import utcnow
     from plugin.jobs.sweep import due_work
     from plugin.models import Account, Survey
-    from plugin.surveys.scheduling import skip_reason
+    from plugin.surveys.scheduling import skip_rules
 
     engine = create_engine(url)
     try:
@@ -82,7 +82,8 @@ def measure(url: str, runs: int, explain: bool) -> dict[str, float | list[str]]:
             account = session.get(Account, big)
             session.expunge(account)
         now = utcnow()
-        skip = capture(engine, lambda s: skip_reason(s, account, "T-new", "new-customer@example.com", now))
+        rules, params = skip_rules(account, "T-new", "new-customer@example.com", now)
+        skip = capture(engine, lambda s: s.scalar(select(rules), params))
         sweep = capture(engine, lambda s: due_work(s, now))
         floor = [("SELECT id FROM surveys WHERE id = %(id)s", {"id": 1})]
         plans: list[str] = []
