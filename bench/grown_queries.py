@@ -4,9 +4,10 @@ on a small database and on the grown one (bench/grow.py), without statistics and
     .venv/bin/python bench/grown_queries.py [--grow] [--runs 20] [--explain]
 
 The statements are the ones OpenCSAT issues (captured as they run: the skip rules, `skip_rules`, the expression
-the survey's INSERT decides with; and `due_work`), each re-run under EXPLAIN ANALYZE: the figure is PostgreSQL's own planning + execution time, so the load generator
-and Python are not in it. The baseline, measured in the same run on the same database: the same number of
-primary-key lookups (`SELECT id FROM surveys WHERE id = $1`), the least a statement can cost there.
+the survey's INSERT decides with; and `due_work`), each re-run under EXPLAIN ANALYZE: the figure is PostgreSQL's
+own planning + execution time, so the load generator and Python are not in it. The baseline, measured in the same
+run on the same database: the same number of primary-key lookups (`SELECT id FROM surveys WHERE id = $1`), the
+least a statement can cost there.
 """
 
 from __future__ import annotations

@@ -120,8 +120,15 @@ def _run(account: Account, clock, setup: dict, events: list[dict], store) -> tup
         answers.append((taken.duplicate, survey and (survey.status, survey.reason, survey.scheduled_at)))
     with s.db.session() as session:
         surveys = session.execute(
-            select(Survey.ticket_id, Survey.status, Survey.reason, Survey.requester_email, Survey.agent_email,
-                   Survey.channel, Survey.scheduled_at).order_by(Survey.id)  # fmt: skip
+            select(
+                Survey.ticket_id,
+                Survey.status,
+                Survey.reason,
+                Survey.requester_email,
+                Survey.agent_email,
+                Survey.channel,
+                Survey.scheduled_at,
+            ).order_by(Survey.id)  # fmt: skip
         ).all()
         pairs = session.execute(select(TicketAgent.ticket_id, TicketAgent.agent_email).order_by(TicketAgent.id)).all()
         checks = session.execute(select(SignatureCheck.ticket_id, SignatureCheck.agent_email, SignatureCheck.status)
