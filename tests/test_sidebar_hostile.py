@@ -46,6 +46,15 @@ CHANGES = st.one_of(
 )
 
 
+@pytest.mark.parametrize("issuer", ["\x00", "acme\x00.zendesk.com", "x" * 400, "acme.zendesk.com.evil.test"])
+def test_a_jwt_whose_issuer_is_no_zendesk_host_is_refused_before_any_lookup(installation, issuer):
+    """Found by the property below: an issuer with a NUL reached the installation lookup, which PostgreSQL refuses
+    (a database error, not a refusal)."""
+    token = jwt.api_jws.encode(json.dumps(SIGNER.claims(501, iss=issuer)).encode(), SIGNER.key, algorithm="RS256")
+    with services().db.session() as session, pytest.raises(SidebarAuthError):
+        zendesk.verify(session, token, services().clock())
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=FIXTURES)
 @given(changes=CHANGES)
 def test_a_jwt_with_a_changed_claim_is_refused_or_equal_to_a_good_one(installation, changes):

@@ -88,6 +88,8 @@ def verify(session: Session, token: str, now: datetime) -> Viewer:
     except jwt.InvalidTokenError:
         raise SidebarAuthError("the Zendesk token is not a JWT") from None
     issuer = str(unverified.get("iss") or "").lower()
+    if not ISSUER.fullmatch(issuer):  # not a Zendesk host (a NUL would not even be a valid query): no lookup
+        raise SidebarAuthError("the Zendesk token's issuer (iss) is not a Zendesk host")
     installation = session.scalar(select(ZendeskInstallation).where(ZendeskInstallation.issuer == issuer))
     if installation is None:
         raise SidebarAuthError("no OpenCSAT account has installed the app for this Zendesk (iss)")
