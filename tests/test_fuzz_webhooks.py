@@ -183,7 +183,9 @@ def test_huge_deep_and_non_finite_bodies(accounts, client):
 
 
 # A header value cannot carry CR or LF (RFC 9110 section 5.5): no client can send one, and the test client refuses.
-_HEADER_CHARACTERS = st.characters(blacklist_characters="\r\n")
+# No lone surrogates: a header arrives as bytes, and no bytes decode to one (the test's own encoding below would fail
+# on it, as it did once in CI: the test, not the product).
+_HEADER_CHARACTERS = st.characters(blacklist_characters="\r\n", blacklist_categories=["Cs"])
 
 
 @FUZZ
