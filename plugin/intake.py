@@ -44,7 +44,6 @@ class Intake:
     kind: str  # the event's, as stored (for a repeat: as first stored)
     ticket_id: str
     survey: Outcome | None = None
-    needs_lookup: bool = False  # enqueue complete_event: the platform sent ids only
     held_pair: dict | None = None  # a signature rating is held for the pair the event named: release it
 
 
@@ -86,7 +85,7 @@ def take_in(
         if seen is None:
             raise StaleAccount(account.key)
         return Intake(duplicate=True, kind=seen.kind, ticket_id=seen.ticket_id)
-    return Intake(False, event.kind, event.ticket_id, survey, needs_lookup=event.needs_lookup, held_pair=held_pair)
+    return Intake(False, event.kind, event.ticket_id, survey, held_pair=held_pair)
 
 
 # What storing an event gave: the new event's id (None: a repeat, or a stale account), the survey it created or

@@ -432,18 +432,15 @@ def test_a_first_click_that_finds_the_rating_created_meanwhile_is_judged_against
 
     clock.advance(minutes=30)
     client.get(links[0], **LATER)  # the winner: score 1, the survey's first request
-    late = dict(
-        user_agent=BROWSER_HEADERS["User-Agent"],
-        client_ip="203.0.113.5",
-        now=clock.now + timedelta(seconds=2),
-        headers=BROWSER_HEADERS,
+    late = counting.LinkRequest(
+        "GET", BROWSER_HEADERS["User-Agent"], "203.0.113.5", clock.now + timedelta(seconds=2), BROWSER_HEADERS
     )
     survey_id = _rating().survey_id
     with services().db.statement_session() as session:  # as the route does: its read saw no request before
-        rating, click = counting.record_first_click(session, session.get(Survey, survey_id), 4, **late)
+        rating, click = counting.record_first_click(session, session.get(Survey, survey_id), 4, late)
     assert rating is None  # the winner's rating was there: this click is stored, the rating left alone
     with services().db.session() as session:  # then, in a transaction, judged against the history
-        counting.record_click(session, session.get(Survey, survey_id), 4, own_click=click, **late)
+        counting.record_click(session, session.get(Survey, survey_id), 4, late, own_click=click)
     with services().db.session() as session:
         clicks = session.scalars(select(Click).order_by(Click.id)).all()
     assert [(c.score, c.reasons) for c in clicks] == [(1, "several_scores"), (4, "several_scores")]

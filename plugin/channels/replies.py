@@ -206,7 +206,8 @@ def _attribute(session, account, provider, reply: Reply, tokens: Tokens, now) ->
 
 def _count(session, survey: Survey, score: int, comment: str, channel: str, now: datetime) -> int:
     """A reply is a person's answer: it counts at once, as a confirmation does (DESIGN: no scanner rules)."""
-    write_back = counting.confirm(session, survey, score, comment, user_agent=f"{channel} reply", client_ip="", now=now)
+    reply = counting.LinkRequest("POST", f"{channel} reply", "", now)
+    write_back = counting.confirm(session, survey, score, comment, reply)
     confirm = session.scalars(
         select(Click).where(Click.survey_id == survey.id).order_by(Click.id.desc()).limit(1)
     ).first()

@@ -15,6 +15,7 @@ transaction and may retry it whole on a database error (plugin/web/ratings.py do
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -53,6 +54,17 @@ AnySurvey = Survey | LinkSurvey
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class LinkRequest:
+    """A request on a survey's links as its event keeps it, and what the scanner rules read of it."""
+
+    method: str
+    user_agent: str
+    client_ip: str
+    now: datetime
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
 class RatingClosed(Exception):
     """The edit window is over: the rating is final."""
 
@@ -82,30 +94,13 @@ def check_open(survey: AnySurvey, rated: bool, now: datetime) -> None:
         raise LinkExpired("this survey has closed")
 
 
-def record_visit(
-    session: Session,
-    survey: AnySurvey,
-    score: int,
-    *,
-    kind: str,
-    user_agent: str,
-    client_ip: str,
-    now: datetime,
-    method: str = "GET",
-) -> Click:
+def record_visit(session: Session, survey: AnySurvey, score: int, request: LinkRequest, *, kind: str) -> Click:
     """Keep a HEAD, prefetch or rate-limited request as an event; it never touches the rating."""
-    return _insert(session, _event_row(survey, kind, score, method, user_agent, client_ip, now))
+    return _insert(session, _event_row(survey, kind, score, request))
 
 
 def record_first_click(
-    session: Session,
-    survey: AnySurvey,
-    score: int,
-    *,
-    user_agent: str,
-    client_ip: str,
-    now: datetime,
-    headers: Mapping[str, str] | None = None,
+    session: Session, survey: AnySurvey, score: int, request: LinkRequest
 ) -> tuple[Rating | None, Click]:
     """The first request on a survey's links (its read found none): the click judged on its own and the rating
     inserted in the state it follows to, nothing read. On PostgreSQL one statement (the click's INSERT and the
@@ -116,8 +111,8 @@ def record_first_click(
     a transaction, judges this click against the history like any later one.
     """
     get_scale(survey.scale).point(score)
-    context = _context(survey, score, user_agent, client_ip, now, headers, [])
-    row = _event_row(survey, "click", score, "GET", user_agent, client_ip, now, ",".join(scanners.assess(context)))
+    now = request.now
+    row = _event_row(survey, "click", score, request, ",".join(scanners.assess(_context(survey, score, request, []))))
     rating = _instance(Rating, {**_new_rating(survey, score, now), **_UNSET_RATING_COLUMNS})
     _follow(session, survey, rating, now, [_instance(Click, {**row, "id": _THIS_CLICK})])  # reads nothing
     values = {column: getattr(rating, column) for column in _RATING_INSERT_COLUMNS}
@@ -127,7 +122,7 @@ def record_first_click(
     else:
         click_id = session.connection().execute(_CLICK_INSERT, row).scalar_one()
         values["last_click_id"] = click_id
-        rating.id = session.connection().execute(_RATING_INSERT_ID[False], values).scalar()
+        rating.id = session.connection().execute(_RATING_INSERT_ID, values).scalar()
     click = _instance(Click, {**row, "id": click_id})
     make_transient_to_detached(click)  # every column is set: the row as stored, nothing to read back
     if rating.id is None:
@@ -139,15 +134,7 @@ def record_first_click(
 
 
 def record_click(
-    session: Session,
-    survey: AnySurvey,
-    score: int,
-    *,
-    user_agent: str,
-    client_ip: str,
-    now: datetime,
-    headers: Mapping[str, str] | None = None,
-    own_click: Click | None = None,
+    session: Session, survey: AnySurvey, score: int, request: LinkRequest, *, own_click: Click | None = None
 ) -> tuple[Rating, Click]:
     """Keep the click as an event, mark it if it looks automated, and let the rating follow the person: the rating
     is locked (inserted if missing) and the click judged against the survey's requests so far.
@@ -156,14 +143,15 @@ def record_click(
     judged again here, not stored twice.
     """
     get_scale(survey.scale).point(score)
+    now = request.now
     rating = _locked_rating(session, survey, None if own_click else score, now)
     history = _history(session, survey)
     own = next((c for c in history if own_click is not None and c.id == own_click.id), None)
     history = [c for c in history if c is not own]
-    context = _context(survey, score, user_agent, client_ip, now, headers, history)
+    context = _context(survey, score, request, history)
     reasons = ",".join(scanners.assess(context))
     if own is None:
-        click = _insert(session, _event_row(survey, "click", score, "GET", user_agent, client_ip, now, reasons))
+        click = _insert(session, _event_row(survey, "click", score, request, reasons))
     else:
         click, click.reasons = own, reasons[:500]
     partners = set(scanners.burst_partners(context))
@@ -176,21 +164,13 @@ def record_click(
     return rating, click
 
 
-def _context(
-    survey: AnySurvey,
-    score: int,
-    user_agent: str,
-    client_ip: str,
-    now: datetime,
-    headers: Mapping[str, str] | None,
-    history: list[Click],
-) -> scanners.ClickContext:
+def _context(survey: AnySurvey, score: int, request: LinkRequest, history: list[Click]) -> scanners.ClickContext:
     return scanners.ClickContext(
         score=score,
-        at=now,
-        user_agent=_text(user_agent, 500),
-        client_ip=_text(client_ip, 64),
-        headers=headers or {},
+        at=request.now,
+        user_agent=_text(request.user_agent, 500),
+        client_ip=_text(request.client_ip, 64),
+        headers=request.headers,
         sent_at=survey.sent_at,
         earlier=[scanners.Seen(c.id, c.kind, c.score, c.at, c.client_ip, c.user_agent) for c in history],
     )
@@ -256,18 +236,17 @@ def record_signal(
     return click
 
 
-def confirm(
-    session: Session, survey: AnySurvey, score: int, comment: str, *, user_agent: str, client_ip: str, now: datetime
-) -> WriteBack:
+def confirm(session: Session, survey: AnySurvey, score: int, comment: str, request: LinkRequest) -> WriteBack:
     """A person confirmed (or changed) the score and maybe left a comment: it counts now; returns its write-back."""
     get_scale(survey.scale).point(score)
     comment = comment.strip()
     if len(comment) > MAX_COMMENT_CHARS:
         raise InvalidAnswer(f"the comment is longer than {MAX_COMMENT_CHARS} characters")
+    now = request.now
     rating = _locked_rating(session, survey, score, now)
     if now > edit_deadline(survey, rating):
         raise RatingClosed("the edit window for this rating is over")
-    session.add(_event(survey, "confirm", score, "POST", user_agent, client_ip, now))
+    session.add(Click(**_event_row(survey, "confirm", score, request)))
     rating.score, rating.comment = score, comment
     rating.confirmed_at = now
     return _count(session, rating, now)
@@ -311,7 +290,8 @@ def restore(session: Session, account_id: int, click_id: int, now: datetime) -> 
     if rating.confirmed_at is not None:
         raise RatingConfirmed("the customer confirmed this rating; only they can change it")
     click.cleared = "admin"
-    session.add(_event(survey, "restore", click.score, "ADMIN", "", "", now, reasons=f"restored click {click.id}"))
+    admin = LinkRequest("ADMIN", "", "", now)
+    session.add(Click(**_event_row(survey, "restore", click.score, admin, f"restored click {click.id}")))
     rating.score, rating.last_click_id = click.score, click.id
     return _count(session, rating, now)
 
@@ -458,13 +438,13 @@ _RATING_INSERT = {
     .execution_options(populate_existing=True)
     for is_postgresql, dialect in ((True, postgresql), (False, sqlite))
 }
-_RATING_INSERT_ID = {
-    is_postgresql: dialect.insert(Rating)
+# SQLite's first click (PostgreSQL's is the one statement _FIRST_CLICK).
+_RATING_INSERT_ID = (
+    sqlite.insert(Rating)
     .values({column: bindparam(column) for column in _RATING_INSERT_COLUMNS})
     .on_conflict_do_nothing(index_elements=["survey_id"])
     .returning(Rating.id)
-    for is_postgresql, dialect in ((True, postgresql), (False, sqlite))
-}
+)
 # What a new rating row holds in the columns the insert leaves out (none has a default).
 _UNSET_RATING_COLUMNS = {
     column.key: None for column in Rating.__table__.columns if column.key not in ("id", *_RATING_INSERT_COLUMNS)
@@ -551,45 +531,22 @@ def _instance(model: type[T], values: dict) -> T:
     return instance
 
 
-def _event(
-    survey: AnySurvey,
-    kind: str,
-    score: int,
-    method: str,
-    user_agent: str,
-    client_ip: str,
-    now: datetime,
-    reasons: str = "",
-) -> Click:
-    """An event for the unit of work (session.add)."""
-    return Click(**_event_row(survey, kind, score, method, user_agent, client_ip, now, reasons))
-
-
-def _event_row(
-    survey: AnySurvey,
-    kind: str,
-    score: int,
-    method: str,
-    user_agent: str,
-    client_ip: str,
-    now: datetime,
-    reasons: str = "",
-) -> dict:
+def _event_row(survey: AnySurvey, kind: str, score: int, request: LinkRequest, reasons: str = "") -> dict:
     """An event's columns (all but its id)."""
     return dict(
         survey_id=survey.id,
         kind=kind,
         score=score,
-        method=method,
-        user_agent=_text(user_agent, 500),
-        client_ip=_text(client_ip, 64),
+        method=request.method,
+        user_agent=_text(request.user_agent, 500),
+        client_ip=_text(request.client_ip, 64),
         reasons=reasons[:500],
-        seconds_since_sent=(now - survey.sent_at).total_seconds() if survey.sent_at else None,
+        seconds_since_sent=(request.now - survey.sent_at).total_seconds() if survey.sent_at else None,
         rendered_at=None,
         interacted_at=None,
         signals="",
         cleared="",
-        at=now,
+        at=request.now,
     )
 
 

@@ -71,7 +71,7 @@ def click(token: str):
 
         def visit(session: Session) -> tuple[LinkSurvey, Rating | None]:
             read = _survey(session, link)
-            counting.record_visit(session, read.survey, link.score, kind=kind, method=request.method, **_request())
+            counting.record_visit(session, read.survey, link.score, _request(), kind=kind)
             return read.survey, counting.rating_of(session, read.survey) if read.rated else None
 
         survey, rating = in_transaction(visit)
@@ -83,16 +83,12 @@ def click(token: str):
         read = _survey(session, link)
         if read.requested_before:
             return read.survey, None, None
-        return read.survey, *counting.record_first_click(
-            session, read.survey, link.score, headers=headers, **_request()
-        )
+        return read.survey, *counting.record_first_click(session, read.survey, link.score, _request(headers))
 
     survey, rating, click = in_transaction(first, statements=True)
     if rating is None:  # a later request, or a first one that another request overtook: judged against the history
         rating, click = in_transaction(
-            lambda session: counting.record_click(
-                session, survey, link.score, headers=headers, own_click=click, **_request()
-            )
+            lambda session: counting.record_click(session, survey, link.score, _request(headers), own_click=click)
         )
     return _render(survey, rating, selected=link.score, token=token, click_id=click.id)
 
@@ -135,7 +131,7 @@ def submit(token: str):
     comment, reasons = request.form.get("comment", ""), request.form.getlist("reason")
 
     def confirm(session: Session) -> WriteBack:
-        write_back = counting.confirm(session, survey, score, comment, **_request())
+        write_back = counting.confirm(session, survey, score, comment, _request())
         write_back.rating.reason_tags = bands.picked(survey, score, reasons)
         return write_back
 
@@ -184,11 +180,7 @@ def record_limited(token: str) -> None:
         survey = session.get(Survey, link.survey_id)
     if survey is None:
         return
-    in_transaction(
-        lambda session: counting.record_visit(
-            session, survey, link.score, kind="limited", method=request.method, **_request()
-        )
-    )
+    in_transaction(lambda session: counting.record_visit(session, survey, link.score, _request(), kind="limited"))
 
 
 def _current_rating(survey: LinkSurvey) -> Rating | None:
@@ -196,12 +188,11 @@ def _current_rating(survey: LinkSurvey) -> Rating | None:
         return counting.rating_of(session, survey)
 
 
-def _request() -> dict:
-    return {
-        "user_agent": request.user_agent.string,
-        "client_ip": request.remote_addr or "",
-        "now": services().clock(),
-    }
+def _request(headers: Mapping[str, str] | None = None) -> counting.LinkRequest:
+    """This request as its event keeps it; `headers` for the scanner rules of a click."""
+    return counting.LinkRequest(
+        request.method, request.user_agent.string, request.remote_addr or "", services().clock(), headers or {}
+    )
 
 
 def _check_nonce(survey: LinkSurvey) -> None:
