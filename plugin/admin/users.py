@@ -7,6 +7,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select, update
@@ -20,8 +21,14 @@ MIN_PASSWORD_CHARS = 12
 HASH_METHOD = "scrypt"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 UNUSABLE_PASSWORD = "!invited:"  # not a werkzeug hash: no password matches it
-# Checked against when the email is unknown, so a wrong email costs the same time as a wrong password.
-_DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16), method=HASH_METHOD)
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked against when the email is unknown, so a wrong email costs the same time as a wrong password. Made on
+    the first such sign-in, not at import: scrypt takes 32 MB while it runs, which every process importing the app
+    (a worker too) would otherwise reach once and keep as its peak."""
+    return generate_password_hash(secrets.token_urlsafe(16), method=HASH_METHOD)
 
 
 @dataclass(frozen=True)
@@ -88,9 +95,10 @@ def check_password(password: str) -> None:
 
 def authenticate(session: Session, email: str, password: str, now: datetime) -> AdminUser | None:
     """The admin whose email and password these are (and note the sign-in), else None."""
+    dummy = _dummy_hash()  # made on the process's first sign-in, whichever email it names
     admin = session.scalar(select(AdminUser).where(AdminUser.email == email.strip().lower()))
     if admin is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(dummy, password)
         return None
     if not check_password_hash(admin.password_hash, password):
         return None
