@@ -13,7 +13,6 @@ from typing import TypeVar
 from sqlalchemy import (
     ColumnElement,
     DateTime,
-    Engine,
     Executable,
     Integer,
     String,
@@ -142,7 +141,8 @@ class Database:
             with self.session() as session:
                 yield session
             return
-        with self.Session(bind=self.autocommit_engine) as session:  # connects only if the block runs a query
+        # Connects only if the block runs a query; run_one's statements take a pooled connection each.
+        with self.Session(bind=self.autocommit_engine, info={STATEMENTS: True}) as session:
             yield session
             if session.new or session.dirty or session.deleted:
                 session.flush()  # each statement commits on its own (a commit() would begin and end a transaction)
@@ -203,11 +203,19 @@ class _Compiled:
 _compiled: dict[tuple[str, Executable], _Compiled] = {}
 
 
-def run_one(engine: Engine, statement: Executable, params: dict) -> tuple | None:
-    """Run a statement that returns at most one row on a pooled connection of `engine` (the autocommit one: the
-    statement is its own transaction), without SQLAlchemy's per-execution work: compiled once per process,
-    converted by the column types as SQLAlchemy would. Errors are SQLAlchemy's, and a dropped connection is
-    invalidated and raised as one (DBAPIError.connection_invalidated), so that retry_on_disconnect runs again."""
+STATEMENTS = "statements"  # Session.info key of a statement_session on PostgreSQL: every statement its own transaction
+
+
+def run_one(session: Session, statement: Executable, params: dict) -> tuple | None:
+    """The one row (or None) of a statement that returns at most one. In a statement_session on PostgreSQL, on a
+    pooled autocommit connection (the statement is its own transaction) without SQLAlchemy's per-execution work:
+    compiled once per process, converted by the column types as SQLAlchemy would. Elsewhere in the session's
+    transaction. Errors are SQLAlchemy's, and a dropped connection is invalidated and raised as one
+    (DBAPIError.connection_invalidated), so that retry_on_disconnect runs again."""
+    if not session.info.get(STATEMENTS) or session.in_transaction():
+        row = session.connection().execute(statement, params).first()
+        return None if row is None else tuple(row)
+    engine = session.get_bind()
     key = (engine.dialect.name, statement)
     compiled = _compiled.get(key) or _compiled.setdefault(key, _Compiled(statement, engine.dialect))
     values = compiled.parameters(params)

@@ -96,7 +96,7 @@ Stored = tuple[int | None, Outcome | None, dict | None]
 def store_at_once(session: Session, plan: Plan, params: dict, now: datetime) -> Stored:
     """PostgreSQL: the event, its pair and its survey in one statement (`_at_once`), its own transaction on the
     session's autocommit engine (Database.statement_session), compiled once (plugin/db.py run_one)."""
-    stored = run_one(session.get_bind(), _at_once(plan.action, plan.rules, plan.pair is not None), params)
+    stored = run_one(session, _at_once(plan.action, plan.rules, plan.pair is not None), params)
     if stored is None:
         return None, None, None
     event_id, survey_id, status, reason, scheduled_at, held = stored

@@ -273,6 +273,40 @@ def test_webhooks_straight_after_the_database_dropped_every_connection_are_taken
     assert tickets == ["W-0", "W-1", "W-2", "X-0", "X-1", "X-2"]
 
 
+@pytest.mark.skipif(not POSTGRESQL, reason="pg_terminate_backend is PostgreSQL's")
+def test_first_clicks_straight_after_the_database_dropped_every_connection_are_kept_once(app, helpdesk, clock):
+    """A first click reads its survey and writes its click on autocommit connections of their own (plugin/db.py
+    run_one): every one of them terminated at once, as in a failover, the very next clicks still get their page
+    and one click row each, and the rating of each."""
+    import psycopg
+
+    from plugin.models import Click, Rating
+    from tests.conftest import POSTGRES, PUBLIC_URL, rating_links
+
+    for n in range(4):
+        helpdesk.post(helpdesk.event(ticket_id=f"C-{n}", email=f"casey{n}@customer.test"))
+    helpdesk.run_jobs()
+    links = [rating_links(message)[3][len(PUBLIC_URL) :] for message in outbox(app)]
+    assert len(links) == 4
+    clock.advance(minutes=30)
+    assert helpdesk.client.get(links[0], headers=BROWSER_HEADERS).status_code == 200  # the pool is warm
+    with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
+        name = services().db.engine.url.database
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", (name,)
+        ).fetchone()[0]
+    assert killed >= 1
+    assert [helpdesk.client.get(link, headers=BROWSER_HEADERS).status_code for link in links[1:]] == [200] * 3
+    clicks, ratings = services().db.transaction(
+        lambda session: (
+            session.scalars(select(Click.survey_id).order_by(Click.id)).all(),
+            session.scalars(select(Rating.survey_id).order_by(Rating.survey_id)).all(),
+        )
+    )
+    assert len(clicks) == len(set(clicks)) == 4
+    assert ratings == sorted(clicks)
+
+
 # --- hostile input at the edge ------------------------------------------------------------------------------------
 
 

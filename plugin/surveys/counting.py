@@ -116,9 +116,8 @@ def record_first_click(
     rating = _instance(Rating, {**_new_rating(survey, score, now), **_UNSET_RATING_COLUMNS})
     _follow(session, survey, rating, now, [_instance(Click, {**row, "id": _THIS_CLICK})])  # reads nothing
     values = {column: getattr(rating, column) for column in _RATING_INSERT_COLUMNS}
-    engine = session.get_bind()
-    if engine.dialect.name == "postgresql":
-        click_id, rating.id = run_one(engine, _FIRST_CLICK, {**values, **{f"click_{k}": v for k, v in row.items()}})
+    if session.get_bind().dialect.name == "postgresql":
+        click_id, rating.id = run_one(session, _FIRST_CLICK, {**values, **{f"click_{k}": v for k, v in row.items()}})
     else:
         click_id = session.connection().execute(_CLICK_INSERT, row).scalar_one()
         values["last_click_id"] = click_id

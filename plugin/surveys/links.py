@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
+from plugin.db import run_one
 from plugin.models import Account, Click, Rating, Survey
 
 
@@ -70,9 +71,8 @@ _READ = (
 
 
 def read(session: Session, survey_id: int) -> LinkRead | None:
-    """The survey `survey_id` as its links see it, in the session's transaction; None when there is none."""
-    # On the session's connection: a Core row needs none of the ORM's result handling.
-    row = session.connection().execute(_READ, {"survey_id": survey_id}).first()
+    """The survey `survey_id` as its links see it; None when there is none."""
+    row = run_one(session, _READ, {"survey_id": survey_id})  # a Core row: none of the ORM's result handling
     if row is None:
         return None
     account = LinkAccount(*row[_ACCOUNT_AT:_FLAGS_AT])
