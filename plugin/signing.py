@@ -2,6 +2,9 @@
 
 Header: ``X-OpenCSAT-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + raw body)>``.
 Several v1 values may be present (a secret being rotated); one match is enough.
+
+Helpdesks that cannot sign a webhook (Freshdesk's automation rules, LiveAgent's HTTP request action) send the
+account's secret itself in ``X-OpenCSAT-Secret``, a custom header their admin adds: `verify_shared_secret`.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ import hashlib
 import hmac
 import re
 import time
+from collections.abc import Mapping
 
 HEADER = "X-OpenCSAT-Signature"
+SECRET_HEADER = "X-OpenCSAT-Secret"  # nosec B105 - a header's name
 TOLERANCE_SECONDS = 300
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²".isdigit() is True, int("²") raises
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -46,6 +51,18 @@ def verify(secret: str, header: str | None, body: bytes, now: float | None = Non
     expected = _digest(secret, int(timestamp), body)
     if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
         raise SignatureError("signature does not match the body and the account's secret")
+
+
+def verify_shared_secret(secret: str | None, headers: Mapping[str, str], where: str) -> None:
+    """Raise SignatureError unless SECRET_HEADER holds the account's `secret`; `where` tells the admin where in the
+    helpdesk the header is added."""
+    if not secret:
+        raise SignatureError("this account has no webhook secret; set one with accounts create --webhook-secret")
+    given = headers.get(SECRET_HEADER)
+    if not given:
+        raise SignatureError(f"missing {SECRET_HEADER} header (add it to {where})")
+    if not hmac.compare_digest(given.strip().encode(), secret.encode()):
+        raise SignatureError(f"{SECRET_HEADER} does not match the account's webhook secret")
 
 
 def _digest(secret: str, timestamp: int, body: bytes) -> str:

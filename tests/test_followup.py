@@ -82,9 +82,7 @@ def test_negative_answers_offer_the_accounts_reasons_in_the_customers_language_a
     _set_options(helpdesk, reason_tags=REASONS, reason_tags_pl=REASONS_PL, followup_negative_pl="Co poszło nie tak?")
     links = _survey_links(app, helpdesk, locale="pl")
     page = person_opens(client, clock, links[1]).get_data(as_text=True)
-    assert (
-        "Co poszło nie tak?" in page and ">Długie oczekiwanie</span>" in page and ">Slow answer</span>" not in page
-    )
+    assert "Co poszło nie tak?" in page and ">Długie oczekiwanie</span>" in page and ">Slow answer</span>" not in page
     assert person_opens(client, clock, links[4]).get_data(as_text=True).count('name="reason"') == 0  # positive
 
     form = {"nonce": nonce_of(page), "score": "2", "reason": ["Slow answer", "Had to repeat myself", "<script>"]}

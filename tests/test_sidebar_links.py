@@ -165,6 +165,7 @@ def test_pages_may_be_framed_by_their_helpdesk_only(runner, client, accounts_wit
         runner.invoke(args=["sidebar", "issue", "--account", "key-chatwoot", "--agent", "dash@acme.test"]).output
     )
     page = client.get(link["url"].removeprefix(PUBLIC_URL))
+
     def ancestors(response) -> str:
         return response.headers["Content-Security-Policy"].split("frame-ancestors ", 1)[1].split(";")[0]
 

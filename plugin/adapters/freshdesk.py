@@ -35,7 +35,6 @@ Admin guide: docs/platforms/freshdesk.md. Sources for every format fact used her
 from __future__ import annotations
 
 import hashlib
-import hmac
 import html
 import re
 from collections.abc import Mapping
@@ -57,9 +56,8 @@ from plugin.adapters.base import (
 from plugin.channels import phones
 from plugin.events import IGNORED, REOPENED, SOLVED, PayloadError, Person, TicketEvent
 from plugin.jsonbody import parse_datetime, parse_object, require
-from plugin.signing import SignatureError
+from plugin.signing import verify_shared_secret
 
-SECRET_HEADER = "X-OpenCSAT-Secret"  # nosec B105
 DEDUPE_WINDOW_SECONDS = 300
 OPEN, RESOLVED, CLOSED = 2, 4, 5
 DONE = {RESOLVED, CLOSED}
@@ -73,13 +71,7 @@ class FreshdeskAdapter:
     name = "freshdesk"
 
     def verify(self, credentials: AccountCredentials, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
-        if not credentials.webhook_secret:
-            raise SignatureError("this account has no webhook secret; set one with accounts create --webhook-secret")
-        given = headers.get(SECRET_HEADER)
-        if not given:
-            raise SignatureError(f"missing {SECRET_HEADER} header (add it to the rule's webhook as a custom header)")
-        if not hmac.compare_digest(given.strip().encode(), credentials.webhook_secret.encode()):
-            raise SignatureError(f"{SECRET_HEADER} does not match the account's webhook secret")
+        verify_shared_secret(credentials.webhook_secret, headers, "the rule's webhook as a custom header")
 
     def parse(
         self, headers: Mapping[str, str], body: bytes, options: Mapping | None = None, now: datetime | None = None

@@ -23,9 +23,7 @@ def sidebar_page():
         held = signature_checks.held_ratings(session, g.account.id, limit=200)
         issued = links.listing(session, g.account.id, s.clock())
         platform = session.get(Account, g.account.id).platform
-    return render_template(
-        "admin/sidebar.html", held=held, links=issued, platform=platform
-    )
+    return render_template("admin/sidebar.html", held=held, links=issued, platform=platform)
 
 
 @bp.post("/sidebar/links")

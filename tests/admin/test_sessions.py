@@ -48,9 +48,7 @@ def test_a_busy_session_still_ends_at_the_absolute_timeout(signed_in, clock):
 
 
 def test_one_admin_cannot_be_guessed_from_many_addresses(client, admin):
-    codes = [
-        sign_in_from(client, f"198.51.100.{n}", admin, f"guess {n}") for n in range(PER_EMAIL.amount + 1)
-    ]
+    codes = [sign_in_from(client, f"198.51.100.{n}", admin, f"guess {n}") for n in range(PER_EMAIL.amount + 1)]
     assert codes == [401] * PER_EMAIL.amount + [429]
     assert sign_in_from(client, "203.0.113.9", "someone.else@acme.test", "guess") == 401  # others are not locked out
 
