@@ -66,6 +66,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/dispatch.py $(if $(BENCH_DATABASE),--database $(BENCH_DATABASE)_dispatch) $(if $(BENCH_REDIS_URL),--redis-url $(BENCH_REDIS_URL))
 	$(BIN)/python bench/grown_queries.py $(if $(GROW),--grow)
 	$(BIN)/python bench/sidebar_history.py
+	$(BIN)/python bench/instructions.py
 	$(if $(GROW),$(BIN)/python bench/http_throughput.py --grow unanalyzed)
 	$(if $(GROW),$(BIN)/python bench/http_throughput.py --grow analyzed)
 
