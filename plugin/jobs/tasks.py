@@ -8,6 +8,7 @@ the row is failed/parked with the reason, for a person to see and replay (docs/r
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
@@ -139,18 +140,7 @@ def deliver_write_back(write_back_id: int) -> str:
         adapter, credentials, report = s.db.transaction(prepare)
         adapter.write_back(credentials, report)
     except Exception as exc:
-        if isinstance(exc, WriteBackError):
-            error, retryable, retry_after = str(exc), exc.retryable, exc.retry_after
-        else:
-            log.exception("write-back %s raised", write_back_id)
-            error, retryable, retry_after = describe(exc), True, None
-        status = s.db.transaction(
-            lambda session: writebacks.mark_failed(
-                session, write_back_id, error, retryable=retryable, retry_after=retry_after, now=s.clock()
-            )
-        )
-        log.warning("write-back %s %s: %s", write_back_id, status, error)
-        return status
+        return _failed("write-back", write_back_id, exc, writebacks.mark_failed, WriteBackError)
     s.db.transaction(lambda session: writebacks.mark_delivered(session, write_back_id, s.clock()))
     return "delivered"
 
@@ -177,20 +167,9 @@ def send_alert(alert_id: int) -> str:
         )
         alerts.deliver(outgoing, s.mailer)
     except Exception as exc:
-        if isinstance(exc, alerts.AlertError):
-            error, retryable, retry_after = str(exc), exc.retryable, exc.retry_after
-        elif isinstance(exc, ValueError):  # the channel was switched off, or an option cannot work
-            error, retryable, retry_after = str(exc), False, None
-        else:
-            log.exception("alert %s raised", alert_id)
-            error, retryable, retry_after = describe(exc), True, None
-        status = s.db.transaction(
-            lambda session: alerts.mark_failed(
-                session, alert_id, error, retryable=retryable, retry_after=retry_after, now=s.clock()
-            )
-        )
-        log.warning("alert %s %s: %s", alert_id, status, error)
-        return status
+        if isinstance(exc, ValueError):  # the channel was switched off, or an option cannot work
+            exc = alerts.AlertError(str(exc), retryable=False)
+        return _failed("alert", alert_id, exc, alerts.mark_failed, alerts.AlertError)
     s.db.transaction(lambda session: alerts.mark_sent(session, alert_id, s.clock()))
     return "sent"
 
@@ -201,20 +180,30 @@ def _follow_up_in_helpdesk(alert_id: int, adapter, credentials, report, action: 
     try:
         adapter.follow_up(credentials, report, action)
     except WriteBackError as exc:
-        status = s.db.transaction(
-            partial(
-                alerts.mark_failed,
-                alert_id=alert_id,
-                error=str(exc),
-                retryable=exc.retryable,
-                retry_after=exc.retry_after,
-                now=s.clock(),
-            )
-        )
-        log.warning("follow-up %s %s: %s", alert_id, status, exc)
-        return status
+        return _failed("follow-up", alert_id, exc, alerts.mark_failed, WriteBackError)
     s.db.transaction(lambda session: alerts.mark_sent(session, alert_id, s.clock()))
     return "sent"
+
+
+def _failed(
+    what: str, object_id: int, exc: Exception, mark_failed: Callable[..., str], expected: type[Exception]
+) -> str:
+    """An attempt that raised: its row marked (the next attempt scheduled, or given up), and the status it got. An
+    `expected` error carries whether trying later can help (retryable, retry_after); any other is logged with its
+    traceback and tried again."""
+    if isinstance(exc, expected):
+        error, retryable, retry_after = str(exc), exc.retryable, exc.retry_after
+    else:
+        log.exception("%s %s raised", what, object_id)
+        error, retryable, retry_after = describe(exc), True, None
+    s = services()
+    status = s.db.transaction(
+        lambda session: mark_failed(
+            session, object_id, error, retryable=retryable, retry_after=retry_after, now=s.clock()
+        )
+    )
+    log.warning("%s %s %s: %s", what, object_id, status, error)
+    return status
 
 
 def deliver_webhook(delivery_id: int) -> str:
