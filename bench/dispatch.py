@@ -15,6 +15,8 @@ One run does, in order:
      the database and flushes the Redis database.
 
 --profile runs step 3 in this process under cProfile instead (one worker, the top of the profile printed).
+--instructions counts instead what the worker executes per email, and raw smtplib per email, with valgrind's
+callgrind (bench/instructions.py): the same figure run after run, however busy the machine.
 """
 
 from __future__ import annotations
@@ -219,6 +221,38 @@ def profile_in_process(env: dict[str, str]) -> None:
     stats.sort_stats("tottime").print_stats(25)
 
 
+def instructions(env: dict[str, str], n: int, sink: Sink, port: int) -> tuple[float, float]:
+    """Instructions per email (OpenCSAT's worker, raw smtplib), counted by callgrind: a worker process sends N, then
+    another 2N surveys (each batch seeded and offered first), and raw smtplib sends N, then 2N of their messages;
+    (count with 2N - count with N) / N, so that start-up cancels out. The sink keeps each run's messages."""
+    import pickle
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from instructions import instructions_of
+
+    worker = [str(ROOT / ".venv/bin/flask"), "--app", "plugin", "worker", "--burst"]
+    counts, raw, messages = [], [], []
+    for size in (n, 2 * n):
+        seed(env, size)
+        offer(env)
+        counts.append(instructions_of(worker, env, cwd=ROOT))
+        messages = list(zip(sink.messages[-size:], sink.envelopes[-size:], strict=True))
+        with tempfile.NamedTemporaryFile(suffix=".pickle") as sent:
+            sent.write(pickle.dumps(messages))
+            sent.flush()
+            code = (
+                "import pickle, smtplib, sys\n"
+                f"messages = pickle.load(open({sent.name!r}, 'rb'))\n"
+                f"with smtplib.SMTP('127.0.0.1', {port}) as client:\n"
+                "    client.ehlo()\n"
+                "    for body, (sender, recipients) in messages:\n"
+                "        client.sendmail(sender, recipients, body)\n"
+            )
+            raw.append(instructions_of([sys.executable, "-c", code], env))
+    return (counts[1] - counts[0]) / n, (raw[1] - raw[0]) / n
+
+
 def floor(sink: Sink, port: int) -> float:
     """Raw smtplib over one connection, the workers' very bytes: emails/s."""
     messages, envelopes = list(sink.messages), list(sink.envelopes)
@@ -250,6 +284,9 @@ def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/10")
     parser.add_argument("--profile", action="store_true", help="one worker in this process under cProfile")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--instructions", action="store_true", help="instead of timing: instructions per email (valgrind), N=--surveys"
+    )
     args = parser.parse_args()
 
     redis = Redis.from_url(args.redis_url)
@@ -260,6 +297,13 @@ def main() -> int:
     try:
         database_url = create_database(args.database)
         env = environment(database_url, args.redis_url, f"smtp://127.0.0.1:{port}")
+        if args.instructions:
+            ours, raw = instructions(env, args.surveys, sink, port)
+            print(f"\ninstructions per email, {args.surveys} and {2 * args.surveys} surveys (valgrind's callgrind)")
+            print(f"  raw smtplib (the floor) {raw:12,.0f}")
+            print(f"  OpenCSAT worker         {ours:12,.0f}   floor / OpenCSAT {raw / ours:.3f}")
+            print("  the worker process's own instructions: PostgreSQL, Redis and the SMTP server are not in them")
+            return 0
         seed(env, args.surveys)
 
         rq_rate, rq_cpu, rq_commands = rq_alone(env, redis, args.surveys, args.workers)

@@ -77,15 +77,20 @@ def count(spec: dict, workdir: Path, name: str) -> int:
     """Instructions a child process ran for `spec`, as callgrind totals them."""
     spec_path = workdir / f"{name}.pickle"
     spec_path.write_bytes(pickle.dumps({**spec, "requests": spec["requests"]()}))
-    argv = [
-        "valgrind", "--tool=callgrind", f"--callgrind-out-file={workdir / name}.callgrind",
-        sys.executable, str(Path(__file__).resolve()), "--child", str(spec_path),
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict layouts, run after run
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800, check=False)
+    return instructions_of([sys.executable, str(Path(__file__).resolve()), "--child", str(spec_path)], os.environ)
+
+
+def instructions_of(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> int:
+    """The instructions the process `argv` ran, start to exit, as callgrind totals them (bench/dispatch.py too)."""
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
+    with tempfile.TemporaryDirectory(prefix="opencsat-callgrind-") as tmp:
+        valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out"]
+        env = {**env, "PYTHONHASHSEED": "0"}  # the same dict layouts, run after run
+        done = subprocess.run([*valgrind, *argv], env=env, cwd=cwd, capture_output=True, text=True, check=False)
     found = COLLECTED.search(done.stderr)
     if done.returncode or not found:
-        sys.exit(f"{name}: valgrind child failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        sys.exit(f"{' '.join(argv)}: failed under valgrind ({done.returncode}):\n{done.stderr[-3000:]}")
     return int(found.group(1))
 
 
@@ -105,8 +110,6 @@ def main() -> int:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
     parser.add_argument("--database", default="opencsat_bench_instructions", help="created for the run and dropped")
     args = parser.parse_args()
-    if shutil.which("valgrind") is None:
-        sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
     n, warm = args.requests, args.warmup
     scenarios = [args.only] if args.only else ["webhook", "click"]
 

@@ -157,6 +157,16 @@ class Database:
 
         return retry_on_disconnect(once, "a job step")
 
+    def statement(self, work: Callable[[Session], T]) -> T:
+        """As `transaction`, for work whose writes are one statement: in a statement_session (on PostgreSQL the
+        statement is its own transaction: no BEGIN, no COMMIT)."""
+
+        def once() -> T:
+            with self.statement_session() as session:
+                return work(session)
+
+        return retry_on_disconnect(once, "a job step")
+
 
 def sql_constant(value: str | int | None) -> ColumnElement:
     """One of our own constants (a status, a reason name, 0) written into the SQL text rather than sent as a
@@ -184,7 +194,7 @@ class _Compiled:
         self.to_database = {
             key: convert for key, bind in compiled.binds.items() if (convert := bind.type.bind_processor(dialect))
         }
-        self.from_database = [column.type.result_processor(dialect, None) for column in statement.selected_columns]
+        self.from_database = [column.type.result_processor(dialect, None) for column in statement.exported_columns]
 
     def parameters(self, given: dict) -> dict:
         values = {**self.defaults, **given}

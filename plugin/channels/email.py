@@ -233,7 +233,7 @@ def send_survey(s, survey: Survey) -> str:
         return s.db.transaction(
             lambda session: sending.mark_send_failed(session, survey.id, error, permanent=False, now=now)
         )
-    s.db.transaction(
+    s.db.statement(
         lambda session: sending.mark_sent(session, survey.id, message["Message-ID"], now, reason=survey.reason)
     )
     return "sent"

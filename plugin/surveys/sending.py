@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
+from plugin.db import run_one, sql_constant
 from plugin.models import Survey, Unsubscribe
 from plugin.retries import backoff
 from plugin.surveys.scheduling import FAILED, SCHEDULED, SENT, SKIPPED
@@ -138,13 +139,25 @@ RETRY_SEPARATOR = " | retrying: "
 
 
 def mark_sent(session: Session, survey_id: int, message_id: str, now: datetime, reason: str | None = None) -> None:
-    """Sent. `reason` is the survey's as claimed: a fallback's note stays (why it went on this channel)."""
-    session.execute(
-        update(Survey)
-        .where(Survey.id == survey_id)
-        .values(status=SENT, sent_at=now, message_id=message_id, reason=fallback_note(reason))
-        .execution_options(synchronize_session=False)
+    """Sent. `reason` is the survey's as claimed: a fallback's note stays (why it went on this channel). One
+    statement: in a statement_session (Database.statement) it is its own transaction, one round trip per email."""
+    params = {"sent_survey": survey_id, "sent_now": now, "sent_message_id": message_id}
+    run_one(session, _MARK_SENT, {**params, "sent_reason": fallback_note(reason)})
+
+
+# Built once. Its parameters are named unlike any column: an UPDATE executed with a parameter named like a column
+# would also SET that column.
+_MARK_SENT = (
+    update(Survey)
+    .where(Survey.id == bindparam("sent_survey"))
+    .values(
+        status=sql_constant(SENT),
+        sent_at=bindparam("sent_now"),
+        message_id=bindparam("sent_message_id"),
+        reason=bindparam("sent_reason"),
     )
+    .returning(Survey.id)
+)
 
 
 def mark_send_failed(session: Session, survey_id: int, error: str, *, permanent: bool, now: datetime) -> str:
