@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.headerregistry import Address, BaseHeader
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import SMTPUTF8, Policy
 from email.policy import default as default_policy
@@ -38,11 +38,27 @@ log = logging.getLogger(__name__)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
+class _HeaderClasses(HeaderRegistry):
+    """The email package's header registry, but each header's class made once: HeaderRegistry builds a new class
+    with type() at every lookup, twenty times a message (the policy's documented header_factory hook)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        made = self._classes.get(key)
+        if made is None:
+            made = self._classes[key] = super().__getitem__(name)
+        return made
+
+
 # Lines up to RFC 5322's hard limit (998), not its advised 78: the email package can only fold a longer header
 # without spaces (the signed List-Unsubscribe URL) into RFC 2047 encoded words, which RFC 2369 clients do not
 # decode, so one-click unsubscribe (RFC 8058) would not find the URL. Longer headers still fold at 998.
-_POLICY = default_policy.clone(max_line_length=998)
-_SMTPUTF8_POLICY = SMTPUTF8.clone(max_line_length=998)
+_POLICY = default_policy.clone(max_line_length=998, header_factory=_HeaderClasses())
+_SMTPUTF8_POLICY = SMTPUTF8.clone(max_line_length=998, header_factory=_HeaderClasses())
 
 
 class MailError(Exception):
