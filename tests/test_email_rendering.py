@@ -14,6 +14,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plugin import i18n
 from plugin.channels.email import branding, build_survey_email, render_survey, survey_links
@@ -288,3 +290,39 @@ def test_snapshots_of_representative_emails(case):
 def test_email_environments_are_per_language():
     assert environment("el").globals["direction"] == "ltr" and environment("ar").globals["direction"] == "rtl"
     assert environment("xx") is environment("en")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    subject=st.text(min_size=1, max_size=120),
+    name=st.text(max_size=80),
+    company=st.text(max_size=80),
+)
+def test_whatever_the_customer_and_account_write_the_two_parts_read_back_whole(subject, name, company):
+    """The message's boundary is chosen before its parts are known ("=_", which quoted-printable never holds): a
+    mail client must still find exactly the two parts, each with the text we rendered, whatever the subject, the
+    customer's name and the company name hold."""
+    survey = make_survey(ticket_subject=subject, requester_name=name)
+    account = make_account(company_name=company)
+    _, text, html = render_survey(survey, account, survey_links(survey, TOKENS, PUBLIC_URL), MAIL_FROM)
+    parsed = message_for(survey, account)
+    parts = list(parsed.iter_parts())
+    assert [part.get_content_type() for part in parts] == ["text/plain", "text/html"]
+    # Line by line: in transport every line ends in CRLF (RFC 5322), a lone CR in the subject included.
+    assert [part.get_content().splitlines() for part in parts] == [text.splitlines(), html.splitlines()]
+
+
+def test_a_subject_holding_the_boundary_itself_cannot_split_the_message(monkeypatch):
+    """The boundary written into the subject (and so into both parts), as a line of its own: quoted-printable
+    writes its "=" as "=3D", so the parts still read back whole."""
+    import secrets
+
+    monkeypatch.setattr(secrets, "token_hex", lambda _n: "0" * 32)
+    boundary = "=_" + "0" * 32
+    survey = make_survey(ticket_subject=f"x\n--{boundary}\nContent-Type: text/html\n\n<b>forged</b>\n--{boundary}--")
+    account = make_account()
+    _, text, html = render_survey(survey, account, survey_links(survey, TOKENS, PUBLIC_URL), MAIL_FROM)
+    parsed = message_for(survey, account)
+    assert parsed.get_boundary() == boundary
+    parts = list(parsed.iter_parts())
+    assert [part.get_content().splitlines() for part in parts] == [text.splitlines(), html.splitlines()]

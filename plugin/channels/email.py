@@ -9,6 +9,7 @@ from __future__ import annotations
 import binascii
 import logging
 import re
+import secrets
 import smtplib
 import threading
 import time
@@ -209,7 +210,9 @@ def build_survey_email(
     message["Auto-Submitted"] = _header(policy, "Auto-Submitted", "auto-generated")
     message["List-Unsubscribe"] = f"<{links.unsubscribe}>"
     message["List-Unsubscribe-Post"] = _header(policy, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
-    message.make_alternative()
+    # A boundary of ours from the start: "=_" never occurs in quoted-printable text (RFC 2045 section 6.7), so no
+    # part can hold it, and the generator need not search both parts for one it can use and re-set the header.
+    message.make_alternative(boundary=f"=_{secrets.token_hex(16)}")
     message.attach(_text_part(text, "plain", message.policy))
     message.attach(_text_part(html, "html", message.policy))
     return message
