@@ -122,13 +122,12 @@ def record_first_click(
         click_id = session.connection().execute(_CLICK_INSERT, row).scalar_one()
         values["last_click_id"] = click_id
         rating.id = session.connection().execute(_RATING_INSERT_ID, values).scalar()
+    # Plain rows, every column set as stored: nothing to read back, and the session never sees them (the caller only
+    # reads them; a later change goes through _locked_rating in a transaction, which loads the row).
     click = _instance(Click, {**row, "id": click_id})
-    make_transient_to_detached(click)  # every column is set: the row as stored, nothing to read back
     if rating.id is None:
         return None, click
-    rating.last_click_id = click_id
-    make_transient_to_detached(rating)
-    session.add(rating)
+    rating.__dict__["last_click_id"] = click_id
     return rating, click
 
 
