@@ -65,7 +65,6 @@ class Survey(Base):
     __table_args__ = (
         Index("ix_surveys_due", "status", "scheduled_at"),
         Index("ix_surveys_ticket", "account_id", "ticket_id"),
-        Index("ix_surveys_requester", "account_id", "requester_email", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -430,11 +429,9 @@ class TicketAgent(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-Index("ix_surveys_phone", Survey.account_id, Survey.requester_phone, Survey.created_at)
-
 # Partial indexes whose predicate is the query's own constant condition, so the planner picks them from the SQL
 # alone, with or without statistics (migration 0018): the skip rules (surveys/scheduling.py) and the sweep's
-# lookups (jobs/sweep.py).
+# lookups (jobs/sweep.py). They replaced the full indexes on the requester's email and phone (migration 0024).
 _ACTIVE = Survey.status.in_(("scheduled", "sent"))
 Index(
     "ix_surveys_scheduled_ticket",

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from plugin.db import sql_constant
 from plugin.models import Account, Survey, Unsubscribe
 
 
@@ -22,7 +23,9 @@ def unsubscribe(session: Session, account_id: int, email: str, now: datetime) ->
         session.add(Unsubscribe(account_id=account_id, email=email, created_at=now))
     session.execute(
         update(Survey)
-        .where(Survey.account_id == account_id, Survey.requester_email == email, Survey.status == "scheduled")
+        # The status written into the SQL: the planner matches it to ix_surveys_active_requester from the query alone.
+        .where(Survey.account_id == account_id, Survey.requester_email == email)
+        .where(Survey.status == sql_constant("scheduled"))
         .values(status="skipped", reason="unsubscribed")
     )
     return True
