@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from plugin import i18n
@@ -293,6 +293,7 @@ def test_email_environments_are_per_language():
 
 
 @settings(max_examples=60, deadline=None)
+@example(subject="Rate\x85this", name="Casey\u2028Customer", company="Acme\u2029Support")  # found by this test
 @given(
     subject=st.text(min_size=1, max_size=120),
     name=st.text(max_size=80),

@@ -36,7 +36,9 @@ from plugin.templating import email_template, environment
 from plugin.tokens import Tokens
 
 log = logging.getLogger(__name__)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# C0 and C1 controls, and the Unicode line and paragraph separators: every character str.splitlines() breaks at,
+# which the email package refuses in a header (a ticket subject pasted with U+2028 or U+0085 made the survey fail).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 class _HeaderClasses(HeaderRegistry):
