@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 _HEX = re.compile(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 
@@ -83,7 +83,7 @@ class Palette:
     on_button_dark: str
 
 
-@cache  # a pure function of the accent; a worker renders one accent's emails by the thousand
+@lru_cache(maxsize=256)  # a pure function of the accent; a worker renders one accent's emails by the thousand
 def palette(accent: str) -> Palette:
     accent = hex_of(rgb(accent))
 
