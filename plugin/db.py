@@ -147,22 +147,15 @@ class Database:
             if session.new or session.dirty or session.deleted:
                 session.flush()  # each statement commits on its own (a commit() would begin and end a transaction)
 
-    def transaction(self, work: Callable[[Session], T]) -> T:
+    def transaction(self, work: Callable[[Session], T], *, statements: bool = False) -> T:
         """`work(session)` in one transaction, run again if the connection was dropped under it
-        (retry_on_disconnect); the jobs call SMTP and HTTP between transactions, never inside one."""
+        (retry_on_disconnect); the jobs call SMTP and HTTP between transactions, never inside one.
+
+        `statements`: for work whose writes are one statement, a statement_session (on PostgreSQL that statement
+        is its own transaction: no BEGIN, no COMMIT)."""
 
         def once() -> T:
-            with self.session() as session:
-                return work(session)
-
-        return retry_on_disconnect(once, "a job step")
-
-    def statement(self, work: Callable[[Session], T]) -> T:
-        """As `transaction`, for work whose writes are one statement: in a statement_session (on PostgreSQL the
-        statement is its own transaction: no BEGIN, no COMMIT)."""
-
-        def once() -> T:
-            with self.statement_session() as session:
+            with self.statement_session() if statements else self.session() as session:
                 return work(session)
 
         return retry_on_disconnect(once, "a job step")

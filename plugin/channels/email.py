@@ -270,8 +270,9 @@ def send_survey(s, survey: Survey) -> str:
         return s.db.transaction(
             lambda session: sending.mark_send_failed(session, survey.id, error, permanent=False, now=now)
         )
-    s.db.statement(
-        lambda session: sending.mark_sent(session, survey.id, message["Message-ID"], now, reason=survey.reason)
+    s.db.transaction(
+        lambda session: sending.mark_sent(session, survey.id, message["Message-ID"], now, reason=survey.reason),
+        statements=True,
     )
     return "sent"
 

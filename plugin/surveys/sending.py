@@ -140,7 +140,8 @@ RETRY_SEPARATOR = " | retrying: "
 
 def mark_sent(session: Session, survey_id: int, message_id: str, now: datetime, reason: str | None = None) -> None:
     """Sent. `reason` is the survey's as claimed: a fallback's note stays (why it went on this channel). One
-    statement: in a statement_session (Database.statement) it is its own transaction, one round trip per email."""
+    statement: in a statement_session (Database.transaction(..., statements=True)) it is its own transaction, one
+    round trip per email."""
     params = {"sent_survey": survey_id, "sent_now": now, "sent_message_id": message_id}
     run_one(session, _MARK_SENT, {**params, "sent_reason": fallback_note(reason)})
 
